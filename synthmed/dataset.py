@@ -1,0 +1,591 @@
+"""The on-disk dataset contract (DESIGN.md section 3, docs/dataset.md).
+
+    DATASET/
+      dataset.json     format version, classes, image size, channels, train statistics, provenance
+      metadata.csv     one row per image, columns COLUMNS (+ any extra columns, carried through)
+      <split>/<label>/<id>.png
+
+`Dataset.open` validates structure and rows (cheap); `Dataset.verify` also hashes and
+decodes every file (what `synthmed info` runs). `DatasetWriter` writes a new dataset into
+a temporary sibling folder and renames it into place only when complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from synthmed.errors import DatasetError, UsageError
+from synthmed.imageio import channels_of, decode_png, encode_png, sha256_bytes, sha256_file, to_chw
+
+FORMAT_VERSION = 1
+COLUMNS = ("file_name", "id", "label", "split", "source", "origin", "subject", "generator", "seed", "sha256")
+SPLITS = ("train", "val", "test")
+SOURCES = ("real", "synthetic", "augmented")
+HELD_OUT_SPLITS = ("val", "test")
+
+Row = dict[str, str]
+
+
+def origins_of(row: Row) -> list[str]:
+    """The ids a row was made from (`origin` is `;`-separated)."""
+    return [part for part in row.get("origin", "").split(";") if part]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class Dataset:
+    root: Path
+    info: dict[str, Any]
+    rows: list[Row]
+    columns: list[str]
+
+    # ---- opening and validation
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> "Dataset":
+        """Read and validate a dataset folder; the first problem is a one-line DatasetError."""
+        root = Path(path)
+        if not root.is_dir():
+            raise DatasetError(f"{root}: not a dataset folder (no such directory)")
+        info_path = root / "dataset.json"
+        meta_path = root / "metadata.csv"
+        if not info_path.is_file() or not meta_path.is_file():
+            missing = "dataset.json" if not info_path.is_file() else "metadata.csv"
+            raise DatasetError(f"{root}: not a dataset folder (no {missing}); make one with `synthmed preprocess`")
+        try:
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"{info_path}: not valid JSON ({exc})") from None
+        _check_info(info, info_path)
+        rows, columns = _read_metadata(meta_path)
+        dataset = cls(root, info, rows, columns)
+        dataset._check_rows()
+        return dataset
+
+    def _check_rows(self) -> None:
+        meta_path = self.root / "metadata.csv"
+        classes = set(self.classes)
+        seen: dict[str, int] = {}
+        real_root = self.root.resolve()
+        for line, row in enumerate(self.rows, start=2):
+            where = f"{meta_path} line {line} (id {row.get('id', '')!r})"
+            row_id = row["id"]
+            if not row_id:
+                raise DatasetError(f"{where}: empty id")
+            if row_id in seen:
+                raise DatasetError(f"{where}: duplicate id, first used on line {seen[row_id]}")
+            seen[row_id] = line
+            if row["label"] not in classes:
+                raise DatasetError(f"{where}: unknown label {row['label']!r}; dataset.json classes are {self.classes}")
+            if row["split"] not in SPLITS:
+                raise DatasetError(f"{where}: split {row['split']!r} is not one of {', '.join(SPLITS)}")
+            if row["source"] not in SOURCES:
+                raise DatasetError(f"{where}: source {row['source']!r} is not one of {', '.join(SOURCES)}")
+            name = row["file_name"]
+            posix = PurePosixPath(name)
+            if not name or posix.is_absolute() or "\\" in name or ":" in posix.parts[0] or ".." in posix.parts:
+                raise DatasetError(f"{where}: file_name {name!r} must be a relative POSIX path inside the dataset")
+            if posix.parts[:2] != (row["split"], row["label"]) or len(posix.parts) != 3:
+                raise DatasetError(
+                    f"{where}: file_name {name!r} must be {row['split']}/{row['label']}/<file> to match its split and label"
+                )
+            path = self.root / name
+            if not path.resolve().is_relative_to(real_root):
+                raise DatasetError(f"{where}: file_name {name!r} resolves outside the dataset (symbolic link?)")
+            if not path.is_file():
+                raise DatasetError(f"{where}: file {name!r} is missing")
+
+    def verify(self, *, workers: int = 4) -> None:
+        """Full check: every file's sha256 and that it decodes, plus the leakage rule."""
+
+        def check(item: tuple[int, Row]) -> str | None:
+            line, row = item
+            where = f"{self.root / 'metadata.csv'} line {line} (id {row['id']!r})"
+            path = self.path_of(row)
+            if row["sha256"] and sha256_file(path) != row["sha256"]:
+                return f"{where}: file {row['file_name']!r} does not match its sha256 (changed or corrupt)"
+            try:
+                decode_png(path)
+            except Exception as exc:  # noqa: BLE001 - any decoder failure means unreadable
+                return f"{where}: file {row['file_name']!r} is not a readable image ({type(exc).__name__}: {exc})"
+            return None
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for problem in pool.map(check, enumerate(self.rows, start=2)):
+                if problem:
+                    raise DatasetError(problem)
+        check_leakage(self.rows, where=str(self.root))
+
+    # ---- facts
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.info["classes"])
+
+    @property
+    def channels(self) -> int:
+        return int(self.info["channels"])
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """(height, width), or None when the images have mixed sizes."""
+        size = self.info.get("image_size")
+        return (int(size[0]), int(size[1])) if size else None
+
+    @property
+    def bit_depth(self) -> int:
+        return int(self.info.get("bit_depth", 8))
+
+    @property
+    def stats(self) -> dict[str, list[float]]:
+        """Per-channel mean and std of the train split, on the [0, 1] scale."""
+        return self.info.get("stats") or {"mean": [0.5] * self.channels, "std": [0.25] * self.channels}
+
+    def path_of(self, row: Row) -> Path:
+        return self.root / row["file_name"]
+
+    def select(
+        self,
+        split: str | Sequence[str] | None = None,
+        source: str | Sequence[str] | None = None,
+        labels: Sequence[str] | None = None,
+    ) -> list[Row]:
+        """Rows matching all given filters (a string or a list of accepted values)."""
+
+        def accepts(value: str, wanted: str | Sequence[str] | None) -> bool:
+            if wanted is None:
+                return True
+            return value == wanted if isinstance(wanted, str) else value in wanted
+
+        return [
+            row
+            for row in self.rows
+            if accepts(row["split"], split) and accepts(row["source"], source) and accepts(row["label"], labels)
+        ]
+
+    def counts(self) -> Counter[tuple[str, str, str]]:
+        """(split, label, source) -> number of images."""
+        return Counter((row["split"], row["label"], row["source"]) for row in self.rows)
+
+    def require_uniform_size(self) -> tuple[int, int]:
+        size = self.image_size
+        if size is None:
+            raise DatasetError(f"{self.root}: images have mixed sizes; run `synthmed preprocess --size N` first")
+        return size
+
+    # ---- pixels
+
+    def label_indices(self, rows: Sequence[Row]) -> np.ndarray:
+        index = {name: i for i, name in enumerate(self.classes)}
+        return np.array([index[row["label"]] for row in rows], dtype=np.int64)
+
+    def load_images(self, rows: Sequence[Row], *, workers: int = 4) -> np.ndarray:
+        """Decode rows once into one (N, C, H, W) uint8 or uint16 array."""
+        size = self.require_uniform_size()
+        dtype = np.uint16 if self.bit_depth > 8 else np.uint8
+        out = np.empty((len(rows), self.channels, *size), dtype=dtype)
+
+        def load(item: tuple[int, Row]) -> None:
+            i, row = item
+            pixels = decode_png(self.path_of(row))
+            chw = to_chw(pixels)
+            if chw.shape != out.shape[1:]:
+                raise DatasetError(
+                    f"{self.path_of(row)}: shape {chw.shape} differs from dataset.json ({out.shape[1:]})"
+                )
+            out[i] = chw
+
+        # Pillow releases the GIL while decoding, so threads overlap the work.
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(load, enumerate(rows)))
+        return out
+
+
+def _check_info(info: Any, info_path: Path) -> None:
+    if not isinstance(info, dict):
+        raise DatasetError(f"{info_path}: expected a JSON object")
+    version = info.get("format_version")
+    if version != FORMAT_VERSION:
+        raise DatasetError(f"{info_path}: format_version {version!r} is not supported (expected {FORMAT_VERSION})")
+    classes = info.get("classes")
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c for c in classes):
+        raise DatasetError(f"{info_path}: 'classes' must be a non-empty list of class names")
+    if len(set(classes)) != len(classes):
+        raise DatasetError(f"{info_path}: 'classes' lists a class twice")
+    if info.get("channels") not in (1, 3):
+        raise DatasetError(f"{info_path}: 'channels' must be 1 or 3")
+
+
+def _read_metadata(meta_path: Path) -> tuple[list[Row], list[str]]:
+    try:
+        with open(meta_path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            columns = list(reader.fieldnames or [])
+            missing = [c for c in COLUMNS if c not in columns]
+            if missing:
+                raise DatasetError(f"{meta_path}: missing required column(s) {', '.join(missing)}")
+            rows = []
+            for line, row in enumerate(reader, start=2):
+                if None in row or any(value is None for value in row.values()):
+                    raise DatasetError(f"{meta_path} line {line}: wrong number of fields")
+                rows.append(row)
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{meta_path}: not UTF-8 text ({exc.reason})") from None
+    except csv.Error as exc:
+        raise DatasetError(f"{meta_path}: not valid CSV ({exc})") from None
+    return rows, columns
+
+
+# --------------------------------------------------------------------------- leakage
+
+
+def find_leaks(rows: Iterable[Row], reference_rows: Iterable[Row] = ()) -> list[str]:
+    """Train rows derived from a val/test image or sharing a subject with val/test.
+
+    `reference_rows` are rows of parent datasets (for origins that point outside `rows`).
+    """
+    rows = list(rows)
+    everything = rows + list(reference_rows)
+    held_out_ids = {r["id"]: r["split"] for r in everything if r["split"] in HELD_OUT_SPLITS}
+    held_out_subjects = {r["subject"]: r["split"] for r in everything if r["split"] in HELD_OUT_SPLITS and r["subject"]}
+    problems = []
+    for row in rows:
+        if row["split"] != "train":
+            continue
+        for origin in origins_of(row):
+            if origin in held_out_ids:
+                problems.append(f"train row {row['id']!r} was made from {held_out_ids[origin]} image {origin!r}")
+        subject = row.get("subject", "")
+        if subject and subject in held_out_subjects:
+            problems.append(f"train row {row['id']!r} shares subject {subject!r} with the {held_out_subjects[subject]} split")
+    return problems
+
+
+def check_leakage(rows: Iterable[Row], reference_rows: Iterable[Row] = (), *, where: str = "") -> None:
+    """Raise DatasetError naming the first leak (and how many there are)."""
+    problems = find_leaks(rows, reference_rows)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        prefix = f"{where}: " if where else ""
+        raise DatasetError(f"{prefix}leakage: {problems[0]}{more}; such rows must not enter a train split")
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def partial_path(out: Path) -> Path:
+    """The temporary sibling a command writes into before renaming it to `out`."""
+    return out.parent / f".{out.name}.partial"
+
+
+_OWNED_MARKERS = ("dataset.json", "provenance.json")
+
+
+class OutputFolder:
+    """An output folder written atomically: everything goes into a temporary sibling,
+    which replaces `out` only in `commit()`. Without `--overwrite` an existing `out`
+    is refused up front; with `--resume` an unfinished temporary folder is continued.
+
+    Also used for outputs that are not datasets (training runs, reports)."""
+
+    def __init__(self, out: str | os.PathLike[str], *, overwrite: bool = False, resume: bool = False) -> None:
+        self.out = Path(out)
+        self.tmp = partial_path(self.out)
+        self.resumed = False
+        if self.out.exists():
+            if not overwrite:
+                raise UsageError(f"output {self.out} exists; pass --overwrite to replace it")
+            if not self.out.is_dir() or (any(self.out.iterdir()) and not any((self.out / m).exists() for m in _OWNED_MARKERS)):
+                raise UsageError(f"refusing to replace {self.out}: it does not look like a synthmed output")
+        if not self.out.parent.is_dir():
+            raise UsageError(f"output {self.out}: parent folder {self.out.parent} does not exist")
+        if self.tmp.exists():
+            if resume:
+                self.resumed = True
+            else:
+                shutil.rmtree(self.tmp)  # leftover of an interrupted run that was not resumed
+        self.tmp.mkdir(exist_ok=True)
+
+    def write_provenance(self, command: str, parents: Sequence[Path] = (), **extra: Any) -> dict[str, Any]:
+        record = provenance(command, parents, **extra)
+        (self.tmp / "provenance.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        return record
+
+    def commit(self) -> Path:
+        """Move the finished folder into place; an old `out` is removed only after that."""
+        old = None
+        if self.out.exists():
+            old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
+            os.replace(self.out, old)
+        os.replace(self.tmp, self.out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.out
+
+    def discard(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def provenance(command: str, parents: Sequence[Path] = (), **extra: Any) -> dict[str, Any]:
+    from synthmed import __version__
+
+    return {
+        "command": command,
+        "version": __version__,
+        "argv": sys.argv[1:],
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "parents": [str(Path(p).resolve()) for p in parents],
+        **extra,
+    }
+
+
+JOURNAL = "rows.jsonl"
+
+
+class DatasetWriter:
+    """Write a new dataset folder row by row.
+
+    Each image is written to a temporary file and renamed, then its row is appended to a
+    journal (`rows.jsonl`) in the temporary folder; after a crash, `resume=True` reloads
+    the journal so `has(id)` tells what is already done and nothing is written twice.
+
+        with DatasetWriter(out, classes=[...], command="sample-data") as writer:
+            writer.add_image(pixels, id="a", label="x", split="train")
+        # `out` now exists, complete
+
+    On an exception the temporary folder is kept when `resumable` (so `--resume` can
+    continue) and removed otherwise; a UsageError always removes it.
+    """
+
+    def __init__(
+        self,
+        out: str | os.PathLike[str],
+        *,
+        classes: Sequence[str],
+        command: str,
+        parents: Sequence[Path] = (),
+        overwrite: bool = False,
+        resume: bool = False,
+        resumable: bool = False,
+        info: dict[str, Any] | None = None,
+        link_files: bool = True,
+    ) -> None:
+        if not classes:
+            raise UsageError("a dataset needs at least one class")
+        self.folder = OutputFolder(out, overwrite=overwrite, resume=resume)
+        self.out = self.folder.out
+        self.tmp = self.folder.tmp
+        self.classes = list(classes)
+        self.command = command
+        self.parents = list(parents)
+        self.resumable = resumable
+        self.extra_info = dict(info or {})
+        self.link_files = link_files
+        self.rows: list[Row] = []
+        self._ids: set[str] = set()
+        self._shapes: Counter[tuple[int, ...]] = Counter()
+        self._dtypes: set[str] = set()
+        self._row_shapes: dict[str, tuple[int, ...]] = {}
+        self._row_dtypes: dict[str, str] = {}
+        self._journal_path = self.tmp / JOURNAL
+        if self.folder.resumed:
+            self._reload_journal()
+        self._journal = open(self._journal_path, "a", encoding="utf-8")
+
+    # ---- context manager
+
+    def __enter__(self) -> "DatasetWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.finish()
+            return
+        self._journal.close()
+        if not self.resumable or isinstance(exc, UsageError):
+            self.folder.discard()
+
+    # ---- resume
+
+    def _reload_journal(self) -> None:
+        with open(self._journal_path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    break  # a line cut short by the crash: its file is rewritten later
+                if (self.tmp / row["file_name"]).is_file():
+                    self._remember(row, shape=tuple(row.pop("_shape")), dtype=row.pop("_dtype"))
+        # Rewrite the journal with only the rows we kept.
+        with open(self._journal_path, "w", encoding="utf-8") as handle:
+            for row in self.rows:
+                handle.write(json.dumps(self._journal_record(row)) + "\n")
+
+    def _journal_record(self, row: Row) -> dict[str, Any]:
+        return {**row, "_shape": list(self._row_shapes[row["id"]]), "_dtype": self._row_dtypes[row["id"]]}
+
+    def _remember(self, row: Row, *, shape: tuple[int, ...], dtype: str) -> None:
+        self.rows.append(row)
+        self._ids.add(row["id"])
+        self._shapes[shape] += 1
+        self._dtypes.add(dtype)
+        self._row_shapes[row["id"]] = shape
+        self._row_dtypes[row["id"]] = dtype
+
+    def has(self, row_id: str) -> bool:
+        """True when a row with this id is already written (after `--resume`)."""
+        return row_id in self._ids
+
+    # ---- adding rows
+
+    def _new_row(self, *, id: str, label: str, split: str, source: str, extension: str, fields: dict[str, Any]) -> Row:
+        if not id or "/" in id or "\\" in id or id.startswith("."):
+            raise ValueError(f"invalid row id {id!r}")
+        if id in self._ids:
+            raise UsageError(f"duplicate id {id!r} in output {self.out}")
+        if label not in self.classes:
+            raise UsageError(f"unknown label {label!r} for output {self.out}; classes are {self.classes}")
+        if split not in SPLITS:
+            raise ValueError(f"split {split!r} is not one of {SPLITS}")
+        if source not in SOURCES:
+            raise ValueError(f"source {source!r} is not one of {SOURCES}")
+        row: Row = {c: "" for c in COLUMNS}
+        row.update({k: "" if v is None else str(v) for k, v in fields.items()})
+        row.update(file_name=f"{split}/{label}/{id}{extension}", id=id, label=label, split=split, source=source)
+        return row
+
+    def add_image(
+        self,
+        pixels: np.ndarray,
+        *,
+        id: str,
+        label: str,
+        split: str,
+        source: str = "real",
+        **fields: Any,
+    ) -> Row:
+        """Store (H, W) / (H, W, C) uint8 or (H, W) uint16 pixels as PNG and add its row.
+
+        `fields` fills the other columns (origin, subject, generator, seed) and any extra ones.
+        """
+        row = self._new_row(id=id, label=label, split=split, source=source, extension=".png", fields=fields)
+        data = encode_png(pixels)
+        self._write_bytes(row, data)
+        shape = (channels_of(pixels), *pixels.shape[:2])
+        self._commit_row(row, shape=shape, dtype=str(pixels.dtype))
+        return row
+
+    def add_file(self, source_path: Path, row: Row, **overrides: Any) -> Row:
+        """Copy an existing dataset image with its row (hard link when the filesystem allows).
+
+        `row` keeps its id, label, split and extra columns unless overridden."""
+        fields = {k: v for k, v in row.items() if k not in ("file_name", "id", "label", "split", "source")}
+        fields.update({k: v for k, v in overrides.items() if k not in ("id", "label", "split", "source")})
+        new = self._new_row(
+            id=overrides.get("id", row["id"]),
+            label=overrides.get("label", row["label"]),
+            split=overrides.get("split", row["split"]),
+            source=overrides.get("source", row["source"]),
+            extension=Path(row["file_name"]).suffix or ".png",
+            fields=fields,
+        )
+        target = self.tmp / new["file_name"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            target.unlink()
+        try:
+            if not self.link_files:
+                raise OSError("linking disabled")
+            os.link(source_path, target)
+        except OSError:
+            shutil.copyfile(source_path, target)
+        new["sha256"] = row.get("sha256") or sha256_file(target)
+        pixels = decode_png(target)
+        self._commit_row(new, shape=(channels_of(pixels), *pixels.shape[:2]), dtype=str(pixels.dtype))
+        return new
+
+    def _write_bytes(self, row: Row, data: bytes) -> None:
+        target = self.tmp / row["file_name"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = target.with_name(target.name + ".tmp")
+        scratch.write_bytes(data)
+        os.replace(scratch, target)
+        row["sha256"] = sha256_bytes(data)
+
+    def _commit_row(self, row: Row, *, shape: tuple[int, ...], dtype: str) -> None:
+        self._remember(row, shape=shape, dtype=dtype)
+        self._journal.write(json.dumps(self._journal_record(row)) + "\n")
+        self._journal.flush()
+
+    # ---- finishing
+
+    def finish(self) -> Path:
+        """Write metadata.csv and dataset.json, then rename the folder into place."""
+        self._journal.close()
+        if not self.rows:
+            self.folder.discard()
+            raise UsageError(f"output {self.out}: no images to write")
+        columns = list(COLUMNS) + sorted({k for row in self.rows for k in row} - set(COLUMNS))
+        with open(self.tmp / "metadata.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            for row in self.rows:
+                writer.writerow({c: row.get(c, "") for c in columns})
+        channels = {shape[0] for shape in self._shapes}
+        if len(channels) != 1:
+            self.folder.discard()
+            raise UsageError(f"output {self.out}: images mix channel counts {sorted(channels)}")
+        sizes = {shape[1:] for shape in self._shapes}
+        bit_depth = 16 if "uint16" in self._dtypes else 8
+        info = {
+            "format_version": FORMAT_VERSION,
+            "classes": self.classes,
+            "channels": channels.pop(),
+            "image_size": list(sizes.pop()) if len(sizes) == 1 else None,
+            "bit_depth": bit_depth,
+            "stats": self._train_stats(bit_depth),
+            **self.extra_info,
+            "provenance": provenance(self.command, self.parents),
+        }
+        (self.tmp / "dataset.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        self._journal_path.unlink()
+        return self.folder.commit()
+
+    def _train_stats(self, bit_depth: int) -> dict[str, list[float]] | None:
+        """Per-channel mean/std of the real train images on the [0, 1] scale."""
+        rows = [r for r in self.rows if r["split"] == "train" and r["source"] == "real"] or [
+            r for r in self.rows if r["split"] == "train"
+        ]
+        if not rows:
+            return None
+        scale = 65535.0 if bit_depth > 8 else 255.0
+        total = total_sq = None
+        count = 0
+        for row in rows:
+            chw = to_chw(decode_png(self.tmp / row["file_name"])).astype(np.float64) / scale
+            flat = chw.reshape(chw.shape[0], -1)
+            total = flat.sum(1) if total is None else total + flat.sum(1)
+            total_sq = (flat**2).sum(1) if total_sq is None else total_sq + (flat**2).sum(1)
+            count += flat.shape[1]
+        mean = total / count
+        std = np.sqrt(np.maximum(total_sq / count - mean**2, 1e-12))
+        return {"mean": [round(float(m), 6) for m in mean], "std": [round(float(s), 6) for s in std]}
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,43 @@
+"""`--device` and `--shard` parsing, shared by every command."""
+
+from __future__ import annotations
+
+import re
+
+from synthmed.errors import UsageError
+
+
+def resolve_device(spec: str = "auto"):
+    """auto, cpu, cuda or cuda:N -> torch.device; asking for a missing GPU is a usage error."""
+    import torch
+
+    spec = (spec or "auto").strip().lower()
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    match = re.fullmatch(r"cuda(?::(\d+))?", spec)
+    if not match:
+        raise UsageError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise UsageError(f"--device {spec}: no CUDA device is available here; use --device cpu")
+    index = int(match.group(1) or 0)
+    if index >= torch.cuda.device_count():
+        raise UsageError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
+    return torch.device(f"cuda:{index}")
+
+
+def parse_shard(spec: str | None) -> tuple[int, int]:
+    """'K/N' (1 <= K <= N) -> (K - 1, N) as a zero-based index; None -> (0, 1)."""
+    if spec is None:
+        return 0, 1
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", spec)
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise UsageError(f"--shard {spec!r}: expected K/N with 1 <= K <= N, for example 2/4")
+    return int(match.group(1)) - 1, int(match.group(2))
+
+
+def take_shard(items: list, shard: tuple[int, int]) -> list:
+    """The items of one shard: every N-th item starting at K, so shards stay balanced."""
+    index, count = shard
+    return items[index::count]

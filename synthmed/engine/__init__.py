@@ -1,0 +1,1 @@
+"""Loops and numerics callable from Python without the CLI: training, evaluation, sampling."""

@@ -1,0 +1,1 @@
+"""nn.Module code: classifiers, GANs, autoencoders, codecs."""

@@ -1,0 +1,62 @@
+"""Shared fixtures: a tiny sample dataset and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# Installed third-party plugins must not change what the tests see, except where a test asks.
+os.environ.setdefault("SYNTHMED_PLUGINS", "")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def run(capsys):
+    """Run `synthmed ARGS...` in-process; returns exit code, stdout and stderr."""
+    from synthmed.cli import main
+
+    def _run(*args: object) -> CliResult:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return _run
+
+
+@pytest.fixture(scope="session")
+def sample_dataset(tmp_path_factory) -> Path:
+    """A tiny sample dataset (32 px, 265 images) shared by the session. Do not modify it."""
+    from synthmed.sample_data import write_sample_dataset
+
+    return write_sample_dataset(tmp_path_factory.mktemp("sample") / "data", size=32, scale=0.05, seed=0)
+
+
+@pytest.fixture
+def fresh_plugins():
+    """Reload plugins before and after a test that changes SYNTHMED_PLUGINS or installs plugins."""
+    from synthmed.plugins import reset_plugin_manager
+
+    reset_plugin_manager()
+    yield
+    reset_plugin_manager()
+
+
+def shared_data(*parts: str) -> Path:
+    """A path under ../shared/data, or skip the test when that folder is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} is absent (see ../shared/data/README.md)")
+    return path
