@@ -1,0 +1,130 @@
+"""`synthmed interpolate DATASET -o OUT --autoencoder NAME`: new labelled images decoded
+from weighted mixtures of the latent codes of 2..n real images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from synthmed.cli.options import DatasetArg, Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Resume, Seed, Shard
+from synthmed.cli.output import emit, progress, show
+
+
+def interpolate(
+    dataset: DatasetArg,
+    output: Output,
+    autoencoder: Annotated[
+        Optional[str], typer.Option("--autoencoder", help="Registered autoencoder: cnn-ae, unet-ae, vae, ... (default cnn-ae).")
+    ] = None,
+    autoencoder_arg: Annotated[
+        Optional[list[str]],
+        typer.Option("-a", "--autoencoder-arg", help="KEY=VALUE for the autoencoder, e.g. width=32, width_mult=1.5, base_width=64."),
+    ] = None,
+    model: ModelDir = None,
+    fit_epochs: FitEpochs = None,
+    loss: Annotated[str, typer.Option("--loss", help="Fitting loss: mse or bce.")] = "mse",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Batch size for fitting and decoding.")] = 32,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate for fitting.")] = 1e-3,
+    n: Annotated[int, typer.Option("--n", help="Images mixed per interpolant (2..k).")] = 2,
+    within_class: Annotated[
+        bool,
+        typer.Option("--within-class/--across-classes", help="Parents from one class, or across classes with a soft label."),
+    ] = True,
+    alphas: Annotated[
+        Optional[str], typer.Option("--alphas", help="For --n 2: weights of the second parent, e.g. 0.25,0.5,0.75 (the default).")
+    ] = None,
+    weights: Annotated[
+        Optional[list[str]], typer.Option("--weights", help="An explicit weight vector W1,...,Wn on the simplex (repeatable).")
+    ] = None,
+    concentration: Annotated[
+        Optional[float], typer.Option("--concentration", help="Dirichlet concentration for random weights (default for --n > 2: 1.0).")
+    ] = None,
+    per_class: Annotated[Optional[int], typer.Option("--per-class", help="Interpolants per class.")] = None,
+    ratio: Annotated[Optional[float], typer.Option("--ratio", help="Interpolants per class as a multiple of its train count (default 1.0).")] = None,
+    classes: Annotated[Optional[str], typer.Option("--classes", help="Comma-separated classes to make interpolants for (default all).")] = None,
+    near_copy_ssim: Annotated[float, typer.Option("--near-copy-ssim", help="SSIM to the nearest train image at which an interpolant counts as a near-copy.")] = 0.95,
+    lpips_weights: Annotated[
+        Optional[Path], typer.Option("--lpips-weights", help="Local torchvision AlexNet/VGG-16/SqueezeNet weights file for LPIPS.")
+    ] = None,
+    seed: Seed = 0,
+    device: Device = "auto",
+    shard: Shard = None,
+    overwrite: Overwrite = False,
+    resume: Resume = False,
+    json: Json = False,
+    quiet: Quiet = False,
+) -> None:
+    """Interpolate in an autoencoder's latent space: within a class (labelled) or across classes (soft label).
+
+    Fits the autoencoder on the train split (--fit-epochs) or loads --model; writes the
+    interpolants as a synthetic-only dataset (train split) with the fitted model in OUT/model/,
+    measures in OUT/quality.json and a strip of parents and interpolants per class in OUT/figures/.
+    """
+    from synthmed.engine.interpolation_job import InterpolationSettings, execute, parse_key_values, prepare
+
+    settings = InterpolationSettings(
+        dataset=dataset,
+        out=output,
+        autoencoder=autoencoder,
+        autoencoder_args=parse_key_values(autoencoder_arg or []),
+        model_dir=model,
+        fit_epochs=fit_epochs if fit_epochs is not None else 20,
+        loss=loss,
+        batch_size=batch_size,
+        lr=lr,
+        n=n,
+        within_class=within_class,
+        alphas=alphas,
+        weights=list(weights or []),
+        concentration=concentration,
+        per_class=per_class,
+        ratio=ratio,
+        classes=[c.strip() for c in classes.split(",") if c.strip()] if classes else None,
+        near_copy_ssim=near_copy_ssim,
+        lpips_weights=lpips_weights,
+        seed=seed,
+        device=device,
+        shard=shard,
+        overwrite=overwrite,
+        resume=resume,
+    )
+    if model is not None and fit_epochs is not None:
+        from synthmed.errors import UsageError
+
+        raise UsageError("--fit-epochs and --model: a --model is used as it is; give only one of them")
+    job = prepare(settings)
+    with progress(quiet=quiet) as bar:
+        summary = execute(job, bar=bar)
+    show(_quality_table(summary["quality"]), quiet=quiet)
+    emit(output, summary if json else None, as_json=json)
+
+
+def _quality_table(quality: dict):
+    from rich.table import Table
+
+    def fmt(value, digits: int = 4) -> str:
+        if value is None:
+            return "unavailable"
+        if isinstance(value, dict):
+            return f"{value['median']:.{digits}f} (median)"
+        return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+    recon, made = quality["reconstruction_val"], quality["interpolants"]
+    table = Table(title=f"interpolation quality ({quality['autoencoder']})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row(f"reconstruction PSNR (val, {recon['images']} img)", fmt(recon["psnr"], 2))
+    table.add_row("reconstruction SSIM (val)", fmt(recon["ssim"]))
+    table.add_row("reconstruction MSE (val)", fmt(recon["mse"], 5))
+    table.add_row("reconstruction LPIPS (val)", fmt(recon["lpips"]) if recon["lpips"] is not None else quality["lpips"])
+    table.add_row(f"novelty, pixel RMS to nearest train ({made['images']} img)", fmt(made.get("pixel_novelty")))
+    table.add_row("  reference: val images", fmt(made.get("reference_val_pixel_novelty")))
+    table.add_row("novelty, encoder features", fmt(made.get("feature_novelty")))
+    table.add_row("  reference: val images", fmt(made.get("reference_val_feature_novelty")))
+    table.add_row("SSIM to parents (mean over parents)", fmt(made.get("ssim_to_parents_mean")))
+    table.add_row("SSIM to closest parent", fmt(made.get("ssim_to_parents_max")))
+    table.add_row(f"near-copies (SSIM >= {made.get('near_copy_ssim')})",
+                  f"{made.get('near_copies')} ({100 * made.get('near_copy_share', 0):.1f}%)")
+    return table
