@@ -26,7 +26,7 @@ def interpolate(
     fit_epochs: FitEpochs = None,
     loss: Annotated[str, typer.Option("--loss", help="Fitting loss: mse or bce.")] = "mse",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Batch size for fitting and decoding.")] = 32,
-    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate for fitting.")] = 1e-3,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate for fitting (default: the autoencoder's own).")] = None,
     n: Annotated[int, typer.Option("--n", help="Images mixed per interpolant (2..k).")] = 2,
     within_class: Annotated[
         bool,

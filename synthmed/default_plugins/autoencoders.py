@@ -1,7 +1,8 @@
 """Built-in autoencoders for `synthmed interpolate`.
 
 Each builder takes `in_channels=` and `image_size=` (set by the command from the dataset)
-plus its own keyword arguments (`-a KEY=VALUE` on the command line)."""
+plus its own keyword arguments (`-a KEY=VALUE` on the command line). A plugin may give the
+default fitting learning rate as `register(name, builder, lr=...)`."""
 
 from synthmed.hookspecs import hookimpl
 
@@ -34,6 +35,7 @@ def build_vae(*, in_channels: int = 1, image_size=64, base_width: int = 32, late
 
 @hookimpl
 def register_autoencoders(register):
-    register("cnn-ae", build_cnn_ae)
-    register("unet-ae", build_unet_ae)
-    register("vae", build_vae)
+    # `lr`: the default Adam learning rate of `interpolate` (one shallow layer tolerates a large one).
+    register("cnn-ae", build_cnn_ae, lr=1e-2)
+    register("unet-ae", build_unet_ae, lr=1e-3)
+    register("vae", build_vae, lr=3e-3)

@@ -33,7 +33,7 @@ class InterpolationSettings:
     fit_epochs: int = 20
     loss: str = "mse"
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float | None = None  # None: the autoencoder's registered default (meta `lr`), else 1e-3
     n: int = 2
     within_class: bool = True
     alphas: str | None = None
@@ -64,6 +64,7 @@ class PreparedJob:
     weight_mode: str
     lpips: Any = None
     lpips_backbone: str | None = None
+    lr: float = 1e-3
 
 
 def parse_key_values(pairs: list[str], option: str = "-a/--autoencoder-arg") -> dict[str, Any]:
@@ -91,7 +92,7 @@ def _check_numbers(s: InterpolationSettings) -> None:
         raise UsageError(f"--ratio {s.ratio}: must not be negative")
     if s.loss not in interp.LOSSES:
         raise UsageError(f"--loss {s.loss!r}: expected one of {', '.join(interp.LOSSES)}")
-    if s.fit_epochs < 1 or s.batch_size < 1 or s.lr <= 0:
+    if s.fit_epochs < 1 or s.batch_size < 1 or (s.lr is not None and s.lr <= 0):
         raise UsageError("--fit-epochs and --batch-size must be at least 1 and --lr positive")
     if not 0 < s.near_copy_ssim <= 1:
         raise UsageError(f"--near-copy-ssim {s.near_copy_ssim}: choose a value in (0, 1]")
@@ -178,6 +179,7 @@ def prepare(s: InterpolationSettings) -> PreparedJob:
     return PreparedJob(
         settings=s, dataset=dataset, entry=entry, model_config=model_config, args=args, device=device,
         plan=take_shard(plan, shard), parent_rows=rows, weight_mode=weight_mode, lpips=lpips, lpips_backbone=backbone,
+        lr=s.lr if s.lr is not None else float(entry.meta.get("lr", 1e-3)),
     )
 
 
@@ -205,12 +207,12 @@ def _obtain_model(job: PreparedJob, writer: Any, images: np.ndarray, bar: Bar) -
             bar.update(task, completed=epoch, status=f"loss {loss:.4f}")
 
     history = interp.fit_autoencoder(
-        model, images, epochs=s.fit_epochs, loss=s.loss, batch_size=s.batch_size, lr=s.lr, device=job.device,
+        model, images, epochs=s.fit_epochs, loss=s.loss, batch_size=s.batch_size, lr=job.lr, device=job.device,
         seed=s.seed, on_epoch=on_epoch,
     )
     config = interp.autoencoder_config(
         job.entry, args=job.args, channels=job.dataset.channels, image_size=size, classes=job.dataset.classes,
-        loss=s.loss, fit_epochs=s.fit_epochs, seed=s.seed, lr=s.lr, batch_size=s.batch_size,
+        loss=s.loss, fit_epochs=s.fit_epochs, seed=s.seed, lr=job.lr, batch_size=s.batch_size,
         final_loss=history[-1], bit_depth=job.dataset.bit_depth,
     )
     save_checkpoint(saved, model.cpu(), config)

@@ -221,9 +221,13 @@ def load_lpips(weights_path: Path, *, device: Any = "cpu") -> tuple[Any, str]:
             f"--lpips-weights {path}: not torchvision AlexNet, VGG-16 or SqueezeNet 1.1 ImageNet weights"
         )
     network = _LPIPS(pretrained=True, net=net, pnet_rand=True)
-    for slice_module in network.net.children():
-        for name, layer in slice_module.named_children():
-            layer.load_state_dict(backbone.features[int(name)].state_dict())
+    # torchmetrics' backbone wrappers hold the torchvision `features[i]` layers in Sequential
+    # slices whose children are named by the index i.
+    for module in network.net.modules():
+        names = [name for name, _ in module.named_children()]
+        if isinstance(module, torch.nn.Sequential) and names and all(name.isdigit() for name in names):
+            for name, layer in module.named_children():
+                layer.load_state_dict(backbone.features[int(name)].state_dict())
     network = network.to(device).eval()
 
     def score(a: Any, b: Any, batch_size: int = 64) -> Any:
