@@ -58,9 +58,8 @@ def interpolate(
 ) -> None:
     """Interpolate in an autoencoder's latent space: within a class (labelled) or across classes (soft label).
 
-    Fits the autoencoder on the train split (--fit-epochs) or loads --model; writes the
-    interpolants as a synthetic-only dataset (train split) with the fitted model in OUT/model/,
-    measures in OUT/quality.json and a strip of parents and interpolants per class in OUT/figures/.
+    Fits the autoencoder on the train split (--fit-epochs, default 20) or loads --model.
+    OUT holds the interpolants (train split, source=synthetic), model/, quality.json and figures/.
     """
     from synthmed.engine.interpolation_job import InterpolationSettings, execute, parse_key_values, prepare
 
