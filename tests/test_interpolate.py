@@ -334,3 +334,26 @@ def test_lpips_from_local_backbone_weights(fitted, sample_dataset, run, tmp_path
     assert quality["reconstruction_val"]["lpips"] > 0
     assert quality["interpolants"]["lpips_to_nearest_train"]["median"] > 0
     assert quality["lpips"].startswith("squeeze")
+
+
+# --------------------------------------------------------------------------- measures
+
+
+def test_quality_counts_exact_copies_and_measures_novelty():
+    from synthmed.default_plugins.autoencoders import build_cnn_ae
+    from synthmed.engine.interpolation_quality import interpolant_quality
+
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:32, 0:32]
+    train = np.stack([((np.sin(xx / (2 + i)) + np.cos(yy / (3 + i))) * 60 + 128).astype(np.uint8)[None] for i in range(6)])
+    model = build_cnn_ae(image_size=32, width=8).eval()
+    copies = interpolant_quality(model, train[:3], [[0, 1], [1, 2], [2, 3]], train, device="cpu", reference=train[3:])
+    assert copies["near_copies"] == 3 and copies["near_copy_share"] == 1.0
+    assert copies["pixel_novelty"]["max"] == pytest.approx(0.0, abs=1e-6)
+    assert copies["feature_novelty"]["max"] == pytest.approx(0.0, abs=1e-6)
+    assert copies["ssim_to_parents_max"]["min"] == pytest.approx(1.0, abs=1e-4)  # each is its own first parent
+    noise = rng.integers(0, 256, size=(3, 1, 32, 32), dtype=np.uint8)
+    novel = interpolant_quality(model, noise, [[0, 1], [1, 2], [2, 3]], train, device="cpu")
+    assert novel["near_copies"] == 0
+    assert novel["pixel_novelty"]["min"] > 0.1
+    assert novel["ssim_to_parents_max"]["max"] < 0.5
