@@ -155,6 +155,8 @@ def test_interpolate_writes_labelled_interpolants_model_quality_and_strips(fitte
     made = quality["interpolants"]
     assert made["images"] == 12 and made["pixel_novelty"]["min"] > 0 and made["feature_novelty"]["min"] > 0
     assert 0 <= made["near_copy_share"] <= 1
+    assert sorted(made["per_class"]) == sorted(data.classes)
+    assert all(entry["images"] == 3 for entry in made["per_class"].values())
     assert quality["lpips"].startswith("unavailable")
     assert sorted(p.name for p in (fitted / "figures").iterdir()) == [f"strip-{c}.png" for c in sorted(data.classes)]
     config = json.loads((fitted / "model" / "config.json").read_text())

@@ -284,7 +284,7 @@ def measure(job: PreparedJob, writer: Any, model: Any, parent_images: np.ndarray
         "reconstruction_val": reconstruction_quality(model, val_images, device=job.device, lpips=job.lpips),
         "interpolants": interpolant_quality(
             model, synthetic, parents, parent_images, device=job.device, near_copy_ssim=job.settings.near_copy_ssim,
-            reference=val_images, lpips=job.lpips,
+            reference=val_images, lpips=job.lpips, labels=[row["label"] for row in writer.rows],
         ),
         "lpips": f"{job.lpips_backbone} (local weights)" if job.lpips else "unavailable (pass --lpips-weights PATH)",
     }

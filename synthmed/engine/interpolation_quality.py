@@ -128,11 +128,13 @@ def interpolant_quality(
     near_copy_ssim: float = 0.95,
     reference: np.ndarray | None = None,
     lpips: Any = None,
+    labels: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Novelty and parent similarity of `synthetic` (stored pixels, N x C x H x W).
 
     parents[i]: indices into `train` of interpolant i's parents; reference: real images
-    that are not in `train` (the val split), whose novelty shows what a new real image scores."""
+    that are not in `train` (the val split), whose novelty shows what a new real image scores;
+    labels[i]: interpolant i's class, for the medians per class."""
     import torch
 
     from synthmed.engine.batches import to_unit_float
@@ -154,18 +156,30 @@ def interpolant_quality(
         values[rows] = ssim_per_image(synth[rows], real[[parents[i][slot] for i in rows]])
         per_parent.append(values)
     stacked = torch.stack(per_parent, dim=1)
+    closest_parent = torch.nan_to_num(stacked, nan=-1.0).max(dim=1).values
     record: dict[str, Any] = {
         "images": len(synthetic),
         "pixel_novelty": summarize(pixel_distance),
         "feature_novelty": summarize(feature_distance),
         "ssim_to_parents_mean": summarize(torch.nanmean(stacked, dim=1)),
-        "ssim_to_parents_max": summarize(torch.nan_to_num(stacked, nan=-1.0).max(dim=1).values),
+        "ssim_to_parents_max": summarize(closest_parent),
         "ssim_to_nearest_train": summarize(nearest_ssim),
         "near_copy_ssim": near_copy_ssim,
         "near_copies": near_copies,
         "near_copy_share": near_copies / len(synthetic),
         "lpips_to_nearest_train": summarize(lpips(synth, real[nearest_index])) if lpips is not None else None,
     }
+    if labels is not None:
+        near = (nearest_ssim >= near_copy_ssim).numpy()
+        record["per_class"] = {}
+        for label in dict.fromkeys(labels):
+            mask = np.array([value == label for value in labels])
+            record["per_class"][label] = {
+                "images": int(mask.sum()),
+                "pixel_novelty_median": float(np.median(pixel_distance.numpy()[mask])),
+                "ssim_to_parents_max_median": float(np.median(closest_parent.numpy()[mask])),
+                "near_copy_share": float(near[mask].mean()),
+            }
     if reference is not None and len(reference):
         ref_pixel, _ = nearest(to_unit_float(reference).flatten(1), real.flatten(1))
         ref_feature, _ = nearest(
