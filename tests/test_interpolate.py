@@ -109,6 +109,18 @@ def test_unet_depth_follows_image_size_and_width_mult():
     assert large.inc[0][0].out_channels == 6  # 4 x 1.5
 
 
+def test_bce_fitting_lowers_the_loss():
+    from synthmed.default_plugins.autoencoders import build_cnn_ae
+    from synthmed.engine.interpolation import fit_autoencoder, reconstruction_loss
+
+    images = np.random.default_rng(0).integers(0, 256, size=(8, 1, 16, 16), dtype=np.uint8)
+    history = fit_autoencoder(build_cnn_ae(image_size=16, width=8), images, epochs=4, loss="bce", batch_size=4,
+                              lr=1e-2, seed=0)
+    assert history[-1] < history[0]
+    with pytest.raises(UsageError, match="--loss"):
+        reconstruction_loss("l1")
+
+
 # --------------------------------------------------------------------------- planning
 
 
@@ -275,6 +287,8 @@ BAD_INPUT = {
     "shard without model": (["--shard", "1/2"], "--shard needs --model"),
     "unknown autoencoder argument": (["-a", "colour=1"], "bad argument"),
     "unknown class": (["--classes", "Nope"], "Nope not in"),
+    "unknown loss": (["--loss", "l1"], "--loss 'l1'"),
+    "unknown autoencoder": (["--autoencoder", "nope"], "unknown autoencoder 'nope'"),
 }
 
 
@@ -297,6 +311,15 @@ def test_a_class_with_a_single_image_is_refused(single_image_class, run, tmp_pat
              "--classes", "many", "--per-class", "2", "-q")
     assert ok.code == 0, ok.err
     assert {r["label"] for r in read_rows(tmp_path / "out")} == {"many"}
+
+
+def test_model_with_fit_epochs_or_another_autoencoder_is_refused(fitted, sample_dataset, run, tmp_path):
+    for options, message in ((["--fit-epochs", "3"], "--fit-epochs and --model"),
+                             (["--autoencoder", "vae"], "holds autoencoder 'cnn-ae', not 'vae'"),
+                             (["-a", "width=8"], "fixed when it was fitted")):
+        result = run("interpolate", sample_dataset, "-o", tmp_path / "out", "--model", fitted / "model", *options)
+        assert result.code == 2 and message in result.err and result.err.count("\n") == 1
+        assert list(tmp_path.iterdir()) == []
 
 
 def test_a_model_trained_on_another_image_size_is_refused(fitted, other_size_dataset, run, tmp_path):
