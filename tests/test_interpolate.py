@@ -254,6 +254,25 @@ def test_resume_after_interruption_finishes_without_duplicates(fitted, sample_da
     assert len({r["id"] for r in rows}) == len(rows) == 12
 
 
+def test_resume_reuses_the_model_fitted_before_the_interruption(sample_dataset, tmp_path):
+    from synthmed.engine.interpolation_job import InterpolationSettings, execute, prepare
+
+    settings = InterpolationSettings(dataset=sample_dataset, out=tmp_path / "r", fit_epochs=1, per_class=2,
+                                     device="cpu", batch_size=4)
+
+    def stop(count):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        execute(prepare(settings), on_written=stop)
+    weights = tmp_path / ".r.partial" / "model" / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    settings.resume = True
+    summary = execute(prepare(settings))
+    assert summary["already_done"] == 4 and summary["quality"]["model"].startswith("model (fitted before")
+    assert (tmp_path / "r" / "model" / "model.safetensors").stat().st_mtime_ns == stamp
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -320,6 +339,19 @@ def test_model_with_fit_epochs_or_another_autoencoder_is_refused(fitted, sample_
         result = run("interpolate", sample_dataset, "-o", tmp_path / "out", "--model", fitted / "model", *options)
         assert result.code == 2 and message in result.err and result.err.count("\n") == 1
         assert list(tmp_path.iterdir()) == []
+
+
+def test_a_corrupt_model_is_refused_before_any_output(fitted, sample_dataset, run, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(fitted / "model", broken)
+    (broken / "model.safetensors").write_bytes(b"garbage")
+    out = tmp_path / "work"
+    out.mkdir()
+    result = run("interpolate", sample_dataset, "-o", out / "out", "--model", broken, "--device", "cpu")
+    assert result.code == 2 and "model.safetensors" in result.err and result.err.count("\n") == 1
+    assert list(out.iterdir()) == []
 
 
 def test_a_model_trained_on_another_image_size_is_refused(fitted, other_size_dataset, run, tmp_path):

@@ -65,6 +65,7 @@ class PreparedJob:
     lpips: Any = None
     lpips_backbone: str | None = None
     lr: float = 1e-3
+    loaded_model: Any = None  # the --model, loaded (and so checked) before any output exists
 
 
 def parse_key_values(pairs: list[str], option: str = "-a/--autoencoder-arg") -> dict[str, Any]:
@@ -118,7 +119,7 @@ def _weight_vectors(s: InterpolationSettings) -> tuple[list[tuple[float, ...]] |
 
 def prepare(s: InterpolationSettings) -> PreparedJob:
     """Validate the options, the dataset and the model folder; plan the interpolants."""
-    from synthmed.checkpoint import read_config
+    from synthmed.checkpoint import load_checkpoint, read_config
     from synthmed.devices import parse_shard, resolve_device, take_shard
     from synthmed.engine.interpolation_quality import load_lpips
     from synthmed.registry import get_entry
@@ -154,7 +155,11 @@ def prepare(s: InterpolationSettings) -> PreparedJob:
     for fixed in ("in_channels", "image_size"):
         args.pop(fixed, None)
     args.update(s.autoencoder_args)
-    interp.build_autoencoder(entry, channels=dataset.channels, image_size=size, args=args)  # checks the args
+    if s.model_dir is not None:
+        loaded_model, _ = load_checkpoint(s.model_dir, kind="autoencoder")  # a corrupt file fails here
+    else:
+        loaded_model = None
+        interp.build_autoencoder(entry, channels=dataset.channels, image_size=size, args=args)  # checks the args
     classes = dataset.classes
     if s.classes:
         unknown = [c for c in s.classes if c not in classes]
@@ -179,7 +184,7 @@ def prepare(s: InterpolationSettings) -> PreparedJob:
     return PreparedJob(
         settings=s, dataset=dataset, entry=entry, model_config=model_config, args=args, device=device,
         plan=take_shard(plan, shard), parent_rows=rows, weight_mode=weight_mode, lpips=lpips, lpips_backbone=backbone,
-        lr=s.lr if s.lr is not None else float(entry.meta.get("lr", 1e-3)),
+        lr=s.lr if s.lr is not None else float(entry.meta.get("lr", 1e-3)), loaded_model=loaded_model,
     )
 
 
@@ -191,9 +196,8 @@ def _obtain_model(job: PreparedJob, writer: Any, images: np.ndarray, bar: Bar) -
     from synthmed.checkpoint import load_checkpoint, save_checkpoint
 
     s = job.settings
-    if s.model_dir is not None:
-        model, _ = load_checkpoint(s.model_dir, kind="autoencoder")
-        return model, str(s.model_dir)
+    if job.loaded_model is not None:
+        return job.loaded_model, str(s.model_dir)
     saved = writer.tmp / "model"
     if writer.folder.resumed and (saved / "config.json").is_file():
         model, _ = load_checkpoint(saved, kind="autoencoder")
