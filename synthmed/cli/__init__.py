@@ -20,6 +20,8 @@ BUILTIN_COMMANDS: list[tuple[str, str, str]] = [
     ("sample-data", "synthmed.cli.sample_data", "sample_data"),
     ("info", "synthmed.cli.info", "info"),
     ("plugins", "synthmed.cli.plugins", "plugins"),
+    ("preprocess", "synthmed.cli.preprocess", "preprocess"),
+    ("mix", "synthmed.cli.mix", "mix"),
 ]
 
 HELP = """Synthetic-data augmentation for small medical-imaging datasets.

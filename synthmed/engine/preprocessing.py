@@ -1,0 +1,345 @@
+"""`preprocess`: raw medical image files -> a dataset folder (DESIGN.md section 3).
+
+    files --plan (labels, subjects, input splits from paths)--> read + process (process pool)
+          --> labels from the files themselves (npz) --> splits (kept or generated, grouped)
+          --> duplicates (reported; cross-split copies dropped) --> DatasetWriter
+
+Rows come out in input-file order whatever `workers` is. Files that cannot be read go to
+`rejected.csv`; option problems (a 4-D NIfTI without --volume-index, missing labels) stop
+the run before anything is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from synthmed.dataset import DatasetWriter, check_leakage
+from synthmed.devices import take_shard
+from synthmed.errors import UsageError
+from synthmed.preprocess.labels import InputFile, LabelRules, discover, plan_file
+from synthmed.preprocess.reading import ReadOptions, UnreadableFile, read_file
+from synthmed.preprocess.splits import Item, assign_splits, resolve_duplicates
+from synthmed.preprocess.steps import Steps, pixel_digest, process
+
+# Files with these endings are images for the built-in readers; their labels are checked before reading.
+KNOWN_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom", ".nii", ".nii.gz")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    steps: Steps = Steps()
+    read: ReadOptions = ReadOptions()
+    rules: LabelRules = field(default_factory=LabelRules)
+    classes: tuple[str, ...] | None = None  # --classes: keep only these, in this order
+    class_names: tuple[str, ...] | None = None  # names of label indices stored in .npz files
+    split: tuple[float, float, float] | None = None  # generate splits; None keeps the input's
+    seed: int = 0
+    workers: int = 1
+    shard: tuple[int, int] = (0, 1)
+    strict: bool = False
+
+
+@dataclass
+class ProcessedImage:
+    key: str
+    pixels: np.ndarray
+    digest: str
+    subject: str | None = None
+    split: str | None = None
+    label_index: int | None = None
+    subject_is_file: bool = False
+    pseudonymise: bool = False
+
+
+@dataclass
+class FileResult:
+    images: list[ProcessedImage] = field(default_factory=list)
+    error: str | None = None  # the file is rejected
+    usage_error: str | None = None  # the run stops
+
+
+@dataclass
+class Planned:
+    """One output row before writing."""
+
+    file: InputFile
+    image: ProcessedImage
+    id: str
+    label: str
+    subject: str | None
+    split: str | None
+
+
+def process_file(task: tuple[Path, ReadOptions, Steps]) -> FileResult:
+    """Read one file and process its images (runs in a worker process)."""
+    path, read_options, steps = task
+    try:
+        raws = read_file(path, read_options)
+        images = []
+        for raw in raws:
+            pixels = process(raw, steps)
+            images.append(
+                ProcessedImage(
+                    key=raw.key,
+                    pixels=pixels,
+                    digest=pixel_digest(pixels),
+                    subject=raw.subject,
+                    split=raw.meta.get("split"),
+                    label_index=raw.meta.get("label_index"),
+                    subject_is_file=bool(raw.meta.get("subject_is_file")),
+                    pseudonymise=bool(raw.meta.get("pseudonymise_subject")),
+                )
+            )
+        return FileResult(images)
+    except UsageError as exc:
+        return FileResult(usage_error=str(exc))
+    except UnreadableFile as exc:
+        return FileResult(error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a processing failure rejects this file only
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        return FileResult(error=f"cannot process ({type(exc).__name__}: {message})")
+
+
+def _map_files(tasks: list, workers: int) -> Iterator[FileResult]:
+    """Results in task order; a process pool when workers > 1."""
+    if workers <= 1 or len(tasks) <= 1:
+        yield from map(process_file, tasks)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # forkserver: workers do not inherit the progress bar's thread or locks (plain fork could deadlock).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["synthmed.engine.preprocessing", "synthmed.default_plugins.readers"])
+    chunk = max(1, min(16, len(tasks) // (workers * 8)))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield from pool.map(process_file, tasks, chunksize=chunk)
+
+
+def row_id(rel: str, key: str) -> str:
+    """Readable, stable and unique: the sanitised relative path (and frame/slice key) plus a short hash."""
+    stem = re.sub(r"(\.nii\.gz|\.[A-Za-z0-9]{1,5})$", "", rel)
+    text = f"{stem}-{key}" if key else stem
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-_")[-80:].lstrip("-_") or "image"
+    short = hashlib.sha256(f"{rel}\x1f{key}".encode()).hexdigest()[:6]
+    return f"{safe}-{short}"
+
+
+def _natural_key(name: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def plan_files(inputs: list[Path], config: PreprocessConfig) -> tuple[list[InputFile], int]:
+    """Every input file with what its path says; (files to read, files filtered out by --classes)."""
+    skip = {config.rules.csv_path.resolve()} if config.rules.csv_path else set()
+    found = discover(inputs, skip=skip)
+    if not found:
+        raise UsageError(f"no files found in {', '.join(map(str, inputs))}")
+    files = [plan_file(path, rel, config.rules) for path, rel in found]
+    unlabeled = [f for f in files if f.label is None and f.rel.lower().endswith(KNOWN_IMAGE_SUFFIXES)]
+    if unlabeled:
+        _missing_labels(unlabeled, len(files), config.rules)
+    if config.split is None:
+        no_split = [f for f in files if f.split is None and f.rel.lower().endswith(KNOWN_IMAGE_SUFFIXES)]
+        if no_split:
+            _missing_splits(no_split)
+    filtered = 0
+    if config.classes is not None:
+        kept = [f for f in files if f.label is None or f.label in config.classes]
+        filtered = len(files) - len(kept)
+        files = kept
+    return files, filtered
+
+
+def _missing_labels(files: list[InputFile], total: int, rules: LabelRules) -> None:
+    if rules.csv is not None:
+        how = f"add them to {rules.csv_path}"
+    elif rules.regex is not None:
+        how = "pass --default-label for names the --label-regex does not match"
+    else:
+        how = "put images in class folders, or pass --label-regex or --labels-csv"
+    raise UsageError(f"labels missing for {len(files)} of {total} files (first: {files[0].rel}); {how}")
+
+
+def _missing_splits(files: list) -> None:
+    first = files[0].rel if isinstance(files[0], InputFile) else files[0]
+    raise UsageError(
+        f"{len(files)} file(s) are not in a train/val/test folder (first: {first}); pass --split 0.8,0.1,0.1 to make splits"
+    )
+
+
+def preprocess(
+    inputs: list[Path],
+    out: Path,
+    config: PreprocessConfig,
+    *,
+    overwrite: bool = False,
+    on_total: Callable[[int], None] | None = None,
+    on_advance: Callable[[int], None] | None = None,
+) -> dict:
+    """Run preprocess and return a summary; raises UsageError (nothing written) on bad input."""
+    files, filtered = plan_files(inputs, config)
+    # Classes named by image files' paths; a class whose files were all rejected is then an error.
+    planned_labels = {f.label for f in files if f.label is not None and f.rel.lower().endswith(KNOWN_IMAGE_SUFFIXES)}
+    files = take_shard(files, config.shard)
+    if on_total:
+        on_total(len(files))
+
+    rows: list[Planned] = []
+    rejected: list[tuple[str, str]] = []
+    tasks = [(f.path, config.read, config.steps) for f in files]
+    for file, result in zip(files, _map_files(tasks, config.workers)):
+        if on_advance:
+            on_advance(1)
+        if result.usage_error:
+            raise UsageError(result.usage_error)
+        if result.error:
+            if config.strict:
+                raise UsageError(f"{file.path}: {result.error} (--strict stops at the first unusable file)")
+            rejected.append((file.rel, result.error))
+            continue
+        for image in result.images:
+            label = file.label if file.label is not None else _label_from_index(image, file, config)
+            if label is None:
+                _missing_labels([file], len(files), config.rules)
+            if config.classes is not None and label not in config.classes:
+                filtered += 1
+                continue
+            subject = file.subject or image.subject or (file.rel if image.subject_is_file else None)
+            rows.append(Planned(file, image, row_id(file.rel, image.key), label, subject, file.split or image.split))
+
+    if not rows:
+        if rejected:
+            rel, reason = rejected[0]
+            raise UsageError(f"nothing usable: all {len(rejected)} input file(s) were rejected (first: {rel}: {reason})")
+        raise UsageError(f"nothing usable in {', '.join(map(str, inputs))}: no images left after filtering")
+
+    _pseudonymise_subjects(rows)
+    classes = _class_list(rows, planned_labels, config)
+    _check_classes(rows, classes, config, rejected)
+    _uniform_channels(rows, config.steps)
+
+    items = [Item(r.id, r.label, r.image.digest, r.subject, r.split) for r in rows]
+    if config.split is not None:
+        split_of = assign_splits(items, config.split, config.seed)
+    else:
+        unsplit = [r.file.rel for r in rows if r.split is None]
+        if unsplit:
+            _missing_splits(unsplit)
+        split_of = {r.id: r.split for r in rows}
+        check_leakage(
+            [{"id": r.id, "split": split_of[r.id], "subject": r.subject or "", "origin": ""} for r in rows],
+            where="input splits",
+        )
+    duplicates = resolve_duplicates(items, split_of)
+
+    info = {
+        "preprocess": {
+            "steps": config.steps.describe(),
+            "reader": {k: v for k, v in asdict(config.read).items()},
+            "labels": config.rules.describe(),
+            "class_names": list(config.class_names) if config.class_names else None,
+            "splits": {"mode": "generated", "fractions": list(config.split), "seed": config.seed, "grouped_by": "subject and identical pixels"}
+            if config.split
+            else {"mode": "input"},
+            "shard": f"{config.shard[0] + 1}/{config.shard[1]}",
+            "duplicates": {"groups": len(duplicates.groups), "dropped_across_splits": len(duplicates.dropped)},
+            "rejected": len(rejected),
+        }
+    }
+    counts: Counter[tuple[str, str]] = Counter()
+    with DatasetWriter(out, classes=classes, command="preprocess", parents=inputs, overwrite=overwrite, info=info) as writer:
+        for row in rows:
+            if row.id in duplicates.dropped:
+                continue
+            split = split_of[row.id]
+            writer.add_image(row.image.pixels, id=row.id, label=row.label, split=split, subject=row.subject or "")
+            counts[(split, row.label)] += 1
+        _write_rejected(writer.tmp / "rejected.csv", rejected)
+        _write_duplicates(writer.tmp / "duplicates.csv", duplicates, split_of)
+    return {
+        "images": sum(counts.values()),
+        "files": len(files),
+        "rejected": len(rejected),
+        "filtered": filtered,
+        "duplicate_groups": len(duplicates.groups),
+        "duplicates_dropped": len(duplicates.dropped),
+        "classes": classes,
+        "counts": {split: {label: counts[(split, label)] for label in classes} for split in ("train", "val", "test")},
+    }
+
+
+def _label_from_index(image: ProcessedImage, file: InputFile, config: PreprocessConfig) -> str | None:
+    if image.label_index is None:
+        return None
+    if config.class_names is None:
+        return str(image.label_index)
+    if not 0 <= image.label_index < len(config.class_names):
+        raise UsageError(
+            f"{file.path}: label index {image.label_index} has no name in --class-names ({len(config.class_names)} given)"
+        )
+    return config.class_names[image.label_index]
+
+
+def _pseudonymise_subjects(rows: list[Planned]) -> None:
+    """Subjects read from DICOM tags become subject-0001, ... in input order: grouping without identifiers."""
+    numbers: dict[str, str] = {}
+    for row in rows:
+        if row.image.pseudonymise and row.subject and row.subject == row.image.subject:
+            row.subject = numbers.setdefault(row.subject, f"subject-{len(numbers) + 1:04d}")
+
+
+def _class_list(rows: list[Planned], planned_labels: set[str], config: PreprocessConfig) -> list[str]:
+    if config.classes is not None:
+        return list(config.classes)
+    if config.class_names is not None:
+        extra = sorted({r.label for r in rows} - set(config.class_names), key=_natural_key)
+        return list(config.class_names) + extra
+    return sorted(planned_labels | {r.label for r in rows}, key=_natural_key)
+
+
+def _check_classes(rows: list[Planned], classes: list[str], config: PreprocessConfig, rejected: list) -> None:
+    present = Counter(r.label for r in rows)
+    empty = [c for c in classes if not present[c]]
+    if empty and config.shard[1] == 1:
+        why = f"; {len(rejected)} file(s) were rejected (see the reasons with --strict)" if rejected else ""
+        raise UsageError(f"class {empty[0]!r} has no images left after filtering{why}")
+
+
+def _uniform_channels(rows: list[Planned], steps: Steps) -> None:
+    """In auto mode, one colour image makes every image RGB (a dataset has one channel count)."""
+    if steps.mode != "auto" or all(r.image.pixels.ndim == 2 for r in rows):
+        return
+    for row in rows:
+        if row.image.pixels.ndim == 2:
+            row.image.pixels = np.repeat(row.image.pixels[:, :, None], 3, axis=2)
+            row.image.digest = pixel_digest(row.image.pixels)
+
+
+def _write_rejected(path: Path, rejected: list[tuple[str, str]]) -> None:
+    if not rejected:
+        return
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["file", "reason"])
+        writer.writerows(rejected)
+
+
+def _write_duplicates(path: Path, duplicates, split_of: dict[str, str]) -> None:
+    if not duplicates.groups:
+        return
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["group", "id", "split", "kept"])
+        for number, ids in enumerate(duplicates.groups, start=1):
+            for row_id_ in ids:
+                kept = "no (copy kept in " + duplicates.dropped[row_id_] + ")" if row_id_ in duplicates.dropped else "yes"
+                writer.writerow([number, row_id_, split_of[row_id_], kept])
