@@ -17,6 +17,7 @@ import numpy as np
 from synthmed.errors import UsageError
 from synthmed.hookspecs import hookimpl
 from synthmed.imageio import RawImage
+from synthmed.preprocess.reading import UnreadableFile
 
 PILLOW_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 DICOM_SUFFIXES = {".dcm", ".dicom", ".ima"}
@@ -58,8 +59,10 @@ def read_pillow(path: Path) -> list[RawImage]:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             opened = Image.open(path)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ValueError(f"decompression bomb guard: {exc}") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise UnreadableFile(
+                f"refused by Pillow's decompression bomb guard: more than {Image.MAX_IMAGE_PIXELS} pixels"
+            ) from None
         with opened:
             frames = list(ImageSequence.Iterator(opened)) if getattr(opened, "n_frames", 1) > 1 else [opened]
             for index, frame in enumerate(frames):
@@ -94,7 +97,8 @@ def read_dicom(path: Path, options) -> list[RawImage]:
 
     dataset = pydicom.dcmread(path)
     if "PixelData" not in dataset:
-        raise ValueError(f"DICOM file without pixel data (SOP class {dataset.get('SOPClassUID', 'unknown')})")
+        sop_class = getattr(dataset.get("SOPClassUID"), "name", "unknown SOP class")
+        raise UnreadableFile(f"DICOM file without pixel data ({sop_class})")
     pixels = dataset.pixel_array
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
     photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2"))
