@@ -177,6 +177,8 @@ def plan_mix(
 ) -> MixPlan:
     classes = real.classes
     check_compatible(real, synthetic)
+    real_amounts = parse_per_class(real_spec, "--real", classes, counts=False)
+    synth_amounts = parse_per_class(synthetic_spec, "--synthetic", classes, counts=True) if synthetic_spec else None
     if balance and synthetic_spec is not None:
         raise UsageError("--balance and --synthetic both set the synthetic amount; choose one")
     if synthetic and synthetic_spec is None and not balance:
@@ -187,8 +189,6 @@ def plan_mix(
         unknown = [c for c in synthetic_classes if c not in classes]
         if unknown:
             raise UsageError(f"--synthetic-classes: unknown class {unknown[0]!r}; classes are {', '.join(classes)}")
-    real_amounts = parse_per_class(real_spec, "--real", classes, counts=False)
-    synth_amounts = parse_per_class(synthetic_spec, "--synthetic", classes, counts=True) if synthetic_spec else None
     if synth_amounts and synthetic_classes is not None:
         outside = [c for c in synth_amounts.classes if c not in synthetic_classes]
         if outside:
