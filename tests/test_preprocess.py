@@ -15,6 +15,7 @@ from PIL import Image
 
 from conftest import shared_data
 from synthmed.dataset import Dataset
+from synthmed.engine.preprocessing import row_id
 from synthmed.imageio import decode_png
 
 pydicom = pytest.importorskip("pydicom")
@@ -96,7 +97,7 @@ def test_class_folders_keep_splits_resize_and_record_steps(run, class_folders, t
     assert counts[("test", "benign", "real")] == 2 and counts[("test", "malignant", "real")] == 2
     steps = [s["step"] for s in data.info["preprocess"]["steps"]]
     assert steps == ["intensity", "channels", "resize", "quantise"]
-    assert data.info["preprocess"]["splits"] == {"mode": "input"}
+    assert data.info["preprocess"]["splits"] == {"mode": "input", "val_from_train": None}
     # 16-bit TIFF holding 12-bit data: stretched to the full 8-bit range (auto = min-max for deep images).
     deep = next(r for r in data.rows if r["id"].startswith("train-malignant-deep"))
     pixels = decode_png(data.path_of(deep))
@@ -182,19 +183,19 @@ def test_dicom_windowing_frames_and_no_identifiers(run, tmp_path):
     result = run("preprocess", raw, "-o", out, "--split", "0.5,0.25,0.25", "--size", "32")
     assert result.code == 0, result.err
     data = Dataset.open(out)
-    rows = {r["id"].split("-")[1]: r for r in data.rows}
-    assert set(rows) == {"scan", "mr", "mr_inverted"} or len(data.rows) == 3
-    by_name = {r["id"].rsplit("-", 1)[0]: r for r in data.rows}
-    normal = decode_png(data.path_of(by_name["mr-mr"])).astype(int)
-    inverted = decode_png(data.path_of(by_name["mr-mr_inverted"])).astype(int)
+    # DICOM rows get opaque ids: file names of DICOM series are often UIDs or patient names.
+    by_name = {name: next(r for r in data.rows if r["id"] == row_id(rel, "", opaque=True))
+               for name, rel in (("ct", "ct/scan.dcm"), ("mr", "mr/mr.dcm"), ("mr_inverted", "mr/mr_inverted.dcm"))}
+    normal = decode_png(data.path_of(by_name["mr"])).astype(int)
+    inverted = decode_png(data.path_of(by_name["mr_inverted"])).astype(int)
     # MONOCHROME1 inversion: the same window, bright and dark swapped.
     assert np.abs(normal + inverted - 255).max() <= 1
     # MR_small's own VOI window (600/1600) is applied, not min-max.
     assert 0 < normal.mean() < 255
     # Both MR files belong to one (pseudonymised) patient, so they share a split.
-    assert by_name["mr-mr"]["subject"] == by_name["mr-mr_inverted"]["subject"] == by_name["mr-mr"]["subject"]
-    assert by_name["mr-mr"]["subject"].startswith("subject-")
-    assert by_name["mr-mr"]["split"] == by_name["mr-mr_inverted"]["split"]
+    assert by_name["mr"]["subject"] == by_name["mr_inverted"]["subject"] == by_name["mr"]["subject"]
+    assert by_name["mr"]["subject"].startswith("subject-")
+    assert by_name["mr"]["split"] == by_name["mr_inverted"]["split"]
     # No DICOM tag value reaches the output folder.
     ct = pydicom.dcmread(dicom_file("CT_small.dcm"))
     secrets = [b"Doe^Jane", b"PID-778899", str(ct.PatientName).encode(), str(ct.PatientID).encode(), str(ct.StudyInstanceUID).encode()]
@@ -213,7 +214,8 @@ def test_dicom_multiframe_gives_one_row_per_frame(run, tmp_path):
     assert run("preprocess", tmp_path / "raw", "-o", out, "-q").code == 0
     data = Dataset.open(out)
     assert len(data.rows) == 2 and data.channels == 3
-    assert sorted(r["id"].rsplit("-", 1)[0] for r in data.rows) == ["train-rgb-two-frame-000", "train-rgb-two-frame-001"]
+    assert sorted(r["id"] for r in data.rows) == sorted([row_id("train/rgb/two.dcm", f"frame-{k:03d}", opaque=True) for k in (0, 1)])
+    assert all(r["id"].startswith("dicom-") and r["id"].endswith(("frame-000", "frame-001")) for r in data.rows)
 
 
 def test_nifti_slices_drop_empty_and_group_by_volume(run, tmp_path):
@@ -378,6 +380,16 @@ def test_duplicates_across_splits_keep_the_held_out_copy(run, tmp_path):
         report = list(csv.DictReader(handle))
     assert len(report) == 4
     assert sum(1 for r in report if r["kept"].startswith("no")) == 1
+
+
+def test_val_fraction_carves_val_out_of_train(run, class_folders, tmp_path):
+    out = tmp_path / "out"
+    result = run("preprocess", class_folders, "-o", out, "--val-fraction", "0.4", "--json", "-q")
+    assert result.code == 0, result.err
+    counts = json.loads(result.out)["counts"]
+    assert counts["val"] == {"benign": 2, "malignant": 2}
+    assert counts["train"] == {"benign": 3, "malignant": 3}
+    assert counts["test"] == {"benign": 2, "malignant": 2}  # the input's test split is untouched
 
 
 def test_labels_csv_with_subjects(run, tmp_path):

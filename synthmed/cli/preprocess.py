@@ -39,6 +39,9 @@ def preprocess(
     classes: Annotated[Str, typer.Option("--classes", help="Comma list: keep only these classes, in this order.")] = None,
     class_names: Annotated[Str, typer.Option("--class-names", help="Comma list naming the label indices of .npz files.")] = None,
     split: Annotated[Str, typer.Option("--split", help="TRAIN,VAL,TEST fractions: new splits, stratified and grouped by subject.")] = None,
+    val_fraction: Annotated[
+        Optional[float], typer.Option("--val-fraction", help="Keep the input's splits but move this fraction of train to val (grouped, stratified).")
+    ] = None,
     seed: Seed = 0,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes reading files in parallel.")] = 1,
     shard: Shard = None,
@@ -58,7 +61,7 @@ def preprocess(
         min_foreground=min_foreground, volume_index=volume_index, label_regex=label_regex,
         default_label=default_label, labels_csv=labels_csv, subject_regex=subject_regex,
         classes=classes, class_names=class_names, split=split, seed=seed, workers=workers,
-        shard=shard, strict=strict,
+        shard=shard, strict=strict, val_fraction=val_fraction,
     )
     with progress(quiet=quiet) as bar:
         task = bar.add_task("reading", total=None, unit="file")

@@ -41,6 +41,7 @@ class PreprocessConfig:
     classes: tuple[str, ...] | None = None  # --classes: keep only these, in this order
     class_names: tuple[str, ...] | None = None  # names of label indices stored in .npz files
     split: tuple[float, float, float] | None = None  # generate splits; None keeps the input's
+    val_fraction: float | None = None  # with kept splits: carve val out of the input's train split
     seed: int = 0
     workers: int = 1
     shard: tuple[int, int] = (0, 1)
@@ -124,8 +125,13 @@ def _map_files(tasks: list, workers: int) -> Iterator[FileResult]:
         yield from pool.map(process_file, tasks, chunksize=chunk)
 
 
-def row_id(rel: str, key: str) -> str:
-    """Readable, stable and unique: the sanitised relative path (and frame/slice key) plus a short hash."""
+def row_id(rel: str, key: str, *, opaque: bool = False) -> str:
+    """Readable, stable and unique: the sanitised relative path (and frame/slice key) plus a short hash.
+
+    `opaque` ids (DICOM files, whose names are often UIDs or patient names) keep only a hash."""
+    if opaque:
+        digest = hashlib.sha256(f"{rel}\x1f{key}".encode()).hexdigest()[:12]
+        return f"dicom-{digest}-{key}" if key else f"dicom-{digest}"
     stem = re.sub(r"(\.nii\.gz|\.[A-Za-z0-9]{1,5})$", "", rel)
     text = f"{stem}-{key}" if key else stem
     safe = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-_")[-80:].lstrip("-_") or "image"
@@ -214,7 +220,7 @@ def preprocess(
                 filtered += 1
                 continue
             subject = file.subject or image.subject or (file.rel if image.subject_is_file else None)
-            rows.append(Planned(file, image, row_id(file.rel, image.key), label, subject, file.split or image.split))
+            rows.append(Planned(file, image, row_id(file.rel, image.key, opaque=image.pseudonymise), label, subject, file.split or image.split))
 
     if not rows:
         if rejected:
@@ -235,6 +241,8 @@ def preprocess(
         if unsplit:
             _missing_splits(unsplit)
         split_of = {r.id: r.split for r in rows}
+        if config.val_fraction:
+            split_of.update(_carve_val(items, split_of, config.val_fraction, config.seed))
         check_leakage(
             [{"id": r.id, "split": split_of[r.id], "subject": r.subject or "", "origin": ""} for r in rows],
             where="input splits",
@@ -249,7 +257,7 @@ def preprocess(
             "class_names": list(config.class_names) if config.class_names else None,
             "splits": {"mode": "generated", "fractions": list(config.split), "seed": config.seed, "grouped_by": "subject and identical pixels"}
             if config.split
-            else {"mode": "input"},
+            else {"mode": "input", "val_from_train": config.val_fraction},
             "shard": f"{config.shard[0] + 1}/{config.shard[1]}",
             "duplicates": {"groups": len(duplicates.groups), "dropped_across_splits": len(duplicates.dropped)},
             "rejected": len(rejected),
@@ -275,6 +283,15 @@ def preprocess(
         "classes": classes,
         "counts": {split: {label: counts[(split, label)] for label in classes} for split in ("train", "val", "test")},
     }
+
+
+def _carve_val(items: list[Item], split_of: dict[str, str], fraction: float, seed: int) -> dict[str, str]:
+    """Move a stratified, subject-grouped `fraction` of the input's train split to val."""
+    if any(split == "val" for split in split_of.values()):
+        raise UsageError("--val-fraction: the input already has a val split; drop the option to keep it")
+    train = [item for item in items if split_of[item.id] == "train"]
+    moved = assign_splits(train, (1.0 - fraction, fraction, 0.0), seed)
+    return {item_id: split for item_id, split in moved.items() if split == "val"}
 
 
 def _label_from_index(image: ProcessedImage, file: InputFile, config: PreprocessConfig) -> str | None:

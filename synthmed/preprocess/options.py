@@ -62,7 +62,7 @@ def choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 def build_config(*, inputs: list[Path], size, fit, mode, bit_depth, intensity, percentiles, window, crop,
                  crop_threshold, crop_margin, opening, closing, axis, slices, min_foreground, volume_index,
                  label_regex, default_label, labels_csv, subject_regex, classes, class_names, split, seed,
-                 workers, shard, strict):
+                 workers, shard, strict, val_fraction=None):
     from synthmed.devices import parse_shard
     from synthmed.engine.preprocessing import PreprocessConfig
 
@@ -119,6 +119,13 @@ def build_config(*, inputs: list[Path], size, fit, mode, bit_depth, intensity, p
     fractions = parse_fractions(split) if split is not None else None
     if fractions is not None and shard_spec[1] > 1:
         raise UsageError("--split with --shard: splits are made over all images; make them in one run (or keep the input's splits)")
+    if val_fraction is not None:
+        if fractions is not None:
+            raise UsageError("--val-fraction carves val out of the input's train split; with --split, give val there instead")
+        if shard_spec[1] > 1:
+            raise UsageError("--val-fraction with --shard: val is carved out of all train images; do it in one run")
+        if not 0 < val_fraction < 1:
+            raise UsageError(f"--val-fraction {val_fraction}: choose a fraction between 0 and 1")
     return PreprocessConfig(
         steps=Steps(
             intensity=intensity, percentiles=(low, high), mode=mode, crop=crop, crop_threshold=threshold,
@@ -132,6 +139,7 @@ def build_config(*, inputs: list[Path], size, fit, mode, bit_depth, intensity, p
         classes=comma_list(classes, "--classes"),
         class_names=comma_list(class_names, "--class-names"),
         split=fractions,
+        val_fraction=val_fraction,
         seed=seed,
         workers=workers,
         shard=shard_spec,

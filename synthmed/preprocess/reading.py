@@ -42,7 +42,8 @@ def read_file(path: Path, options: ReadOptions) -> list[RawImage]:
     except (UsageError, UnreadableFile):
         raise
     except Exception as exc:  # noqa: BLE001 - any decoder failure means this file is unusable
-        message = str(exc).splitlines()[0] if str(exc) else ""
+        # The file is named in rejected.csv already; decoders repeat its full path in messages.
+        message = (str(exc).splitlines()[0] if str(exc) else "").replace(f"'{path}'", "").replace(str(path), "").strip(" :")
         raise UnreadableFile(f"unreadable ({type(exc).__name__}: {message})".replace(": )", ")")) from None
     if images is None:
         raise UnreadableFile(f"not an image file (no reader for {''.join(path.suffixes) or 'files without extension'})")
