@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import re
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,7 @@ import numpy as np
 from synthmed.dataset import DatasetWriter, check_leakage
 from synthmed.devices import take_shard
 from synthmed.errors import UsageError
+from synthmed.imageio import channels_of, decode_png, encode_png
 from synthmed.preprocess.labels import InputFile, LabelRules, discover, plan_file
 from synthmed.preprocess.reading import ReadOptions, UnreadableFile, read_file
 from synthmed.preprocess.splits import Item, assign_splits, resolve_duplicates
@@ -51,7 +53,9 @@ class PreprocessConfig:
 @dataclass
 class ProcessedImage:
     key: str
-    pixels: np.ndarray
+    png: bytes  # encoded in the worker, so the main process only writes files
+    shape: tuple[int, int, int]  # (C, H, W)
+    dtype: str
     digest: str
     subject: str | None = None
     split: str | None = None
@@ -90,7 +94,9 @@ def process_file(task: tuple[Path, ReadOptions, Steps]) -> FileResult:
             images.append(
                 ProcessedImage(
                     key=raw.key,
-                    pixels=pixels,
+                    png=encode_png(pixels),
+                    shape=(channels_of(pixels), *pixels.shape[:2]),
+                    dtype=str(pixels.dtype),
                     digest=pixel_digest(pixels),
                     subject=raw.subject,
                     split=raw.meta.get("split"),
@@ -269,7 +275,10 @@ def preprocess(
             if row.id in duplicates.dropped:
                 continue
             split = split_of[row.id]
-            writer.add_image(row.image.pixels, id=row.id, label=row.label, split=split, subject=row.subject or "")
+            image = row.image
+            writer.add_png(
+                image.png, shape=image.shape, dtype=image.dtype, id=row.id, label=row.label, split=split, subject=row.subject or ""
+            )
             counts[(split, row.label)] += 1
         _write_rejected(writer.tmp / "rejected.csv", rejected)
         _write_duplicates(writer.tmp / "duplicates.csv", duplicates, split_of)
@@ -333,12 +342,14 @@ def _check_classes(rows: list[Planned], classes: list[str], config: PreprocessCo
 
 def _uniform_channels(rows: list[Planned], steps: Steps) -> None:
     """In auto mode, one colour image makes every image RGB (a dataset has one channel count)."""
-    if steps.mode != "auto" or all(r.image.pixels.ndim == 2 for r in rows):
+    if steps.mode != "auto" or all(r.image.shape[0] == 1 for r in rows):
         return
     for row in rows:
-        if row.image.pixels.ndim == 2:
-            row.image.pixels = np.repeat(row.image.pixels[:, :, None], 3, axis=2)
-            row.image.digest = pixel_digest(row.image.pixels)
+        if row.image.shape[0] == 1:
+            pixels = np.repeat(decode_png(io.BytesIO(row.image.png))[:, :, None], 3, axis=2)
+            row.image.png = encode_png(pixels)
+            row.image.shape = (3, *pixels.shape[:2])
+            row.image.digest = pixel_digest(pixels)
 
 
 def _write_rejected(path: Path, rejected: list[tuple[str, str]]) -> None:

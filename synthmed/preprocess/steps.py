@@ -8,7 +8,7 @@ which is antialiased and fast); nothing here reimplements them.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -58,7 +58,7 @@ class Steps:
 
 def process(raw: RawImage, steps: Steps) -> np.ndarray:
     """One raw image -> stored pixels: uint8 (H, W) / (H, W, 3), or uint16 (H, W)."""
-    image = to_unit(raw, steps)
+    image = to_unit(_grey_if_channels_equal(raw, steps.mode), steps)
     image = to_channels(image, steps.mode)
     if steps.crop:
         image = crop_foreground(image, threshold=steps.crop_threshold, margin=steps.crop_margin)
@@ -67,6 +67,18 @@ def process(raw: RawImage, steps: Steps) -> np.ndarray:
     if steps.size:
         image = resize(image, steps.size, fit=steps.fit)
     return quantise(image, steps.bit_depth)
+
+
+def _grey_if_channels_equal(raw: RawImage, mode: str) -> RawImage:
+    """Grey images saved as RGB (most chest X-ray JPEGs): keep one channel before converting to
+    float. L and auto give the same result either way; this only saves the work on 3 channels."""
+    pixels = raw.pixels
+    if mode == "RGB" or pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
+        return raw
+    first = pixels[:, :, 0]
+    if np.array_equal(first, pixels[:, :, 1]) and np.array_equal(first, pixels[:, :, 2]):
+        return replace(raw, pixels=first)
+    return raw
 
 
 def to_unit(raw: RawImage, steps: Steps) -> np.ndarray:
@@ -112,8 +124,6 @@ def to_unit(raw: RawImage, steps: Steps) -> np.ndarray:
 
 def to_channels(image: np.ndarray, mode: str) -> np.ndarray:
     """L: luminance (ITU-R 601, as Pillow); RGB: grey repeated; auto: RGB only when channels differ."""
-    from skimage.color import rgb2gray
-
     if image.ndim == 2:
         return np.repeat(image[:, :, None], 3, axis=2) if mode == "RGB" else image
     if mode == "RGB":
@@ -122,6 +132,8 @@ def to_channels(image: np.ndarray, mode: str) -> np.ndarray:
         return image
     if mode == "auto":
         return image[:, :, 0].copy()
+    from skimage.color import rgb2gray
+
     return rgb2gray(image).astype(np.float32)
 
 
