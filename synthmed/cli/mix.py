@@ -14,7 +14,7 @@ from synthmed.cli.output import emit, progress, show
 def mix(
     real: DatasetArg,
     synthetic_datasets: Annotated[
-        Optional[list[Path]], typer.Argument(metavar="[SYNTH]...", help="Datasets with synthetic images (from generate).", show_default=False)
+        Optional[list[Path]], typer.Argument(metavar="[SYNTH...]", help="Datasets with synthetic images (from generate).", show_default=False)
     ] = None,
     output: Output = ...,
     real_fraction: Annotated[str, typer.Option("--real", help="Fraction of each class's real train images: 0.8 or A=1.0,B=0.3.")] = "1.0",

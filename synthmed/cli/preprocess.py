@@ -14,7 +14,7 @@ Str = Optional[str]
 
 
 def preprocess(
-    inputs: Annotated[list[Path], typer.Argument(help="Image files or folders (class folders, optionally under train/val/test).", show_default=False)],
+    inputs: Annotated[list[Path], typer.Argument(metavar="INPUT...", help="Image files or folders (class folders, optionally under train/val/test).", show_default=False)],
     output: Output,
     size: Annotated[Str, typer.Option("--size", help="Resize to N or HxW pixels.")] = None,
     fit: Annotated[str, typer.Option("--fit", help="pad: keep the aspect ratio and pad with black; stretch: ignore it.")] = "pad",
