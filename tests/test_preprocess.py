@@ -488,6 +488,25 @@ def test_bad_input_errors(run, class_folders, tmp_path):
     assert_usage_error(run("preprocess", tmp_path / "flat", "-o", out), out, "--split")
 
 
+def test_input_splits_sharing_a_subject_are_refused(run, tmp_path):
+    raw = tmp_path / "raw"
+    lines = ["file,label,subject,split"]
+    for i, split in enumerate(("train", "train", "test", "test")):
+        write_png(raw / f"img{i}.png", gradient(offset=i))
+        lines.append(f"img{i}.png,x,{'p1' if i in (1, 2) else f'q{i}'},{split}")
+    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    result = run("preprocess", raw, "-o", out, "--labels-csv", tmp_path / "labels.csv")
+    assert_usage_error(result, out, "share a subject", "'p1'", "--split")
+
+
+def test_existing_output_is_refused_before_reading(run, class_folders, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run("preprocess", class_folders, "-o", out)
+    assert result.code == 2 and "--overwrite" in result.err and "reading" not in result.err
+
+
 def test_labels_csv_naming_missing_files(run, tmp_path):
     raw = tmp_path / "raw"
     write_png(raw / "a.png", gradient())

@@ -51,7 +51,7 @@ def preprocess(
     quiet: Quiet = False,
 ) -> None:
     """Clean raw medical images into a dataset: read, crop, denoise, resize, label and split."""
-    from synthmed.engine.preprocessing import preprocess as run_preprocess
+    from synthmed.engine.preprocessing import prepare_preprocess, run_preprocess
     from synthmed.preprocess.options import build_config
 
     config = build_config(
@@ -63,13 +63,10 @@ def preprocess(
         classes=classes, class_names=class_names, split=split, seed=seed, workers=workers,
         shard=shard, strict=strict, val_fraction=val_fraction,
     )
+    job = prepare_preprocess(inputs, output, config, overwrite=overwrite)
     with progress(quiet=quiet) as bar:
-        task = bar.add_task("reading", total=None, unit="file")
-        summary = run_preprocess(
-            inputs, output, config, overwrite=overwrite,
-            on_total=lambda n: bar.update(task, total=n),
-            on_advance=lambda n: bar.advance(task, n),
-        )
+        task = bar.add_task("reading", total=len(job.files), unit="file")
+        summary = run_preprocess(job, on_advance=lambda n: bar.advance(task, n))
     notes = []
     if summary["rejected"]:
         notes.append(f"{summary['rejected']} file(s) rejected: see {output / 'rejected.csv'}")

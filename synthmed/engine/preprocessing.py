@@ -188,46 +188,40 @@ def _missing_splits(files: list) -> None:
     )
 
 
-def preprocess(
-    inputs: list[Path],
-    out: Path,
-    config: PreprocessConfig,
-    *,
-    overwrite: bool = False,
-    on_total: Callable[[int], None] | None = None,
-    on_advance: Callable[[int], None] | None = None,
-) -> dict:
-    """Run preprocess and return a summary; raises UsageError (nothing written) on bad input."""
+@dataclass
+class PreprocessJob:
+    """Everything checked and planned before any image is read."""
+
+    inputs: list[Path]
+    out: Path
+    config: PreprocessConfig
+    overwrite: bool
+    files: list[InputFile]  # this shard's files, in input order
+    filtered: int  # files left out by --classes
+    planned_labels: set[str]
+
+
+def prepare_preprocess(inputs: list[Path], out: Path, config: PreprocessConfig, *, overwrite: bool = False) -> PreprocessJob:
+    """Validate the output and plan the files (labels, subjects, splits from paths); raises UsageError."""
+    if out.exists() and not overwrite:  # DatasetWriter checks again; this saves reading everything first
+        raise UsageError(f"output {out} exists; pass --overwrite to replace it")
     files, filtered = plan_files(inputs, config)
     # Classes named by image files' paths; a class whose files were all rejected is then an error.
     planned_labels = {f.label for f in files if f.label is not None and f.rel.lower().endswith(KNOWN_IMAGE_SUFFIXES)}
-    files = take_shard(files, config.shard)
-    if on_total:
-        on_total(len(files))
+    return PreprocessJob(list(inputs), out, config, overwrite, take_shard(files, config.shard), filtered, planned_labels)
 
-    rows: list[Planned] = []
-    rejected: list[tuple[str, str]] = []
-    tasks = [(f.path, config.read, config.steps) for f in files]
-    for file, result in zip(files, _map_files(tasks, config.workers)):
-        if on_advance:
-            on_advance(1)
-        if result.usage_error:
-            raise UsageError(result.usage_error)
-        if result.error:
-            if config.strict:
-                raise UsageError(f"{file.path}: {result.error} (--strict stops at the first unusable file)")
-            rejected.append((file.rel, result.error))
-            continue
-        for image in result.images:
-            label = file.label if file.label is not None else _label_from_index(image, file, config)
-            if label is None:
-                _missing_labels([file], len(files), config.rules)
-            if config.classes is not None and label not in config.classes:
-                filtered += 1
-                continue
-            subject = file.subject or image.subject or (file.rel if image.subject_is_file else None)
-            rows.append(Planned(file, image, row_id(file.rel, image.key, opaque=image.pseudonymise), label, subject, file.split or image.split))
 
+def preprocess(inputs: list[Path], out: Path, config: PreprocessConfig, *, overwrite: bool = False) -> dict:
+    """Run preprocess and return a summary; raises UsageError (nothing written) on bad input."""
+    return run_preprocess(prepare_preprocess(inputs, out, config, overwrite=overwrite))
+
+
+def run_preprocess(job: PreprocessJob, *, on_advance: Callable[[int], None] | None = None) -> dict:
+    """Read, process, split and write the planned files; `on_advance(1)` after each file."""
+    inputs, out, config, overwrite, files = job.inputs, job.out, job.config, job.overwrite, job.files
+    filtered, planned_labels = job.filtered, job.planned_labels
+    rows, rejected, dropped_by_class = _read_files(files, config, on_advance)
+    filtered += dropped_by_class
     if not rows:
         if rejected:
             rel, reason = rejected[0]
@@ -240,19 +234,7 @@ def preprocess(
     _uniform_channels(rows, config.steps)
 
     items = [Item(r.id, r.label, r.image.digest, r.subject, r.split) for r in rows]
-    if config.split is not None:
-        split_of = assign_splits(items, config.split, config.seed)
-    else:
-        unsplit = [r.file.rel for r in rows if r.split is None]
-        if unsplit:
-            _missing_splits(unsplit)
-        split_of = {r.id: r.split for r in rows}
-        if config.val_fraction:
-            split_of.update(_carve_val(items, split_of, config.val_fraction, config.seed))
-        check_leakage(
-            [{"id": r.id, "split": split_of[r.id], "subject": r.subject or "", "origin": ""} for r in rows],
-            where="input splits",
-        )
+    split_of = _decide_splits(rows, items, config)
     duplicates = resolve_duplicates(items, split_of)
 
     info = {
@@ -292,6 +274,54 @@ def preprocess(
         "classes": classes,
         "counts": {split: {label: counts[(split, label)] for label in classes} for split in ("train", "val", "test")},
     }
+
+
+def _read_files(
+    files: list[InputFile], config: PreprocessConfig, on_advance: Callable[[int], None] | None
+) -> tuple[list[Planned], list[tuple[str, str]], int]:
+    """Read and process every file (in order); returns rows, rejected (file, reason), images filtered out."""
+    rows: list[Planned] = []
+    rejected: list[tuple[str, str]] = []
+    filtered = 0
+    tasks = [(f.path, config.read, config.steps) for f in files]
+    for file, result in zip(files, _map_files(tasks, config.workers)):
+        if on_advance:
+            on_advance(1)
+        if result.usage_error:
+            raise UsageError(result.usage_error)
+        if result.error:
+            if config.strict:
+                raise UsageError(f"{file.path}: {result.error} (--strict stops at the first unusable file)")
+            rejected.append((file.rel, result.error))
+            continue
+        for image in result.images:
+            label = file.label if file.label is not None else _label_from_index(image, file, config)
+            if label is None:
+                _missing_labels([file], len(files), config.rules)
+            if config.classes is not None and label not in config.classes:
+                filtered += 1
+                continue
+            subject = file.subject or image.subject or (file.rel if image.subject_is_file else None)
+            row = row_id(file.rel, image.key, opaque=image.pseudonymise)
+            rows.append(Planned(file, image, row, label, subject, file.split or image.split))
+    return rows, rejected, filtered
+
+
+def _decide_splits(rows: list[Planned], items: list[Item], config: PreprocessConfig) -> dict[str, str]:
+    """id -> split: generated (--split), or the input's (optionally with val carved out of train)."""
+    if config.split is not None:
+        return assign_splits(items, config.split, config.seed)
+    unsplit = [r.file.rel for r in rows if r.split is None]
+    if unsplit:
+        _missing_splits(unsplit)
+    split_of = {r.id: r.split for r in rows}
+    if config.val_fraction:
+        split_of.update(_carve_val(items, split_of, config.val_fraction, config.seed))
+    try:
+        check_leakage([{"id": r.id, "split": split_of[r.id], "subject": r.subject or "", "origin": ""} for r in rows])
+    except UsageError as exc:
+        raise UsageError(f"the input's splits share a subject: {exc}; pass --split to make subject-grouped splits") from None
+    return split_of
 
 
 def _carve_val(items: list[Item], split_of: dict[str, str], fraction: float, seed: int) -> dict[str, str]:
