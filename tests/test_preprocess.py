@@ -314,18 +314,27 @@ def chest_subset(tmp_path: Path, per_class: int = 8) -> Path:
 def test_chest_xray_file_name_labels(run, tmp_path):
     root = chest_subset(tmp_path)
     out = tmp_path / "out"
-    result = run(
-        "preprocess", root, "-o", out, "--size", "32", "--label-regex", "bacteria|virus", "--default-label", "NORMAL",
-        "--subject-regex", r"^(person\d+)", "--json",
-    )
+    args = ["preprocess", root, "-o", out, "--size", "32", "--label-regex", "bacteria|virus", "--default-label", "NORMAL",
+            "--subject-regex", r"^(person\d+)"]
+    # person100 is in train (virus) and in test (bacteria): kept splits would share a subject.
+    for split, name in (("train", "person100_virus_184.jpeg"), ("test", "person100_bacteria_475.jpeg")):
+        shutil.copy(shared_data("chest-xray-kermany-224", split, "PNEUMONIA", name), root / split / "PNEUMONIA" / name)
+    result = run(*args)
+    assert_usage_error(result, out, "share a subject", "--subjects-per-split")
+    # In this data set the ids restart in each split folder.
+    result = run(*args, "--subjects-per-split", "--val-fraction", "0.25", "--json")
     assert result.code == 0, result.err
     data = Dataset.open(out)
     assert data.classes == ["NORMAL", "bacteria", "virus"]
     assert data.channels == 1  # the 224 px RGB JPEGs are grey
     counts = data.counts()
-    assert counts[("train", "bacteria", "real")] == 4 and counts[("train", "virus", "real")] == 4
+    assert counts[("train", "bacteria", "real")] + counts[("val", "bacteria", "real")] == 4
+    assert counts[("train", "virus", "real")] + counts[("val", "virus", "real")] == 5
+    assert counts[("test", "bacteria", "real")] == 4  # person100_bacteria_475 was in the subset already
+    assert sum(counts[("val", c, "real")] for c in data.classes) >= 3
     assert counts[("test", "NORMAL", "real")] == 8
-    assert all(r["subject"].startswith("person") for r in data.rows if r["label"] != "NORMAL")
+    subjects = {r["subject"] for r in data.rows if r["label"] != "NORMAL"}
+    assert all(s.startswith(("train-person", "test-person")) for s in subjects)
 
 
 def test_chest_xray_generated_splits_group_subjects(run, tmp_path):

@@ -36,6 +36,9 @@ def preprocess(
     default_label: Annotated[Str, typer.Option("--default-label", help="Label for names the --label-regex does not match.")] = None,
     labels_csv: Annotated[Optional[Path], typer.Option("--labels-csv", help="CSV with columns file,label[,subject][,split].")] = None,
     subject_regex: Annotated[Str, typer.Option("--subject-regex", help="Subject = this regex's first group in the file name.")] = None,
+    subjects_per_split: Annotated[
+        bool, typer.Option("--subjects-per-split", help="Subject ids restart in each input split folder: prefix them with the split.")
+    ] = False,
     classes: Annotated[Str, typer.Option("--classes", help="Comma list: keep only these classes, in this order.")] = None,
     class_names: Annotated[Str, typer.Option("--class-names", help="Comma list naming the label indices of .npz files.")] = None,
     split: Annotated[Str, typer.Option("--split", help="TRAIN,VAL,TEST fractions: new splits, stratified and grouped by subject.")] = None,
@@ -61,7 +64,7 @@ def preprocess(
         min_foreground=min_foreground, volume_index=volume_index, label_regex=label_regex,
         default_label=default_label, labels_csv=labels_csv, subject_regex=subject_regex,
         classes=classes, class_names=class_names, split=split, seed=seed, workers=workers,
-        shard=shard, strict=strict, val_fraction=val_fraction,
+        shard=shard, strict=strict, val_fraction=val_fraction, subjects_per_split=subjects_per_split,
     )
     job = prepare_preprocess(inputs, output, config, overwrite=overwrite)
     with progress(quiet=quiet) as bar:

@@ -242,6 +242,7 @@ def run_preprocess(job: PreprocessJob, *, on_advance: Callable[[int], None] | No
             "steps": config.steps.describe(),
             "reader": {k: v for k, v in asdict(config.read).items()},
             "labels": config.rules.describe(),
+            "subjects": config.rules.describe_subjects(),
             "class_names": list(config.class_names) if config.class_names else None,
             "splits": {"mode": "generated", "fractions": list(config.split), "seed": config.seed, "grouped_by": "subject and identical pixels"}
             if config.split
@@ -320,7 +321,10 @@ def _decide_splits(rows: list[Planned], items: list[Item], config: PreprocessCon
     try:
         check_leakage([{"id": r.id, "split": split_of[r.id], "subject": r.subject or "", "origin": ""} for r in rows])
     except UsageError as exc:
-        raise UsageError(f"the input's splits share a subject: {exc}; pass --split to make subject-grouped splits") from None
+        raise UsageError(
+            f"the input's splits share a subject: {exc}; pass --split to make subject-grouped splits, "
+            "or --subjects-per-split if subject ids restart in each split folder"
+        ) from None
     return split_of
 
 

@@ -41,6 +41,7 @@ class LabelRules:
     regex: re.Pattern[str] | None = None
     default_label: str | None = None
     subject_regex: re.Pattern[str] | None = None
+    subjects_per_split: bool = False  # subject ids restart in each input split folder (Kermany chest X-rays)
     csv: dict[Path, CsvEntry] | None = None
     csv_path: Path | None = None
 
@@ -50,6 +51,12 @@ class LabelRules:
         if self.regex is not None:
             return {"source": "regex", "pattern": self.regex.pattern, "default": self.default_label}
         return {"source": "folders"}
+
+    def describe_subjects(self) -> dict:
+        return {
+            "regex": self.subject_regex.pattern if self.subject_regex else None,
+            "per_split": self.subjects_per_split,
+        }
 
 
 def compile_regex(pattern: str | None, option: str) -> re.Pattern[str] | None:
@@ -110,6 +117,8 @@ def plan_file(path: Path, rel: str, rules: LabelRules) -> InputFile:
     name = rel.rsplit("/", 1)[-1]
     split = split_from_path(rel)
     subject = _regex_value(rules.subject_regex, name, "subject") if rules.subject_regex else None
+    if subject and split and rules.subjects_per_split:
+        subject = f"{split}-{subject}"
     if rules.csv is not None:
         entry = rules.csv.get(path.resolve())
         if entry is None:

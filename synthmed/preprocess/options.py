@@ -62,7 +62,7 @@ def choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 def build_config(*, inputs: list[Path], size, fit, mode, bit_depth, intensity, percentiles, window, crop,
                  crop_threshold, crop_margin, opening, closing, axis, slices, min_foreground, volume_index,
                  label_regex, default_label, labels_csv, subject_regex, classes, class_names, split, seed,
-                 workers, shard, strict, val_fraction=None):
+                 workers, shard, strict, val_fraction=None, subjects_per_split=False):
     from synthmed.devices import parse_shard
     from synthmed.engine.preprocessing import PreprocessConfig
 
@@ -112,6 +112,7 @@ def build_config(*, inputs: list[Path], size, fit, mode, bit_depth, intensity, p
         regex=compile_regex(label_regex, "--label-regex"),
         default_label=default_label,
         subject_regex=compile_regex(subject_regex, "--subject-regex"),
+        subjects_per_split=subjects_per_split,
         csv=read_labels_csv(labels_csv, inputs) if labels_csv is not None else None,
         csv_path=labels_csv,
     )
