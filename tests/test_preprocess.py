@@ -140,6 +140,21 @@ def test_mode_rgb_and_sixteen_bit(run, class_folders, tmp_path):
     assert decode_png(data.path_of(data.rows[0])).dtype == np.uint16
 
 
+def test_bmp_and_colour_make_an_rgb_dataset_in_auto_mode(run, tmp_path):
+    grey = gradient(20, 20)
+    colour = np.stack([gradient(20, 20), gradient(20, 20, 5), np.zeros((20, 20), np.uint8)], axis=2)
+    Image.fromarray(grey).save(write_png(tmp_path / "raw" / "train" / "a" / "g.png", grey).with_suffix(".bmp"))
+    (tmp_path / "raw" / "train" / "a" / "g.png").unlink()
+    write_png(tmp_path / "raw" / "train" / "b" / "c.png", colour)
+    out = tmp_path / "out"
+    assert run("preprocess", tmp_path / "raw", "-o", out, "-q").code == 0
+    data = Dataset.open(out)
+    assert data.channels == 3
+    by_label = {r["label"]: decode_png(data.path_of(r)) for r in data.rows}
+    assert np.array_equal(by_label["a"], np.repeat(grey[:, :, None], 3, axis=2))  # the BMP, made RGB
+    assert np.array_equal(by_label["b"], colour)
+
+
 def test_crop_to_largest_component_with_margin():
     from synthmed.preprocess.steps import crop_foreground
 
