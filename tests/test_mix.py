@@ -13,9 +13,9 @@ from synthmed.dataset import Dataset, DatasetWriter
 from synthmed.imageio import decode_png
 
 
-def make_synthetic(out: Path, real: Path, *, per_origin: int = 2, generators=("gen-a@1", "gen-b@1"), size=None,
-                   leak_from: str | None = None, classes=None) -> Path:
-    """A synthetic dataset: `per_origin` images per real train image and generator (origin set)."""
+def make_synthetic(out: Path, real: Path, *, per_origin: int | dict[str, int] = 2, generators=("gen-a@1", "gen-b@1"),
+                   size=None, leak_from: str | None = None, classes=None) -> Path:
+    """A synthetic dataset: `per_origin` images (per class when a dict) per real train image and generator."""
     data = Dataset.open(real)
     height, width = size or data.image_size
     rng = np.random.default_rng(0)
@@ -25,7 +25,8 @@ def make_synthetic(out: Path, real: Path, *, per_origin: int = 2, generators=("g
     with DatasetWriter(out, classes=classes or data.classes, command="test-generate") as writer:
         for generator in generators:
             for row in sources:
-                for k in range(per_origin):
+                count = per_origin.get(row["label"], 0) if isinstance(per_origin, dict) else per_origin
+                for k in range(count):
                     writer.add_image(
                         rng.integers(0, 256, size=(height, width), dtype=np.uint8),
                         id=f"{row['id']}--{generator.split('@')[0]}-{k:03d}",
@@ -104,7 +105,7 @@ def test_per_class_real_and_synthetic_classes(run, sample_dataset, synthetic, tm
 
 
 def test_synthetic_count_spread_across_generators_and_origins(run, sample_dataset, tmp_path):
-    synth = make_synthetic(tmp_path / "synth", sample_dataset, per_origin=3)
+    synth = make_synthetic(tmp_path / "synth", sample_dataset, per_origin={"MildDemented": 3})
     out = tmp_path / "mix"
     assert run("mix", sample_dataset, synth, "-o", out, "--synthetic", "MildDemented=10", "-q").code == 0
     rows = Dataset.open(out).select(split="train", source="synthetic")
@@ -128,7 +129,11 @@ def test_shortfall_is_reported(run, sample_dataset, synthetic, tmp_path):
 
 
 def test_balance_fills_every_class_to_the_largest(run, sample_dataset, tmp_path):
-    synth = make_synthetic(tmp_path / "synth", sample_dataset, per_origin=12)
+    available = real_train(sample_dataset)
+    largest = max(available.values())
+    # Just enough per source image (one generator) to fill each class up to the largest.
+    per_origin = {c: -(-(largest - n) // n) for c, n in available.items() if n < largest}
+    synth = make_synthetic(tmp_path / "synth", sample_dataset, per_origin=per_origin, generators=("gen@1",))
     out = tmp_path / "mix"
     result = run("mix", sample_dataset, synth, "-o", out, "--balance", "--json")
     assert result.code == 0, result.err
