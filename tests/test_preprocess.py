@@ -290,6 +290,13 @@ def test_npz_keeps_splits_and_names_classes(run, tmp_path):
     with np.load(npz) as arrays:
         first = next(r for r in data.rows if r["id"].startswith("tiny-train-00000-"))
         assert np.array_equal(decode_png(data.path_of(first)), arrays["train_images"][0])
+    # Inside a folder (here "arrays"), the npz's own labels and splits still win over the folder name.
+    (tmp_path / "arrays").mkdir()
+    npz.rename(tmp_path / "arrays" / "tiny.npz")
+    npz = tmp_path / "arrays" / "tiny.npz"
+    nested = tmp_path / "nested"
+    assert run("preprocess", tmp_path / "arrays", "-o", nested, "-q").code == 0
+    assert Dataset.open(nested).classes == ["0", "1", "2"]
     named = tmp_path / "named"
     assert run("preprocess", npz, "-o", named, "--class-names", "normal,benign,malignant", "-q").code == 0
     assert Dataset.open(named).classes == ["normal", "benign", "malignant"]
@@ -522,6 +529,14 @@ def test_input_splits_sharing_a_subject_are_refused(run, tmp_path):
     out = tmp_path / "out"
     result = run("preprocess", raw, "-o", out, "--labels-csv", tmp_path / "labels.csv")
     assert_usage_error(result, out, "share a subject", "'p1'", "--split")
+
+
+def test_output_inside_the_input_is_not_read_back(run, class_folders):
+    out = class_folders / "processed"
+    assert run("preprocess", class_folders, "-o", out, "-q").code == 0
+    first = (out / "metadata.csv").read_bytes()
+    assert run("preprocess", class_folders, "-o", out, "--overwrite", "-q").code == 0
+    assert (out / "metadata.csv").read_bytes() == first
 
 
 def test_existing_output_is_refused_before_reading(run, class_folders, tmp_path):

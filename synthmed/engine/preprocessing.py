@@ -149,10 +149,10 @@ def _natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def plan_files(inputs: list[Path], config: PreprocessConfig) -> tuple[list[InputFile], int]:
+def plan_files(inputs: list[Path], config: PreprocessConfig, out: Path) -> tuple[list[InputFile], int]:
     """Every input file with what its path says; (files to read, files filtered out by --classes)."""
     skip = {config.rules.csv_path.resolve()} if config.rules.csv_path else set()
-    found = discover(inputs, skip=skip)
+    found = discover(inputs, skip=skip, skip_under=out)
     if not found:
         raise UsageError(f"no files found in {', '.join(map(str, inputs))}")
     files = [plan_file(path, rel, config.rules) for path, rel in found]
@@ -205,7 +205,7 @@ def prepare_preprocess(inputs: list[Path], out: Path, config: PreprocessConfig, 
     """Validate the output and plan the files (labels, subjects, splits from paths); raises UsageError."""
     if out.exists() and not overwrite:  # DatasetWriter checks again; this saves reading everything first
         raise UsageError(f"output {out} exists; pass --overwrite to replace it")
-    files, filtered = plan_files(inputs, config)
+    files, filtered = plan_files(inputs, config, out)
     # Classes named by image files' paths; a class whose files were all rejected is then an error.
     planned_labels = {f.label for f in files if f.label is not None and f.rel.lower().endswith(KNOWN_IMAGE_SUFFIXES)}
     return PreprocessJob(list(inputs), out, config, overwrite, take_shard(files, config.shard), filtered, planned_labels)
@@ -296,7 +296,12 @@ def _read_files(
             rejected.append((file.rel, result.error))
             continue
         for image in result.images:
-            label = file.label if file.label is not None else _label_from_index(image, file, config)
+            # Labels stored in the file (npz) win over its folder's name; a CSV or regex wins over both.
+            explicit = config.rules.csv is not None or config.rules.regex is not None
+            if image.label_index is not None and not (explicit and file.label is not None):
+                label = _label_from_index(image, file, config)
+            else:
+                label = file.label
             if label is None:
                 _missing_labels([file], len(files), config.rules)
             if config.classes is not None and label not in config.classes:
@@ -304,7 +309,7 @@ def _read_files(
                 continue
             subject = file.subject or image.subject or (file.rel if image.subject_is_file else None)
             row = row_id(file.rel, image.key, opaque=image.pseudonymise)
-            rows.append(Planned(file, image, row, label, subject, file.split or image.split))
+            rows.append(Planned(file, image, row, label, subject, image.split or file.split))
     return rows, rejected, filtered
 
 

@@ -77,8 +77,11 @@ def _regex_value(pattern: re.Pattern[str], text: str, group: str) -> str | None:
     return match.group(1) if pattern.groups else match.group(0)
 
 
-def discover(inputs: list[Path], *, skip: set[Path] = frozenset()) -> list[tuple[Path, str]]:
-    """(path, relative name) of every non-hidden file under the inputs, in a stable order."""
+def discover(inputs: list[Path], *, skip: set[Path] = frozenset(), skip_under: Path | None = None) -> list[tuple[Path, str]]:
+    """(path, relative name) of every non-hidden file under the inputs, in a stable order.
+
+    Files under `skip_under` (the output folder, when it sits inside an input) are left out."""
+    out_dir = skip_under.resolve() if skip_under is not None else None
     found: list[tuple[Path, str]] = []
     several = len(inputs) > 1
     for root in inputs:
@@ -92,7 +95,7 @@ def discover(inputs: list[Path], *, skip: set[Path] = frozenset()) -> list[tuple
             relative = path.relative_to(root)
             if any(part.startswith(".") for part in relative.parts) or not path.is_file():
                 continue
-            if path.resolve() in skip:
+            if path.resolve() in skip or (out_dir is not None and path.resolve().is_relative_to(out_dir)):
                 continue
             found.append((path, prefix + relative.as_posix()))
     return found
