@@ -15,7 +15,7 @@ import csv
 import hashlib
 import io
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
