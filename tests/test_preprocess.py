@@ -221,6 +221,20 @@ def test_dicom_windowing_frames_and_no_identifiers(run, tmp_path):
                 assert secret not in content, f"{secret!r} found in {path}"
 
 
+def test_dicom_rescale_and_explicit_window(run, tmp_path):
+    raw = tmp_path / "raw" / "train" / "ct"
+    raw.mkdir(parents=True)
+    shutil.copy(dicom_file("CT_small.dcm"), raw / "ct.dcm")
+    out = tmp_path / "out"
+    assert run("preprocess", tmp_path / "raw", "-o", out, "--window", "40,400", "-q").code == 0
+    data = Dataset.open(out)
+    pixels = decode_png(data.path_of(data.rows[0])).astype(int)
+    ct = pydicom.dcmread(dicom_file("CT_small.dcm"))
+    hounsfield = ct.pixel_array * float(ct.RescaleSlope) + float(ct.RescaleIntercept)
+    expected = np.round(np.clip((hounsfield - (40 - 200)) / 400, 0, 1) * 255)  # brain window, -160..240 HU
+    assert np.abs(pixels - expected).max() <= 1
+
+
 def test_dicom_multiframe_gives_one_row_per_frame(run, tmp_path):
     raw = tmp_path / "raw" / "train" / "rgb"
     raw.mkdir(parents=True)
