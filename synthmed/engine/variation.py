@@ -247,8 +247,12 @@ def run_variations(
         requested += len(tasks)
         results = generator.vary(tasks, device=device, concurrency=concurrency)
         try:
-            for task, result in results:
-                store.add(task, result)
+            try:
+                for task, result in results:
+                    store.add(task, result)
+            except KeyboardInterrupt:
+                _drain(results, store)
+                raise
         finally:
             close = getattr(results, "close", None)
             if close is not None:
@@ -261,6 +265,23 @@ def run_variations(
         "written": store.written,
         "rejected": store.rejected_now,
     }
+
+
+def _drain(results: Any, store: "_ResultStore") -> None:
+    """After Ctrl-C, store what the generator still hands over, then let the interrupt go on.
+
+    A Ctrl-C that lands here (not inside the generator) is passed into it with `throw`, so a
+    generator that finishes its paid-for requests in flight (as `openai` does) can yield them;
+    a generator that does not simply re-raises at once."""
+    throw = getattr(results, "throw", None)
+    if throw is None:
+        return
+    try:
+        store.add(*throw(KeyboardInterrupt()))
+        for task, result in results:
+            store.add(task, result)
+    except (StopIteration, KeyboardInterrupt):
+        pass
 
 
 class _ResultStore:
