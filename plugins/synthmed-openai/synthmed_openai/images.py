@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from synthmed.engine.variation import from_square_rgb, to_square_rgb
 from synthmed.errors import UsageError
 
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # the API's limit for a variation's source PNG
@@ -81,35 +82,18 @@ def request_side(shape: tuple[int, ...], mode: str, size: int | None) -> int:
 
 def prepare(pixels: np.ndarray, side: int, *, max_bytes: int = MAX_UPLOAD_BYTES) -> PreparedImage:
     """uint8 (C, H, W) -> a square RGB PNG of `side` px with the source centred on black."""
-    channels, height, width = pixels.shape
-    square = max(height, width)
-    canvas = np.zeros((square, square, 3), dtype=np.uint8)
-    top, left = (square - height) // 2, (square - width) // 2
-    hwc = pixels.transpose(1, 2, 0)
-    canvas[top : top + height, left : left + width] = np.repeat(hwc, 3, axis=2) if channels == 1 else hwc
-    image = Image.fromarray(canvas)
-    if square != side:
-        image = image.resize((side, side), Image.Resampling.LANCZOS)
+    image, box = to_square_rgb(pixels, side)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False, compress_level=6)
+    image.save(buffer, format="PNG", compress_level=6)
     png = buffer.getvalue()
     if len(png) >= max_bytes:
         raise UsageError(f"a source image encodes to {len(png) / 2**20:.1f} MB at {side}x{side}; the API takes under "
                          f"{max_bytes / 2**20:.0f} MB: pass a smaller -g size")
-    return PreparedImage(png, side, (left, top, left + width, top + height), (channels, height, width))
+    return PreparedImage(png, side, box, tuple(pixels.shape))
 
 
 def restore(data: bytes, prepared: PreparedImage) -> np.ndarray:
     """The API's image bytes -> uint8 (C, H, W) with the source's size and channels."""
     with Image.open(io.BytesIO(data)) as answer:
         answer.load()
-        image = answer.convert("RGB")
-    channels, height, width = prepared.shape
-    square = max(height, width)
-    if image.size != (square, square):
-        image = image.resize((square, square), Image.Resampling.LANCZOS)
-    image = image.crop(prepared.box)
-    if channels == 1:
-        image = image.convert("L")
-    array = np.asarray(image, dtype=np.uint8)
-    return array[None] if channels == 1 else np.ascontiguousarray(array.transpose(2, 0, 1))
+        return from_square_rgb(answer, prepared.box, prepared.shape)
