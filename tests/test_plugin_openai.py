@@ -133,7 +133,7 @@ def test_429_500_and_dropped_connections_are_retried(data, entry, tmp_path):
         _, summary = generate(data, entry, generator, tmp_path / "out", concurrency=2)
     assert summary["written"] == 8 and summary["rejected"] == 0
     assert len(server.requests) == 8 + 4  # each fault retried once by the client
-    assert [r.status for r in server.requests[:4]] == [429, 429, 500, 0]
+    assert [r.status for r in sorted(server.requests, key=lambda r: r.number)[:4]] == [429, 429, 500, 0]
     assert server.duplicates == 0 and len(server.served()) == 8
 
 
@@ -273,3 +273,17 @@ def test_api_key_never_appears_in_outputs_logs_or_errors(data, entry, tmp_path, 
     assert (tmp_path / "out" / "rejected.csv").is_file()
     for text in texts:
         assert API_KEY not in text and "sk-other-wrong-key-123" not in text
+
+
+def test_run_stopped_by_quota_keeps_paid_images_and_resume_pays_nothing_twice(data, entry, tmp_path):
+    with FakeImagesServer(api_key=API_KEY, latency=0.02, faults=Faults(quota_after=6)) as server:
+        generator = entry.factory(mode="variation", base_url=server.base_url, max_retries=0)
+        with pytest.raises(SynthmedError, match="quota is exhausted.*--resume"):
+            generate(data, entry, generator, tmp_path / "out", per_image=4, concurrency=4)
+        journal = partial_path(tmp_path / "out") / "rows.jsonl"
+        assert len(journal.read_text().splitlines()) == len(server.served()) == 6  # in-flight answers kept
+        server.faults.quota_after = None
+        plan, summary = generate(data, entry, entry.factory(mode="variation", base_url=server.base_url),
+                                 tmp_path / "out", resume=True, per_image=4, concurrency=4)
+        assert summary["already_done"] == 6 and summary["written"] == len(plan) - 6
+        assert server.served_twice == 0 and len(server.served()) == len(plan)

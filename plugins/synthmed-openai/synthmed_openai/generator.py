@@ -119,17 +119,17 @@ class OpenAIImageGenerator:
                     for future in done:
                         task = pending.pop(future)
                         reached = reached or not _is_connection_error(future.exception())
-                        yield task, self._outcome(task, future, reached)
+                        try:
+                            outcome = self._outcome(task, future, reached)
+                        except SynthmedError:
+                            yield from _finish_in_flight(pool, pending)  # paid for: keep them
+                            raise
+                        yield task, outcome
             except KeyboardInterrupt:
                 # Requests in flight are being paid for: finish them and hand their images over,
                 # so that `--resume` never asks for them again. A second Ctrl-C abandons them.
-                pool.shutdown(wait=False, cancel_futures=True)
-                in_flight = {f: t for f, t in pending.items() if not f.cancelled()}
-                log.warning("interrupted: waiting for %d request(s) in flight (Ctrl-C again to abandon them)",
-                            len(in_flight))
-                for future, task in in_flight.items():
-                    future.exception()  # waits
-                    yield task, self._outcome(task, future, True)
+                log.warning("interrupted: finishing the requests in flight (Ctrl-C again to abandon them)")
+                yield from _finish_in_flight(pool, pending)
                 raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -224,6 +224,18 @@ class OpenAIImageGenerator:
 
 
 _KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_\-*]{3,}")
+
+
+def _finish_in_flight(pool: ThreadPoolExecutor, pending: dict[Future, VariationTask]
+                      ) -> Iterator[tuple[VariationTask, np.ndarray]]:
+    """Cancel what has not started; wait for what is running and yield the images it made
+    (failures are dropped: those tasks stay missing and `--resume` asks for them again)."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for future, task in list(pending.items()):
+        if future.cancelled():
+            continue
+        if future.exception() is None:  # waits for it
+            yield task, future.result()
 
 
 def _is_connection_error(error: BaseException | None) -> bool:

@@ -44,6 +44,7 @@ class Faults:
     reject_keys: set[str] = field(default_factory=set)  # Idempotency-Keys refused by "policy"
     retry_after: float = 0.01  # seconds, sent in Retry-After
     quota_exhausted: bool = False  # every request: 429 insufficient_quota
+    quota_after: int | None = None  # requests after this number: 429 insufficient_quota (a run cut short)
 
 
 @dataclass
@@ -82,6 +83,7 @@ class FakeImagesServer:
         self.answer_by_url = answer_by_url  # ignore response_format=b64_json, as some servers do
         self.requests: list[Recorded] = []
         self.first_attempts: Counter[str] = Counter()
+        self.images_served: Counter[str] = Counter()  # 200 answers per Idempotency-Key
         self.files: dict[int, bytes] = {}  # answers served by URL (response_format=url)
         self._lock = threading.Lock()
         self._count = 0
@@ -128,6 +130,11 @@ class FakeImagesServer:
         """Tasks asked for more than once (not counting the client's retries of one request)."""
         return sum(count - 1 for count in self.first_attempts.values() if count > 1)
 
+    @property
+    def served_twice(self) -> int:
+        """Tasks answered with an image more than once (what a user would pay for twice)."""
+        return sum(count - 1 for count in self.images_served.values() if count > 1)
+
     def served(self) -> list[Recorded]:
         return [r for r in self.requests if r.status == 200]
 
@@ -154,6 +161,9 @@ class FakeImagesServer:
         if self.latency:
             time.sleep(self.latency)
         record.status = self._respond(handler, number, key, fields, image)
+        if record.status == 200:
+            with self._lock:
+                self.images_served[key] += 1
 
     def _respond(self, handler: "_Handler", number: int, key: str, fields: dict[str, str], image) -> int:
         faults = self.faults
@@ -164,7 +174,7 @@ class FakeImagesServer:
             given = auth.removeprefix("Bearer ")
             shown = given if self.echo_key_in_errors else "***"
             return handler.reply(401, _error(f"Incorrect API key provided: {shown}.", "invalid_request_error", "invalid_api_key"))
-        if faults.quota_exhausted:
+        if faults.quota_exhausted or (faults.quota_after is not None and number > faults.quota_after):
             return handler.reply(429, _error("You exceeded your current quota.", "insufficient_quota", "insufficient_quota"))
         if number in faults.drop:
             handler.drop()
