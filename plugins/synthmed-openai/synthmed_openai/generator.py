@@ -90,6 +90,7 @@ class OpenAIImageGenerator:
             raise _argument_error("base_url", self.base_url, "expected an http(s) URL such as https://api.openai.com/v1")
         # The host that receives patient images; `generate` refuses it without --allow-upload.
         self.upload_host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        self._openai = None
         self._api_key = os.environ.get(API_KEY_ENV, "").strip()
         if not self._api_key:
             raise UsageError(f"{API_KEY_ENV} is not set; export your API key for {self.upload_host} in the environment")
@@ -133,15 +134,17 @@ class OpenAIImageGenerator:
                 raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-            client.close()
 
     # ---- one request
 
     def _client(self):
-        import openai
+        """One client for all calls (it is thread-safe and keeps connections alive)."""
+        if self._openai is None:
+            import openai
 
-        return openai.OpenAI(api_key=self._api_key, base_url=self.base_url, timeout=self.timeout,
-                             max_retries=self.max_retries)
+            self._openai = openai.OpenAI(api_key=self._api_key, base_url=self.base_url, timeout=self.timeout,
+                                         max_retries=self.max_retries)
+        return self._openai
 
     def _vary_one(self, client: Any, task: VariationTask) -> np.ndarray:
         side = images.request_side(task.pixels.shape, self.mode, self.size)

@@ -100,7 +100,7 @@ class FakeImagesServer:
 
     def start(self) -> "FakeImagesServer":
         handler = type("Handler", (_Handler,), {"api": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
@@ -137,6 +137,11 @@ class FakeImagesServer:
 
     def served(self) -> list[Recorded]:
         return [r for r in self.requests if r.status == 200]
+
+    def stats(self) -> dict[str, int]:
+        """What `GET /_stats` answers (for a server running in another process)."""
+        return {"requests": len(self.requests), "served": len(self.served()), "asked_twice": self.duplicates,
+                "served_twice": self.served_twice}
 
     # ---- one request (called by the handler)
 
@@ -227,6 +232,17 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], Im
     return fields, image
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-answer (killed, timed out) is not worth a traceback."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     api: FakeImagesServer
     protocol_version = "HTTP/1.1"
@@ -235,6 +251,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.api.handle(self)
 
     def do_GET(self) -> None:  # noqa: N802
+        if self.path == "/_stats":
+            self.reply(200, self.api.stats())
+            return
         number = self.path.removeprefix("/files/").removesuffix(".png")
         data = self.api.files.get(int(number)) if number.isdigit() else None
         if data is None:
@@ -269,3 +288,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
         pass
+
+
+def main() -> None:
+    """`python -m synthmed_openai.testing`: run the stand-in server; prints its base URL, then
+    serves until stdin closes (or `--lifetime` seconds pass)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("--api-key", default="sk-test-key", help="the key it accepts")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    parser.add_argument("--lifetime", type=float, default=3600.0, help="stop after this many seconds")
+    args = parser.parse_args()
+    with FakeImagesServer(api_key=args.api_key, latency=args.latency, lifetime=args.lifetime) as server:
+        print(server.base_url, flush=True)
+        sys.stdin.read()  # returns when the parent closes our stdin or exits
+
+
+if __name__ == "__main__":
+    main()
