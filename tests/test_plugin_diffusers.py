@@ -91,6 +91,16 @@ def test_registered_through_the_entry_point(entry):
     assert entry.tag == "sd-variation@0.1.0"
 
 
+def test_both_first_party_plugins_are_listed(run, monkeypatch, fresh_plugins):
+    pytest.importorskip("synthmed_openai")
+    monkeypatch.setenv("SYNTHMED_PLUGINS", "openai,diffusers")
+    listed = {p["name"]: p for p in json.loads(run("plugins", "--json").out)["plugins"]}
+    assert listed["openai"]["registers"]["generator"] == ["openai"]
+    assert listed["diffusers"]["registers"]["generator"] == ["sd-variation"]
+    assert {listed[n]["origin"] for n in ("openai", "diffusers")} == {"entry point"}
+    assert {listed[n]["status"] for n in ("openai", "diffusers")} == {"ok"}
+
+
 def test_variation_mode_from_clip_image_embeddings(entry, model_dirs):
     generator = entry.factory(model_dir=str(model_dirs["variation"]), steps=2, batch_size=2)
     assert generator.mode == "variation" and generator.upload_host is None

@@ -10,7 +10,7 @@ import pytest
 
 import synthmed.plugins
 from synthmed.dataset import Dataset, DatasetWriter, check_leakage, partial_path
-from synthmed.engine.variation import plan_variations, run_variations, variation_id
+from synthmed.engine.variation import pending_variations, plan_variations, run_variations, variation_id
 from synthmed.errors import SynthmedError, UsageError
 from synthmed.hookspecs import hookimpl
 from synthmed.registry import get_entry
@@ -271,3 +271,33 @@ def test_concurrency_must_be_positive(data, flip_entry, tmp_path):
         with writer_for(data, tmp_path / "out") as writer:
             run_variations(data, plan, writer, flip_entry, flip_entry.factory(), device="cpu", concurrency=0)
     assert not partial_path(tmp_path / "out").exists()
+
+
+def test_pending_variations_reads_an_interrupted_output_without_writing(data, flip_entry, tmp_path):
+    plan = plan_variations(data, per_image=2, classes=["ModerateDemented"], seed=0, generator="flip")
+    assert pending_variations(plan, tmp_path / "out", "flip") == plan
+    with pytest.raises(KeyboardInterrupt):
+        with writer_for(data, tmp_path / "out") as writer:
+            run_variations(data, plan, writer, flip_entry, flip_entry.factory(stop_after=3), device="cpu")
+    before = sorted(p.name for p in partial_path(tmp_path / "out").rglob("*"))
+    left = pending_variations(plan, tmp_path / "out", "flip")
+    assert [p.id for p in left] == [p.id for p in plan[3:]]
+    assert sorted(p.name for p in partial_path(tmp_path / "out").rglob("*")) == before
+
+
+def test_sixteen_bit_sources_are_varied_as_eight_bit(flip_entry, tmp_path):
+    classes = ["a", "b"]
+    with DatasetWriter(tmp_path / "deep", classes=classes, command="test") as writer:
+        for i in range(4):
+            pixels = np.full((8, 8), 1000 * (i + 1), dtype=np.uint16)
+            pixels[:, :2] = 60000
+            writer.add_image(pixels, id=f"img{i}", label=classes[i % 2], split="train", subject=f"p{i}")
+    deep = Dataset.open(tmp_path / "deep")
+    assert deep.bit_depth == 16
+    plan = plan_variations(deep, per_image=1, seed=0, generator="flip")
+    with writer_for(deep, tmp_path / "out") as writer:
+        run_variations(deep, plan, writer, flip_entry, flip_entry.factory(), device="cpu")
+    out = Dataset.open(tmp_path / "out")
+    assert out.bit_depth == 8
+    made = out.load_images([r for r in out.rows if r["origin"] == "img0"])[0, 0]
+    assert made[0, -1] == 60000 >> 8 and made[0, 0] == 1000 >> 8

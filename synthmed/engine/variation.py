@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from synthmed.dataset import Dataset, DatasetWriter, Row, check_leakage
+from synthmed.dataset import JOURNAL, Dataset, DatasetWriter, Row, check_leakage, partial_path
 from synthmed.devices import take_shard
 from synthmed.errors import SynthmedError, UsageError
 from synthmed.imageio import from_chw
@@ -126,6 +126,26 @@ def plan_variations(
                     )
                 )
     return take_shard(plan, shard)
+
+
+def pending_variations(plan: Sequence[PlannedVariation], out: str | os.PathLike[str], generator: str
+                       ) -> list[PlannedVariation]:
+    """The planned variations an interrupted output does not hold yet (for `--dry-run --resume`).
+
+    Reads the journal of OUT's partial folder without opening a writer, so nothing is written;
+    with no partial folder everything is pending."""
+    import json
+
+    journal = partial_path(Path(out)) / JOURNAL
+    done: set[str] = set()
+    if journal.is_file():
+        with open(journal, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    done.add(json.loads(line)["id"])
+                except (ValueError, KeyError, TypeError):
+                    break  # a line cut short by a crash
+    return [item for item in plan if variation_id(item.source["id"], generator, item.index) not in done]
 
 
 # --------------------------------------------------------------------------- running

@@ -12,6 +12,7 @@ image does not depend on the batch it ran in, nor on the device.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -79,6 +80,10 @@ class StableDiffusionVariationGenerator:
         from synthmed_diffusers import __version__
 
         self.version = __version__
+        missing_packages = [name for name in ("torch", "diffusers", "transformers") if importlib.util.find_spec(name) is None]
+        if missing_packages:
+            raise UsageError(f"generator sd-variation needs {', '.join(missing_packages)}: "
+                             "pip install ./plugins/synthmed-diffusers")
         if not model_dir:
             raise UsageError("generator sd-variation needs -g model_dir=DIR (a local diffusers Stable Diffusion folder)")
         self.model_dir = Path(str(model_dir)).expanduser()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import logging
 import os
 import re
@@ -70,6 +71,8 @@ class OpenAIImageGenerator:
         from synthmed_openai import __version__
 
         self.version = __version__
+        if importlib.util.find_spec("openai") is None:
+            raise UsageError("generator openai needs the `openai` package: pip install ./plugins/synthmed-openai")
         if mode not in MODES:
             raise _argument_error("mode", mode, "expected variation or edit")
         if not isinstance(timeout, (int, float)) or timeout <= 0:
