@@ -9,8 +9,8 @@ them without the CLI.
         summary = run_variations(dataset, plan, writer, entry, generator, device="cpu")
 
 The output's own journal (`DatasetWriter`) is the resume record: a planned id whose row is
-written is never handed to the generator again. Tasks the generator rejects for good go
-to `rejected.csv` in the output; they are tried again on `--resume` (no image was made).
+written is never handed to the generator again. Tasks the generator rejects go to
+`rejected.csv` in the output; they made no image, and `--resume` tries them again.
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ def plan_variations(
     `--max-requests` and `--shard` cut it evenly across classes. `generator` is the
     generator's registry name, used in the row ids; pass `entry.name`.
     """
+    if isinstance(splits, str):  # "train,val" as typed after --splits
+        splits = tuple(part.strip() for part in splits.split(",") if part.strip())
     if (counts is None) == (per_image is None):
         raise UsageError("give either --per-image K or per-class counts (--per-class/--ratio/--balance), not both or neither")
     if per_image is not None and per_image < 1:
@@ -108,8 +110,9 @@ def plan_variations(
             of_class.sort(key=lambda row: derive_seed(seed, "spread", row["id"]))
             base, extra = divmod(wanted, len(of_class))
             for rank, row in enumerate(of_class):
-                if base + (rank < extra):
-                    per_source[row["id"]] = base + (rank < extra)
+                share = base + (1 if rank < extra else 0)
+                if share:
+                    per_source[row["id"]] = share
     if not sources:
         raise UsageError(f"no real images in split(s) {', '.join(splits)} to make variations of")
 

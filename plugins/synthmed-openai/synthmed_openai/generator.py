@@ -94,6 +94,7 @@ class OpenAIImageGenerator:
         # The host that receives patient images; `generate` refuses it without --allow-upload.
         self.upload_host = parts.hostname + (f":{parts.port}" if parts.port else "")
         self._openai = None
+        self._reached = False
         self._api_key = os.environ.get(API_KEY_ENV, "").strip()
         if not self._api_key:
             raise UsageError(f"{API_KEY_ENV} is not set; export your API key for {self.upload_host} in the environment")
@@ -115,16 +116,16 @@ class OpenAIImageGenerator:
         client = self._client()
         pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="synthmed-openai")
         pending: dict[Future, VariationTask] = {pool.submit(self._vary_one, client, task): task for task in tasks}
-        reached = False  # has the server answered anything yet (tells "unreachable" from "flaky")
         try:
             try:
                 while pending:
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
                         task = pending.pop(future)
-                        reached = reached or not _is_connection_error(future.exception())
+                        # Has the server answered anything yet? Tells "unreachable" from "flaky".
+                        self._reached = self._reached or not _is_connection_error(future.exception())
                         try:
-                            outcome = self._outcome(task, future, reached)
+                            outcome = self._outcome(task, future, self._reached)
                         except SynthmedError:
                             yield from _finish_in_flight(pool, pending)  # paid for: keep them
                             raise
