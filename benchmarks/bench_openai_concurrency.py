@@ -64,7 +64,7 @@ class ServerProcess:
     def __init__(self, latency: float) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "synthmed_openai.testing", "--api-key", API_KEY, "--latency", str(latency),
-             "--lifetime", "1800"],
+             "--lifetime", "1800", "--until-stdin-closes"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         self.base_url = self.process.stdout.readline().strip()

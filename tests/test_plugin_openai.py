@@ -287,3 +287,32 @@ def test_run_stopped_by_quota_keeps_paid_images_and_resume_pays_nothing_twice(da
                                  tmp_path / "out", resume=True, per_image=4, concurrency=4)
         assert summary["already_done"] == 6 and summary["written"] == len(plan) - 6
         assert server.served_twice == 0 and len(server.served()) == len(plan)
+
+
+def test_real_chest_xrays_round_trip(entry, server, tmp_path):
+    from PIL import Image
+
+    from conftest import shared_data
+
+    root = shared_data("chest-xray-kermany-224")
+    with DatasetWriter(tmp_path / "xray", classes=["NORMAL", "PNEUMONIA"], command="test") as writer:
+        for label in ("NORMAL", "PNEUMONIA"):
+            for split, folder in (("train", "train"), ("test", "test")):
+                for path in sorted((root / folder / label).glob("*.jpeg"))[:2]:
+                    with Image.open(path) as image:
+                        pixels = np.asarray(image.convert("L"))
+                    writer.add_image(pixels, id=f"{split}-{path.stem}", label=label, split=split)
+    xray = Dataset.open(tmp_path / "xray")
+    generator = entry.factory(mode="variation", base_url=server.base_url)
+    plan = plan_variations(xray, per_image=1, splits=("train", "test"), seed=0, generator="openai")
+    with DatasetWriter(tmp_path / "out", classes=xray.classes, command="generate", resumable=True) as writer:
+        summary = run_variations(xray, plan, writer, entry, generator, device="cpu", concurrency=4, allow_upload=True)
+    assert summary["written"] == 8
+    out = Dataset.open(tmp_path / "out")
+    assert out.image_size == (224, 224) and out.channels == 1
+    assert {r["split"] for r in out.rows if r["origin"].startswith("test-")} == {"test"}
+    assert {request.image_size for request in server.requests} == {(256, 256)}
+    for row in out.rows:
+        made = out.load_images([row])[0].astype(float)
+        source = xray.load_images([next(r for r in xray.rows if r["id"] == row["origin"])])[0][:, :, ::-1]
+        assert np.corrcoef(made.ravel(), source.astype(float).ravel())[0, 1] > 0.98

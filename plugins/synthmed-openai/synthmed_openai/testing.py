@@ -71,6 +71,7 @@ class FakeImagesServer:
         max_requests: int = 10_000,
         answer: Callable[[Image.Image, dict[str, str]], Image.Image] | None = None,
         answer_by_url: bool = False,
+        port: int = 0,
     ) -> None:
         self.api_key = api_key
         self.latency = latency
@@ -85,6 +86,8 @@ class FakeImagesServer:
         self.first_attempts: Counter[str] = Counter()
         self.images_served: Counter[str] = Counter()  # 200 answers per Idempotency-Key
         self.files: dict[int, bytes] = {}  # answers served by URL (response_format=url)
+        self.port = port
+        self.stopped = threading.Event()
         self._lock = threading.Lock()
         self._count = 0
         self._server: ThreadingHTTPServer | None = None
@@ -100,7 +103,7 @@ class FakeImagesServer:
 
     def start(self) -> "FakeImagesServer":
         handler = type("Handler", (_Handler,), {"api": self})
-        self._server = _QuietServer(("127.0.0.1", 0), handler)
+        self._server = _QuietServer(("127.0.0.1", self.port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
@@ -116,6 +119,7 @@ class FakeImagesServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        self.stopped.set()
 
     def __enter__(self) -> "FakeImagesServer":
         return self.start()
@@ -291,19 +295,29 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main() -> None:
-    """`python -m synthmed_openai.testing`: run the stand-in server; prints its base URL, then
-    serves until stdin closes (or `--lifetime` seconds pass)."""
+    """`python -m synthmed_openai.testing`: run the stand-in server on 127.0.0.1 and print its
+    base URL; it serves until Ctrl-C, `--lifetime` seconds, or (with --until-stdin-closes)
+    until the parent process closes its stdin."""
     import argparse
     import sys
 
     parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
     parser.add_argument("--api-key", default="sk-test-key", help="the key it accepts")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--lifetime", type=float, default=3600.0, help="stop after this many seconds")
+    parser.add_argument("--until-stdin-closes", action="store_true", help="stop when stdin closes")
     args = parser.parse_args()
-    with FakeImagesServer(api_key=args.api_key, latency=args.latency, lifetime=args.lifetime) as server:
+    server = FakeImagesServer(api_key=args.api_key, latency=args.latency, lifetime=args.lifetime, port=args.port)
+    with server:
         print(server.base_url, flush=True)
-        sys.stdin.read()  # returns when the parent closes our stdin or exits
+        try:
+            if args.until_stdin_closes:
+                sys.stdin.read()
+            else:
+                server.stopped.wait(args.lifetime)
+        except KeyboardInterrupt:
+            pass
 
 
 if __name__ == "__main__":
