@@ -157,11 +157,12 @@ def noise(std: float = 0.03, p: float = 1.0) -> Policy:
     return Policy([Noise(_within("std", std, 0.0, 1.0), _probability(p))])
 
 
-def blur(sigma: float = 1.0, p: float = 0.5) -> Policy:
-    """Gaussian blur with a standard deviation uniform in [0.1, sigma] pixels."""
+def blur(sigma: float = 1.0, min_sigma: float = 0.1, p: float = 0.5) -> Policy:
+    """Gaussian blur with a standard deviation uniform in [min_sigma, sigma] pixels."""
     from synthmed.augment.ops import Blur
 
-    return Policy([Blur(_within("sigma", sigma, 0.1, 16.0), _probability(p))])
+    high = _within("sigma", sigma, 0.1, 16.0)
+    return Policy([Blur(_within("min_sigma", min_sigma, 0.1, high), high, _probability(p))])
 
 
 def medical(

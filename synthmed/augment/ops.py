@@ -252,16 +252,16 @@ def odd_kernel(sigma: float, height: int, width: int) -> int:
 
 
 class Blur(Intensity):
-    """Gaussian blur with sigma uniform in [0.1, sigma] (kornia.filters.gaussian_blur2d)."""
+    """Gaussian blur with sigma uniform in [low, sigma] (kornia.filters.gaussian_blur2d)."""
 
-    def __init__(self, sigma: float, p: float = 1.0) -> None:
-        self.sigma, self.p = sigma, p
+    def __init__(self, low: float, sigma: float, p: float = 1.0) -> None:
+        self.low, self.sigma, self.p = low, sigma, p
 
     def __call__(self, x, draw):
         from kornia.filters import gaussian_blur2d
 
         on = draw.bernoulli(self.p)
-        sigma = draw.uniform(0.1, max(self.sigma, 0.1))
+        sigma = draw.uniform(self.low, self.sigma)
         if not bool(on.any()):
             return x
         size = odd_kernel(self.sigma, x.shape[2], x.shape[3])
