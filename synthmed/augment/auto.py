@@ -113,8 +113,7 @@ INTENSITY_FUNCTIONS = {
 
 def apply_ops(x: torch.Tensor, steps: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
     """Run per-image ops: `steps` is a list of (op index, signed magnitude, applied) tensors of shape (N,)."""
-    n, _, h, w = x.shape
-    x = x.clone()
+    n, _, h, w = x.shape  # x is the stage's own batch: ops write into it
     total = torch.eye(3, device=x.device).expand(n, 3, 3)
     moved = torch.zeros(n, dtype=torch.bool, device=x.device)
     for op, magnitude, on in steps:

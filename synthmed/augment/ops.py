@@ -6,8 +6,8 @@ hflip+rotate), and they cannot draw each image's parameters from its own generat
 here is a list of stages built on kornia's *functional* ops:
 
 - geometric stages (flips, rotate, affine) each give one 3x3 matrix per image; consecutive ones
-  are multiplied together and applied with ONE `kornia.geometry.transform.warp_affine` per
-  batch. A run of flips only is done with index operations (no resampling);
+  are multiplied together and applied with ONE grid_sample per batch (see `warp`). A run of
+  flips only is done with index operations (no resampling);
 - intensity stages (brightness, contrast, gamma, noise, blur) are vectorised over the batch,
   with per-image parameters; an image a stage skips (probability p) gets the identity value.
 
@@ -44,6 +44,12 @@ class Draw:
 
     def randn(self, *shape: int) -> torch.Tensor:
         return self._sample(torch.randn, shape)
+
+    def randn_at(self, idx: torch.Tensor, *shape: int) -> torch.Tensor:
+        """Normal noise for the images `idx` only (large draws are skipped for the others)."""
+        if self.generators is None:
+            return torch.randn((len(idx), *shape), device=self.device)
+        return torch.stack([torch.randn(shape, generator=self.generators[i]) for i in idx.tolist()]).to(self.device)
 
     def uniform(self, low: float, high: float) -> torch.Tensor:
         return low + (high - low) * self.rand()
@@ -95,16 +101,32 @@ def affine_matrices(
 
 
 def warp(images: torch.Tensor, centred: torch.Tensor) -> torch.Tensor:
-    """Apply per-image matrices about the image centre with one bilinear warp; outside is black."""
-    from kornia.geometry.transform import warp_affine
+    """Apply per-image matrices (about the image centre, pixels) with one bilinear grid_sample;
+    what falls outside the image is black.
+
+    The sampling grid is built here rather than by kornia's warp_affine or F.affine_grid: an
+    affine grid is an outer sum of a per-column and a per-row term, one broadcast add, while
+    those build it with several full-size passes (kornia) or a K=3 bmm (affine_grid) that cost
+    3-5x the sampling itself on the CPU (measured: 0.28 s and 0.31 s vs 0.06 s for 256x128x128)."""
+    import torch.nn.functional as F
 
     _, _, h, w = images.shape
-    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
-    # to pixel coordinates: shift(c) . M . shift(-c), written out for the affine case.
-    matrix = centred[:, :2, :].clone()
-    matrix[:, 0, 2] += cx - centred[:, 0, 0] * cx - centred[:, 0, 1] * cy
-    matrix[:, 1, 2] += cy - centred[:, 1, 0] * cx - centred[:, 1, 1] * cy
-    return warp_affine(images, matrix, (h, w), mode="bilinear", padding_mode="zeros", align_corners=True)
+    a, b, tx = centred[:, 0, 0], centred[:, 0, 1], centred[:, 0, 2]
+    c, d, ty = centred[:, 1, 0], centred[:, 1, 1], centred[:, 1, 2]
+    det = a * d - b * c
+    # inverse (destination -> source), in pixels about the centre
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    itx, ity = -(ia * tx + ib * ty), -(ic * tx + id_ * ty)
+    # to grid_sample's normalised coordinates (align_corners=True: -1 and 1 are pixel centres)
+    sx, sy = max((w - 1) / 2.0, 0.5), max((h - 1) / 2.0, 0.5)
+    xs = torch.linspace(-1.0, 1.0, w, device=images.device, dtype=images.dtype)
+    ys = torch.linspace(-1.0, 1.0, h, device=images.device, dtype=images.dtype)
+    along_x = torch.stack([ia[:, None] * xs + (itx / sx)[:, None], (ic * sx / sy)[:, None] * xs + (ity / sy)[:, None]], 1)
+    along_y = torch.stack([(ib * sy / sx)[:, None] * ys, id_[:, None] * ys], 1)
+    # (N, 2, H, W) then viewed as (N, H, W, 2): the add runs on contiguous rows, and grid_sample
+    # reads the strided view as fast as a contiguous grid.
+    grid = (along_x[:, :, None, :] + along_y[:, :, :, None]).permute(0, 2, 3, 1)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
 class Geometric:
@@ -181,6 +203,18 @@ def per_image(values: torch.Tensor) -> torch.Tensor:
     return values.view(-1, 1, 1, 1)
 
 
+def on_subset(x: torch.Tensor, on: torch.Tensor, function) -> torch.Tensor:
+    """`function(images, idx)` applied only to the images where `on` (a stage with p < 1 skips the
+    pixel work of the others). Writes into `x`: stages own the batch they are given (run_stages
+    copies the caller's images once)."""
+    if bool(on.all()):
+        return function(x, torch.arange(len(x), device=x.device))
+    idx = torch.nonzero(on).flatten()
+    if idx.numel():
+        x[idx] = function(x[idx], idx)
+    return x
+
+
 class Brightness(Intensity):
     """Add a value drawn from [low, high]."""
 
@@ -190,7 +224,7 @@ class Brightness(Intensity):
     def __call__(self, x, draw):
         on = draw.bernoulli(self.p).float()
         delta = draw.uniform(self.low, self.high) * on
-        return (x + per_image(delta)).clamp_(0.0, 1.0)
+        return x.add_(per_image(delta)).clamp_(0.0, 1.0)
 
 
 def image_mean(x: torch.Tensor) -> torch.Tensor:
@@ -202,8 +236,9 @@ def image_mean(x: torch.Tensor) -> torch.Tensor:
 
 
 def blend_with_mean(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """(x - mean) * factor + mean, in place."""
     mean = image_mean(x)
-    return ((x - mean) * per_image(factor) + mean).clamp_(0.0, 1.0)
+    return x.sub_(mean).mul_(per_image(factor)).add_(mean).clamp_(0.0, 1.0)
 
 
 class Contrast(Intensity):
@@ -213,9 +248,9 @@ class Contrast(Intensity):
         self.amount, self.p = amount, p
 
     def __call__(self, x, draw):
-        on = draw.bernoulli(self.p).float()
-        factor = 1.0 + draw.uniform(-self.amount, self.amount) * on
-        return blend_with_mean(x, factor)
+        on = draw.bernoulli(self.p)
+        factor = 1.0 + draw.uniform(-self.amount, self.amount)
+        return on_subset(x, on, lambda sub, idx: blend_with_mean(sub, factor[idx]))
 
 
 class Gamma(Intensity):
@@ -225,10 +260,10 @@ class Gamma(Intensity):
         self.amount, self.p = amount, p
 
     def __call__(self, x, draw):
-        on = draw.bernoulli(self.p).float()
+        on = draw.bernoulli(self.p)
         bound = math.log1p(self.amount)
-        gamma = torch.exp(draw.uniform(-bound, bound) * on)
-        return x.clamp(0.0, 1.0).pow(per_image(gamma))
+        gamma = torch.exp(draw.uniform(-bound, bound))
+        return on_subset(x, on, lambda sub, idx: sub.clamp_(0.0, 1.0).pow_(per_image(gamma[idx])))
 
 
 class Noise(Intensity):
@@ -238,9 +273,8 @@ class Noise(Intensity):
         self.std, self.p = std, p
 
     def __call__(self, x, draw):
-        on = draw.bernoulli(self.p).float()
-        noise = draw.randn(*x.shape[1:])
-        return (x + noise * per_image(on * self.std)).clamp_(0.0, 1.0)
+        on = draw.bernoulli(self.p)
+        return on_subset(x, on, lambda sub, idx: sub.add_(draw.randn_at(idx, *x.shape[1:]), alpha=self.std).clamp_(0.0, 1.0))
 
 
 def odd_kernel(sigma: float, height: int, width: int) -> int:
@@ -262,11 +296,8 @@ class Blur(Intensity):
 
         on = draw.bernoulli(self.p)
         sigma = draw.uniform(self.low, self.sigma)
-        if not bool(on.any()):
-            return x
         size = odd_kernel(self.sigma, x.shape[2], x.shape[3])
-        blurred = gaussian_blur2d(x, (size, size), torch.stack([sigma, sigma], 1))
-        return torch.where(per_image(on), blurred, x)
+        return on_subset(x, on, lambda sub, idx: gaussian_blur2d(sub, (size, size), torch.stack([sigma[idx], sigma[idx]], 1)))
 
 
 class Elastic:
@@ -329,7 +360,7 @@ def run_stages(stages: Sequence[object], images: torch.Tensor, generators=None) 
     if images.ndim != 4:
         raise ValueError(f"augmentation expects (N, C, H, W) images, got shape {tuple(images.shape)}")
     dtype = images.dtype
-    x = images.to(torch.float32)
+    x = images.to(torch.float32, copy=True)  # stages may write into it
     if x.shape[0] == 0:
         return images
     draw = Draw(x.shape[0], x.device, generators)
