@@ -57,6 +57,14 @@ def _probability(p: Any) -> float:
     return _within("p", p, 0.0, 1.0)
 
 
+def _padding(padding: Any) -> str:
+    from synthmed.augment.ops import PADDINGS
+
+    if padding not in PADDINGS:
+        raise UsageError(f"padding={padding!r} is not one of {', '.join(PADDINGS)}")
+    return padding
+
+
 def _integer(name: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) and not (isinstance(value, float) and value.is_integer()):
         raise UsageError(f"{name}={value!r} must be a whole number")
@@ -95,14 +103,16 @@ def flips_brightness(p: float = 0.5, brightness: float = 0.2) -> Policy:
     return flips(p) + Policy([Brightness(0.0, _within("brightness", brightness, 0.0, 1.0))])
 
 
-def rotate(degrees: float = 15.0, p: float = 1.0) -> Policy:
-    """Rotation by an angle uniform in [-degrees, degrees]."""
+def rotate(degrees: float = 15.0, p: float = 1.0, padding: str = "zeros") -> Policy:
+    """Rotation by an angle uniform in [-degrees, degrees]; corners filled by `padding`."""
     from synthmed.augment.ops import Affine
 
-    return Policy([Affine(degrees=_within("degrees", degrees, 0.0, 180.0), p=_probability(p))])
+    return Policy([Affine(degrees=_within("degrees", degrees, 0.0, 180.0), p=_probability(p), padding=_padding(padding))])
 
 
-def affine(degrees: float = 10.0, translate: float = 0.1, scale: float = 0.1, shear: float = 5.0, p: float = 1.0) -> Policy:
+def affine(
+    degrees: float = 10.0, translate: float = 0.1, scale: float = 0.1, shear: float = 5.0, p: float = 1.0, padding: str = "zeros"
+) -> Policy:
     """Random rotation, translation (fraction of the side), scale (1 +/- scale) and shear (degrees)."""
     from synthmed.augment.ops import Affine
 
@@ -114,6 +124,7 @@ def affine(degrees: float = 10.0, translate: float = 0.1, scale: float = 0.1, sh
                 scale=_within("scale", scale, 0.0, 0.9),
                 shear=_within("shear", shear, 0.0, 60.0),
                 p=_probability(p),
+                padding=_padding(padding),
             )
         ]
     )
@@ -173,9 +184,12 @@ def medical(
     contrast: float = 0.1,
     noise: float = 0.02,
     p: float = 0.5,
+    padding: str = "border",
 ) -> Policy:
     """Anatomy-preserving preset: small rotation, shift and zoom (always), then gamma, contrast
-    and noise, each with probability p. No flips (anatomy has a side) and no colour ops."""
+    and noise, each with probability p. No flips (anatomy has a side) and no colour ops. The
+    border strip a shift uncovers repeats the edge pixels (no black wedges on X-rays whose
+    anatomy reaches the edge, no mirrored anatomy)."""
     from synthmed.augment.ops import Affine, Contrast, Gamma, Noise
 
     probability = _probability(p)
@@ -185,6 +199,7 @@ def medical(
                 degrees=_within("degrees", degrees, 0.0, 45.0),
                 translate=_within("translate", translate, 0.0, 0.5),
                 scale=_within("scale", scale, 0.0, 0.5),
+                padding=_padding(padding),
             ),
             Gamma(_within("gamma", gamma, 0.0, 4.0), probability),
             Contrast(_within("contrast", contrast, 0.0, 1.0), probability),

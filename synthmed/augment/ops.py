@@ -100,9 +100,13 @@ def affine_matrices(
     return torch.stack(rows, -2)
 
 
-def warp(images: torch.Tensor, centred: torch.Tensor) -> torch.Tensor:
+PADDINGS = ("zeros", "border", "reflection")
+
+
+def warp(images: torch.Tensor, centred: torch.Tensor, padding: str = "zeros") -> torch.Tensor:
     """Apply per-image matrices (about the image centre, pixels) with one bilinear grid_sample;
-    what falls outside the image is black.
+    what comes from outside the image is black (`zeros`), the nearest edge pixel (`border`) or
+    mirrored (`reflection`).
 
     The sampling grid is built here rather than by kornia's warp_affine or F.affine_grid: an
     affine grid is an outer sum of a per-column and a per-row term, one broadcast add, while
@@ -126,13 +130,14 @@ def warp(images: torch.Tensor, centred: torch.Tensor) -> torch.Tensor:
     # (N, 2, H, W) then viewed as (N, H, W, 2): the add runs on contiguous rows, and grid_sample
     # reads the strided view as fast as a contiguous grid.
     grid = (along_x[:, :, None, :] + along_y[:, :, :, None]).permute(0, 2, 3, 1)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode=padding, align_corners=True)
 
 
 class Geometric:
     """A stage that moves pixels; `matrices` gives each image's centred 3x3 matrix."""
 
     flip_dim: int | None = None  # set for pure flips, which can be done by indexing
+    padding: str | None = None  # how pixels from outside are filled; None: never needed (flips)
 
     def matrices(self, draw: Draw, height: int, width: int) -> torch.Tensor:
         raise NotImplementedError
@@ -156,8 +161,18 @@ class Flip(Geometric):
 class Affine(Geometric):
     """Rotation (degrees), translation (fraction of the size), scale (1 +/- scale), shear (degrees)."""
 
-    def __init__(self, *, degrees: float = 0.0, translate: float = 0.0, scale: float = 0.0, shear: float = 0.0, p: float = 1.0):
+    def __init__(
+        self,
+        *,
+        degrees: float = 0.0,
+        translate: float = 0.0,
+        scale: float = 0.0,
+        shear: float = 0.0,
+        p: float = 1.0,
+        padding: str = "zeros",
+    ):
         self.degrees, self.translate, self.scale, self.shear, self.p = degrees, translate, scale, shear, p
+        self.padding = padding
 
     def matrices(self, draw: Draw, height: int, width: int) -> torch.Tensor:
         on = draw.bernoulli(self.p).float()
@@ -186,7 +201,15 @@ class GeometricRun:
         for stage in self.stages:
             m = stage.matrices(draw, h, w)
             total = m if total is None else m @ total
-        return warp(x, total)
+        return warp(x, total, self.padding)
+
+    @property
+    def padding(self) -> str:
+        return next((stage.padding for stage in self.stages if stage.padding), "zeros")
+
+    def accepts(self, stage: Geometric) -> bool:
+        """Stages share a warp only when they fill the outside the same way."""
+        return stage.padding is None or self.padding == stage.padding or all(s.padding is None for s in self.stages)
 
 
 # --------------------------------------------------------------------------- intensity
@@ -347,7 +370,7 @@ def fuse(stages: Sequence[object]) -> list[object]:
     fused: list[object] = []
     for stage in stages:
         if isinstance(stage, Geometric):
-            if fused and isinstance(fused[-1], GeometricRun):
+            if fused and isinstance(fused[-1], GeometricRun) and fused[-1].accepts(stage):
                 fused[-1].stages.append(stage)
             else:
                 fused.append(GeometricRun([stage]))
