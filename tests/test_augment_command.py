@@ -201,3 +201,20 @@ def test_mixed_channel_counts_are_refused(run, sample_dataset, tmp_path):
     assert line.startswith("synthmed: error: ") and "\n" not in line
     assert "3 channel(s), but" in line and "mixes channel counts" in line
     assert not out.exists() and not partial_path(out).exists()
+
+
+def test_augmenting_an_augmented_dataset_adds_new_ids(run, sample_dataset, tmp_path):
+    first = tmp_path / "first"
+    args = ["--classes", "ModerateDemented", "--device", "cpu", "-q"]
+    assert run("augment", sample_dataset, "-o", first, "--policy", "hflip", *args).code == 0
+    second = tmp_path / "second"
+    result = run("augment", first, "-o", second, "--policy", "gamma", *args)
+    assert result.code == 0, result.err
+    data = Dataset.open(second)
+    data.verify()
+    aug = data.select(source="augmented")
+    train = Dataset.open(sample_dataset).select(split="train", labels=["ModerateDemented"])
+    # augmented rows are not augmented again; each real image gets copy 002 from the second run
+    assert len(aug) == 2 * len(train)
+    assert {r["generator"].split("@")[0] for r in aug} == {"hflip", "gamma"}
+    assert all(r["id"].endswith("--aug-002") for r in aug if r["generator"].startswith("gamma"))

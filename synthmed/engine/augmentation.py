@@ -43,13 +43,26 @@ def plan_augmentation(
 ) -> list[AugmentTask]:
     """Tasks in a stable order. Without `balance`, `copies` per selected image; with it, each
     selected class of a split gets as many as it needs to reach that split's largest class,
-    spread evenly over its images (the first images by id get one more)."""
-    selected = dataset.select(split=list(splits), labels=classes)
+    spread evenly over its images (the first images by id get one more).
+
+    Real and synthetic images are augmented, augmented ones are not (no augmentation of
+    augmentations). Copy numbers already used by rows of the input (a dataset augmented
+    before) are skipped, so a second `augment` adds new ids with new seeds."""
+    selected = dataset.select(split=list(splits), labels=classes, source=["real", "synthetic"])
+    taken = {row["id"] for row in dataset.rows}
     tasks: list[AugmentTask] = []
+
+    def add(row: Row, count: int) -> None:
+        index = 0
+        for _ in range(count):
+            index += 1
+            while f"{row['id']}--aug-{index:03d}" in taken:
+                index += 1
+            tasks.append(AugmentTask(row, index, derive_seed(seed, "augment", row["id"], index)))
+
     if not balance:
         for row in selected:
-            for index in range(1, int(copies or 1) + 1):
-                tasks.append(AugmentTask(row, index, derive_seed(seed, "augment", row["id"], index)))
+            add(row, int(copies or 1))
         return tasks
     for split in splits:
         counts = Counter(row["label"] for row in dataset.select(split=split))
@@ -62,9 +75,7 @@ def plan_augmentation(
             if not sources or missing <= 0:
                 continue
             for position, row in enumerate(sources):
-                count = missing // len(sources) + (1 if position < missing % len(sources) else 0)
-                for index in range(1, count + 1):
-                    tasks.append(AugmentTask(row, index, derive_seed(seed, "augment", row["id"], index)))
+                add(row, missing // len(sources) + (1 if position < missing % len(sources) else 0))
     return tasks
 
 
