@@ -218,3 +218,40 @@ def test_augmenting_an_augmented_dataset_adds_new_ids(run, sample_dataset, tmp_p
     assert len(aug) == 2 * len(train)
     assert {r["generator"].split("@")[0] for r in aug} == {"hflip", "gamma"}
     assert all(r["id"].endswith("--aug-002") for r in aug if r["generator"].startswith("gamma"))
+
+
+def small_dataset(root: Path, *, channels: int, dtype=np.uint8) -> Path:
+    from synthmed.dataset import DatasetWriter
+
+    rng = np.random.default_rng(0)
+    high = 65535 if dtype == np.uint16 else 255
+    with DatasetWriter(root, classes=["a", "b"], command="test") as writer:
+        for i in range(8):
+            shape = (16, 16) if channels == 1 else (16, 16, 3)
+            pixels = rng.integers(0, high, size=shape, endpoint=True).astype(dtype)
+            writer.add_image(pixels, id=f"img-{i}", label="ab"[i % 2], split="train" if i < 6 else "test", subject=f"s{i}")
+    return root
+
+
+def test_rgb_dataset_with_colour_and_auto_policies(run, tmp_path):
+    data = small_dataset(tmp_path / "rgb", channels=3)
+    out = tmp_path / "out"
+    result = run("augment", data, "-o", out, "--policy", "color-jitter+autoaugment", "--copies", 2, "--device", "cpu", "-q")
+    assert result.code == 0, result.err
+    dataset = Dataset.open(out)
+    dataset.verify()
+    assert dataset.channels == 3 and len(dataset.select(source="augmented")) == 12
+    pixels = dataset.load_images(dataset.select(source="augmented"))
+    assert pixels.shape == (12, 3, 16, 16) and pixels.dtype == np.uint8
+
+
+def test_sixteen_bit_images_stay_sixteen_bit(run, tmp_path):
+    data = small_dataset(tmp_path / "deep", channels=1, dtype=np.uint16)
+    out = tmp_path / "out"
+    assert run("augment", data, "-o", out, "--policy", "hflip(p=1)", "--only-augmented", "--device", "cpu", "-q").code == 0
+    dataset = Dataset.open(out)
+    assert dataset.bit_depth == 16
+    source = Dataset.open(data)
+    rows = dataset.select(source="augmented")
+    origins = [next(r for r in source.rows if r["id"] == row["origin"]) for row in rows]
+    assert np.array_equal(dataset.load_images(rows), source.load_images(origins)[..., ::-1])
