@@ -242,3 +242,12 @@ def test_medical_preset_preserves_anatomy_on_real_xrays():
         if name not in RGB_ONLY:
             y = build_policy(name, channels=1)(x)
             assert float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+def test_unselected_images_are_untouched_by_a_warp():
+    x = images(1, n=32)
+    torch.manual_seed(1)
+    y = build_policy("rotate(degrees=30,p=0.5)", channels=1)(x)
+    same = (y == x).flatten(1).all(1)
+    assert 0 < int(same.sum()) < 32
+    assert torch.equal(build_policy("affine(p=0)", channels=1)(x), x)

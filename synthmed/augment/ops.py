@@ -9,7 +9,7 @@ here is a list of stages built on kornia's *functional* ops:
   are multiplied together and applied with ONE grid_sample per batch (see `warp`). A run of
   flips only is done with index operations (no resampling);
 - intensity stages (brightness, contrast, gamma, noise, blur) are vectorised over the batch,
-  with per-image parameters; an image a stage skips (probability p) gets the identity value.
+  with per-image parameters, and work only on the images their probability p selected.
 
 Randomness comes from a `Draw`: torch's global RNG on the images' device (the `policy(x)`
 contract), or one CPU generator per image (`policy(x, generators=[...])`, used by `synthmed
@@ -134,12 +134,13 @@ def warp(images: torch.Tensor, centred: torch.Tensor, padding: str = "zeros") ->
 
 
 class Geometric:
-    """A stage that moves pixels; `matrices` gives each image's centred 3x3 matrix."""
+    """A stage that moves pixels; `matrices` gives each image's centred 3x3 matrix and whether
+    the stage applies to it."""
 
     flip_dim: int | None = None  # set for pure flips, which can be done by indexing
     padding: str | None = None  # how pixels from outside are filled; None: never needed (flips)
 
-    def matrices(self, draw: Draw, height: int, width: int) -> torch.Tensor:
+    def matrices(self, draw: Draw, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
 
@@ -150,12 +151,13 @@ class Flip(Geometric):
     def flip_mask(self, draw: Draw) -> torch.Tensor:
         return draw.bernoulli(self.p)
 
-    def matrices(self, draw: Draw, height: int, width: int) -> torch.Tensor:
-        sign = torch.where(self.flip_mask(draw), -1.0, 1.0)
+    def matrices(self, draw: Draw, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        on = self.flip_mask(draw)
+        sign = torch.where(on, -1.0, 1.0)
         zero = torch.zeros_like(sign)
         if self.flip_dim == -1:
-            return affine_matrices(zero, flip_x=sign)
-        return affine_matrices(zero, flip_y=sign)
+            return affine_matrices(zero, flip_x=sign), on
+        return affine_matrices(zero, flip_y=sign), on
 
 
 class Affine(Geometric):
@@ -174,14 +176,15 @@ class Affine(Geometric):
         self.degrees, self.translate, self.scale, self.shear, self.p = degrees, translate, scale, shear, p
         self.padding = padding
 
-    def matrices(self, draw: Draw, height: int, width: int) -> torch.Tensor:
-        on = draw.bernoulli(self.p).float()
+    def matrices(self, draw: Draw, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        applied = draw.bernoulli(self.p)
+        on = applied.float()
         angle = draw.uniform(-self.degrees, self.degrees) * on
         tx = draw.uniform(-self.translate, self.translate) * width * on
         ty = draw.uniform(-self.translate, self.translate) * height * on
         scale = 1.0 + draw.uniform(-self.scale, self.scale) * on
         shear = torch.tan(torch.deg2rad(draw.uniform(-self.shear, self.shear))) * on
-        return affine_matrices(angle, tx=tx, ty=ty, scale=scale, shear_x=shear)
+        return affine_matrices(angle, tx=tx, ty=ty, scale=scale, shear_x=shear), applied
 
 
 class GeometricRun:
@@ -197,11 +200,13 @@ class GeometricRun:
                 x = torch.where(mask, x.flip(stage.flip_dim), x)
             return x
         _, _, h, w = x.shape
-        total = None
+        total = moved = None
         for stage in self.stages:
-            m = stage.matrices(draw, h, w)
+            m, applied = stage.matrices(draw, h, w)
             total = m if total is None else m @ total
-        return warp(x, total, self.padding)
+            moved = applied if moved is None else moved | applied
+        # images no stage selected are left exactly as they are (and cost nothing)
+        return on_subset(x, moved, lambda sub, idx: warp(sub, total[idx], self.padding))
 
     @property
     def padding(self) -> str:
