@@ -86,7 +86,8 @@ def check_channels(dataset: Dataset, rows: Sequence[Row]) -> None:
     expected = dataset.channels
     for row in rows:
         with Image.open(dataset.path_of(row)) as image:
-            channels = len(image.getbands()) if image.mode not in ("P", "RGBA", "LA") else (1 if image.mode == "LA" else 3)
+            # the channels synthmed.imageio.decode_png gives for this mode
+            channels = 3 if image.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr") else 1
         if channels != expected:
             raise UsageError(
                 f"{dataset.path_of(row)}: {channels} channel(s), but {dataset.root / 'dataset.json'} says {expected}; "
