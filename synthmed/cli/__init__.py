@@ -22,6 +22,7 @@ BUILTIN_COMMANDS: list[tuple[str, str, str]] = [
     ("plugins", "synthmed.cli.plugins", "plugins"),
     ("preprocess", "synthmed.cli.preprocess", "preprocess"),
     ("mix", "synthmed.cli.mix", "mix"),
+    ("augment", "synthmed.cli.augment", "augment"),
 ]
 
 HELP = """Synthetic-data augmentation for small medical-imaging datasets.
