@@ -20,6 +20,9 @@ BUILTIN_COMMANDS: list[tuple[str, str, str]] = [
     ("sample-data", "synthmed.cli.sample_data", "sample_data"),
     ("info", "synthmed.cli.info", "info"),
     ("plugins", "synthmed.cli.plugins", "plugins"),
+    ("preprocess", "synthmed.cli.preprocess", "preprocess"),
+    ("mix", "synthmed.cli.mix", "mix"),
+    ("augment", "synthmed.cli.augment", "augment"),
     ("interpolate", "synthmed.cli.interpolate", "interpolate"),
 ]
 
