@@ -2,9 +2,14 @@
 the simplex, decode the weighted mixture of their codes, write the results as a dataset.
 
     weights = parse_alphas("0.25,0.5,0.75")            # pairs: (1 - a, a)
-    plan = plan_interpolants(dataset, rows, n=2, counts={"A": 6}, seed=0, weight_vectors=weights)
-    model = build_autoencoder(entry, channels, size, args); fit_autoencoder(model, images, ...)
-    run_interpolation(plan, images, index, model, writer, generator=entry.tag, device=...)
+    rows = parent_rows(dataset)
+    plan = plan_interpolants(rows, dataset.classes, n=2, counts={"A": 6}, seed=0, name="cnn-ae",
+                             weight_vectors=weights)
+    model = build_autoencoder(entry, channels=1, image_size=(64, 64), args={})
+    fit_autoencoder(model, images, epochs=20)
+    run_interpolation(plan, images, index, model, writer, generator=entry.tag)
+
+`synthmed.engine.interpolation_job` drives these for the command.
 
 Everything random is drawn from `derive_seed(seed, ...)` per class and item, so the plan
 does not depend on order, batching or `--shard`.
