@@ -414,3 +414,24 @@ def test_quality_counts_exact_copies_and_measures_novelty():
     assert novel["near_copies"] == 0
     assert novel["pixel_novelty"]["min"] > 0.1
     assert novel["ssim_to_parents_max"]["max"] < 0.5
+
+
+@pytest.mark.parametrize("kind", ["rgb", "16-bit"])
+def test_rgb_and_16_bit_datasets_keep_their_format(kind, run, tmp_path):
+    from synthmed.dataset import Dataset, DatasetWriter
+
+    rng = np.random.default_rng(0)
+    with DatasetWriter(tmp_path / "data", classes=["a", "b"], command="test") as writer:
+        for i in range(12):
+            if kind == "rgb":
+                pixels = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+            else:
+                pixels = rng.integers(0, 65536, (16, 16), dtype=np.uint16)
+            writer.add_image(pixels, id=f"i{i}", label="ab"[i % 2], split="val" if i >= 10 else "train")
+    result = run("interpolate", tmp_path / "data", "-o", tmp_path / "out", "--fit-epochs", "1", "--per-class", "2",
+                 "--device", "cpu", "-q")
+    assert result.code == 0, result.err
+    out = Dataset.open(tmp_path / "out")
+    assert out.channels == (3 if kind == "rgb" else 1)
+    assert out.bit_depth == (8 if kind == "rgb" else 16)
+    assert out.load_images(out.rows).shape == (4, out.channels, 16, 16)
