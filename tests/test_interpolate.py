@@ -11,7 +11,12 @@ import pytest
 
 from synthmed.errors import UsageError
 
-TINY_ARGS = {"cnn-ae": {"width": 8}, "unet-ae": {"base_width": 4}, "vae": {"base_width": 4, "latent_dim": 8}}
+TINY_ARGS = {
+    "cnn-ae": {"width": 8},
+    "unet-ae": {"base_width": 4},
+    "vae": {"base_width": 4, "latent_dim": 8},
+    "acai": {"base_width": 4, "latent_channels": 4},
+}
 
 
 def read_rows(folder: Path) -> list[dict[str, str]]:
@@ -62,7 +67,7 @@ def test_mix_latents_is_the_weighted_sum():
 # --------------------------------------------------------------------------- autoencoders
 
 
-@pytest.mark.parametrize("name", ["cnn-ae", "unet-ae", "vae"])
+@pytest.mark.parametrize("name", list(TINY_ARGS))
 def test_autoencoder_fits_round_trips_and_weight_one_gives_the_reconstruction(name, tmp_path):
     import torch
 
@@ -435,3 +440,22 @@ def test_rgb_and_16_bit_datasets_keep_their_format(kind, run, tmp_path):
     assert out.channels == (3 if kind == "rgb" else 1)
     assert out.bit_depth == (8 if kind == "rgb" else 16)
     assert out.load_images(out.rows).shape == (4, out.channels, 16, 16)
+
+
+def test_acai_trains_its_critic_and_saves_it(tmp_path):
+    import torch
+
+    from synthmed.checkpoint import load_checkpoint, save_checkpoint
+    from synthmed.engine.interpolation import autoencoder_config, build_autoencoder, fit_autoencoder
+    from synthmed.registry import get_entry
+
+    images = np.random.default_rng(0).integers(0, 256, size=(8, 1, 16, 16), dtype=np.uint8)
+    entry = get_entry("autoencoder", "acai")
+    model = build_autoencoder(entry, channels=1, image_size=(16, 16), args=TINY_ARGS["acai"])
+    before = [p.detach().clone() for p in model.critic.parameters()]
+    fit_autoencoder(model, images, epochs=2, batch_size=4, lr=1e-2, seed=0)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.critic.parameters()))
+    save_checkpoint(tmp_path / "m", model, autoencoder_config(entry, args=TINY_ARGS["acai"], channels=1,
+                                                              image_size=(16, 16), classes=["a"]))
+    loaded, _ = load_checkpoint(tmp_path / "m", kind="autoencoder")
+    assert all(torch.equal(a, b) for a, b in zip(model.critic.parameters(), loaded.critic.parameters()))

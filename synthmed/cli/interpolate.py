@@ -16,7 +16,7 @@ def interpolate(
     dataset: DatasetArg,
     output: Output,
     autoencoder: Annotated[
-        Optional[str], typer.Option("--autoencoder", help="Registered autoencoder: cnn-ae, unet-ae, vae, ... (default cnn-ae).")
+        Optional[str], typer.Option("--autoencoder", help="Registered autoencoder: cnn-ae, unet-ae, vae, acai, ... (default cnn-ae).")
     ] = None,
     autoencoder_arg: Annotated[
         Optional[list[str]],

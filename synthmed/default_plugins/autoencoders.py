@@ -33,9 +33,19 @@ def build_vae(*, in_channels: int = 1, image_size=64, base_width: int = 32, late
                    beta=beta)
 
 
+def build_acai(*, in_channels: int = 1, image_size=64, base_width: int = 32, latent_channels: int = 16,
+               critic_weight: float = 0.5):
+    """`acai`: conv autoencoder with ACAI's adversarial interpolation critic."""
+    from synthmed.models.autoencoders import AdversarialInterpolationAutoencoder
+
+    return AdversarialInterpolationAutoencoder(in_channels=in_channels, image_size=image_size, base_width=base_width,
+                                               latent_channels=latent_channels, critic_weight=critic_weight)
+
+
 @hookimpl
 def register_autoencoders(register):
     # `lr`: the default Adam learning rate of `interpolate` (one shallow layer tolerates a large one).
     register("cnn-ae", build_cnn_ae, lr=1e-2)
     register("unet-ae", build_unet_ae, lr=1e-3)
     register("vae", build_vae, lr=3e-3)
+    register("acai", build_acai, lr=1e-3)

@@ -240,7 +240,8 @@ def fit_autoencoder(
     seed: int = 0,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> list[float]:
-    """Adam on the reconstruction loss (plus the model's own terms, e.g. the VAE's KL).
+    """Adam on the reconstruction loss (plus the model's own terms: `fit_loss`, e.g. the
+    VAE's KL, or a whole `fit_step` with `fit_optimizers`, e.g. ACAI's critic).
 
     images: uint8/uint16 (N, C, H, W); kept on the device as a whole, batches drawn from a
     seeded permutation. Returns the mean loss of each epoch."""
@@ -252,7 +253,10 @@ def fit_autoencoder(
     torch.manual_seed(derive_seed(seed, "autoencoder-init-noise"))
     model.to(device).train()
     data = torch.from_numpy(images).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    # A model with its own step (ACAI's critic) brings its optimizers; others get one Adam.
+    fit_step = getattr(model, "fit_step", None)
+    optimizers = model.fit_optimizers(lr) if fit_step else [torch.optim.Adam(model.parameters(), lr=lr)]
+    fit_loss = getattr(model, "fit_loss", None)
     order_generator = torch.Generator().manual_seed(derive_seed(seed, "autoencoder-batches"))
     history = []
     for epoch in range(epochs):
@@ -262,12 +266,15 @@ def fit_autoencoder(
             batch = to_unit_float(data[order[start : start + batch_size].to(device)], device=device)
             if len(batch) < 2 and count:  # a lone last sample would break batch norm statistics
                 continue
-            fit_loss = getattr(model, "fit_loss", None)
-            value = fit_loss(batch, criterion) if fit_loss else criterion(model.decode(model.encode(batch)), batch)
-            optimizer.zero_grad(set_to_none=True)
-            value.backward()
-            optimizer.step()
-            total += float(value.detach()) * len(batch)
+            if fit_step:
+                value = fit_step(batch, criterion, optimizers)
+            else:
+                loss_value = fit_loss(batch, criterion) if fit_loss else criterion(model.decode(model.encode(batch)), batch)
+                optimizers[0].zero_grad(set_to_none=True)
+                loss_value.backward()
+                optimizers[0].step()
+                value = float(loss_value.detach())
+            total += value * len(batch)
             count += len(batch)
         history.append(total / max(count, 1))
         if on_epoch is not None:

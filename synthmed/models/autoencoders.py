@@ -191,3 +191,95 @@ class ConvVAE(Autoencoder):
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
         kl = -0.5 * torch.sum(1 + log_var - mean.pow(2) - log_var.exp(), dim=1).mean()
         return reconstruction_loss(self.decode(z), x) + self.beta * kl / x[0].numel()
+
+
+class _ConvStack(nn.Module):
+    """Stride-2 4x4 convs (LeakyReLU, no normalisation: ACAI's critic must see single images)."""
+
+    def __init__(self, in_channels: int, widths: Sequence[int], out_channels: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        previous = in_channels
+        for width in widths:
+            layers += [nn.Conv2d(previous, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            previous = width
+        layers.append(nn.Conv2d(previous, out_channels, 3, padding=1))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class AdversarialInterpolationAutoencoder(Autoencoder):
+    """ACAI (Berthelot et al., 2019, "Understanding and improving interpolation in
+    autoencoders via an adversarial regularizer").
+
+    A critic learns to predict the mixing weight alpha from a decoded interpolant; the
+    autoencoder is trained to make it answer 0 (as for a real image), which pushes decoded
+    interpolants towards realistic images. Only `encode`/`decode` are used afterwards; the
+    critic's weights are saved with the model."""
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 1,
+        image_size: int | Sequence[int] = 64,
+        base_width: int = 32,
+        latent_channels: int = 16,
+        critic_weight: float = 0.5,
+        reconstruction_mix: float = 0.2,
+    ) -> None:
+        super().__init__()
+        size = _size_pair(image_size)
+        levels = auto_levels(size, max_levels=4)
+        widths = [base_width * 2**i for i in range(levels)]
+        self.sizes = _halvings(size, levels)
+        self.critic_weight = critic_weight
+        self.reconstruction_mix = reconstruction_mix
+        self.encoder = _ConvStack(in_channels, widths, latent_channels)
+        self.ups = nn.ModuleList()
+        previous = latent_channels
+        for width in reversed(widths):
+            self.ups.append(nn.ConvTranspose2d(previous, width, 4, stride=2, padding=1))
+            previous = width
+        self.act = nn.LeakyReLU(0.2)
+        self.out = nn.Conv2d(previous, in_channels, 3, padding=1)
+        self.critic = _ConvStack(in_channels, widths, 1)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        x = z
+        for up, target in zip(self.ups, reversed(self.sizes[:-1])):
+            x = self.act(up(x, output_size=target))
+        return torch.sigmoid(self.out(x))
+
+    def judge(self, x: torch.Tensor) -> torch.Tensor:
+        """The critic's estimate of alpha for each image, (N,)."""
+        return self.critic(x).mean(dim=(1, 2, 3))
+
+    def fit_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
+        autoencoder = [p for name, p in self.named_parameters() if not name.startswith("critic.")]
+        return [torch.optim.Adam(autoencoder, lr=lr), torch.optim.Adam(self.critic.parameters(), lr=lr)]
+
+    def fit_step(self, x: torch.Tensor, reconstruction_loss: ReconstructionLoss,
+                 optimizers: Sequence[torch.optim.Optimizer]) -> float:
+        """One ACAI step: the autoencoder (reconstruction + fooling the critic), then the critic."""
+        autoencoder_opt, critic_opt = optimizers
+        z = self.encode(x)
+        reconstruction = self.decode(z)
+        alpha = 0.5 * torch.rand(len(x), device=x.device)  # in [0, 0.5]: the nearer parent is the first
+        partner = torch.roll(torch.arange(len(x), device=x.device), 1)
+        mixed = self.decode(alpha.view(-1, 1, 1, 1) * z + (1 - alpha.view(-1, 1, 1, 1)) * z[partner])
+        loss = reconstruction_loss(reconstruction, x) + self.critic_weight * self.judge(mixed).pow(2).mean()
+        autoencoder_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        autoencoder_opt.step()
+        # The critic: alpha for interpolants, 0 for (blends of) real images and reconstructions.
+        blend = self.reconstruction_mix * x + (1 - self.reconstruction_mix) * reconstruction.detach()
+        critic_loss = (self.judge(mixed.detach()) - alpha).pow(2).mean() + self.judge(blend).pow(2).mean()
+        critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        critic_opt.step()
+        return float(loss.detach())
