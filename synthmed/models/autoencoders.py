@@ -12,6 +12,9 @@ reconstruction loss and adds the KL term for the VAE.
   `width_mult`, as many levels as the image size allows.
 - `ConvVAE` (`vae`): a variational autoencoder with a vector latent; its KL term keeps the
   latent space smooth, so mixtures of codes decode to plausible images more often.
+- `AdversarialInterpolationAutoencoder` (`acai`): ACAI's critic predicts the mixing weight of
+  a decoded interpolant and the autoencoder learns to fool it; it brings its own
+  `fit_optimizers` / `fit_step` because the critic is trained alongside.
 """
 
 from __future__ import annotations
