@@ -63,7 +63,7 @@ def _pairs_table(summary: dict):
         return "-" if value is None else f"{value:.3f}"
 
     table = Table(title=f"{summary['method']} at {summary['layer']['name']}: synthetic vs their real origins (baseline: unrelated real pairs)")
-    for name in ("class", "target", "pairs", "r", "r baseline", "IoU top 20%", "IoU baseline"):
+    for name in ("class", "target", "pairs (synthetic / baseline)", "r", "r baseline", "IoU top 20%", "IoU baseline"):
         table.add_column(name, justify="left" if name in ("class", "target") else "right")
     for label, per_target in summary["pairs"]["classes"].items():
         for target, stats in per_target.items():

@@ -54,19 +54,20 @@ def pair_png(
     synthetic: np.ndarray,
     real_maps: Sequence[np.ndarray],
     synthetic_maps: Sequence[np.ndarray],
-    row_titles: Sequence[str],
-    column_titles: tuple[str, str],
+    real_titles: Sequence[str],
+    synthetic_titles: Sequence[str],
 ) -> bytes:
     """Rows = targets, columns = real | synthetic; one shared colour bar; PNG bytes."""
     from matplotlib.figure import Figure
 
-    rows = len(row_titles)
-    figure = Figure(figsize=(5.6, 2.6 * rows + 0.3), dpi=100, layout="constrained")
+    rows = len(real_titles)
+    figure = Figure(figsize=(5.6, 3.0 * rows), dpi=100)
+    figure.subplots_adjust(left=0.02, right=0.84, bottom=0.02, top=1 - 0.55 / (3.0 * rows), wspace=0.05, hspace=0.35)
     axes = figure.subplots(rows, 2, squeeze=False)
     image = None
     real_gray, synthetic_gray = grayscale(real), grayscale(synthetic)
-    for i, title in enumerate(row_titles):
-        image = _draw(axes[i][0], real_gray, real_maps[i], f"{column_titles[0]}\n{title}")
-        _draw(axes[i][1], synthetic_gray, synthetic_maps[i], f"{column_titles[1]}\n{title}")
-    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.02, label="map (scaled to [0, 1])")
+    for i in range(rows):
+        image = _draw(axes[i][0], real_gray, real_maps[i], real_titles[i])
+        _draw(axes[i][1], synthetic_gray, synthetic_maps[i], synthetic_titles[i])
+    figure.colorbar(image, cax=figure.add_axes((0.87, 0.1, 0.03, 0.8)))
     return _png(figure)

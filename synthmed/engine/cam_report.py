@@ -293,14 +293,16 @@ def _write_pairs(job: GradcamPlan, tmp: Path, records: Sequence[dict[str, Any]])
         if pair.kind == "synthetic" and job.request.figures:
             figure = f"pairs/{pair.label}/{PurePosixPath(pair.second['file_name']).stem}--{PurePosixPath(pair.first['file_name']).stem}.png"
             images = job.dataset.load_images([pair.first, pair.second])
-            titles = [
-                f"{target}: {target_class[(pair.first['id'], target)]} | {target_class[(pair.second['id'], target)]}, "
-                f"r={pearson(first[target], second[target]):.2f}"
-                for target in job.targets
-            ]
+            real_titles, synthetic_titles = [], []
+            for target in job.targets:
+                similarity = f"r={pearson(first[target], second[target]):.2f}, IoU={top_region_iou(first[target], second[target]):.2f}"
+                real_titles.append(f"real {pair.first['id']}\n{_map_for(target, target_class[(pair.first['id'], target)])}")
+                synthetic_titles.append(
+                    f"synthetic {pair.second['id']}\n{_map_for(target, target_class[(pair.second['id'], target)])}\n{similarity}"
+                )
             png = pair_png(
-                images[0], images[1], [first[t] for t in job.targets], [second[t] for t in job.targets], titles,
-                (f"real {pair.first['id']}", f"synthetic {pair.second['id']}"),
+                images[0], images[1], [first[t] for t in job.targets], [second[t] for t in job.targets],
+                real_titles, synthetic_titles,
             )  # fmt: skip
             (tmp / figure).parent.mkdir(parents=True, exist_ok=True)
             (tmp / figure).write_bytes(png)
@@ -314,6 +316,10 @@ def _write_pairs(job: GradcamPlan, tmp: Path, records: Sequence[dict[str, Any]])
             )  # fmt: skip
     _write_csv(tmp / "pairs.csv", PAIR_COLUMNS, [{**r, "pearson": f"{r['pearson']:.6f}", "iou_top20": f"{r['iou_top20']:.6f}"} for r in results])
     return {"top_fraction": TOP_FRACTION, "classes": summarize(results, job.targets, job.dataset.classes)}
+
+
+def _map_for(target: str, target_class: str) -> str:
+    return f"map for {target_class}" if target == target_class else f"map for {target} class ({target_class})"
 
 
 def _write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
