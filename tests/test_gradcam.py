@@ -442,3 +442,43 @@ def test_registered_classifier(run, sample_dataset, tmp_path, name):
     assert len(rows) == 4
     heat = load_file(str(out / rows[0]["maps"]))["predicted"]
     assert heat.shape == (32, 32) and np.isfinite(heat).all()
+
+
+def test_map_points_at_the_evidence():
+    """A CNN trained to tell where a bright square is (left or right half) gets Grad-CAM maps
+    whose hottest pixel lies on the square, on images it has not seen."""
+    import torch
+
+    from synthmed.engine.cam import CamExtractor, choose_layer, find_layers
+
+    def images(count: int, seed: int):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(0, 0.3, (count, 1, 32, 32)).astype(np.float32)
+        labels = rng.integers(0, 2, count)
+        boxes = []
+        for k, label in enumerate(labels):
+            top, left = int(rng.integers(2, 22)), int(rng.integers(1, 8)) + 16 * int(label)
+            x[k, 0, top : top + 8, left : left + 8] += 2.0
+            boxes.append((top, left))
+        return torch.from_numpy(x), torch.from_numpy(labels), boxes
+
+    torch.manual_seed(0)
+    model = BUILDERS["tiny-cnn"](num_classes=2, in_channels=1, image_size=32)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for step in range(60):
+        x, y, _ = images(32, step)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    x, y, boxes = images(16, 1000)
+    assert (model(x).argmax(1) == y).float().mean() >= 0.9
+    extractor = CamExtractor(model, choose_layer(find_layers(model, channels=1, image_size=(32, 32))), "gradcam")
+    maps = extractor.maps(x, y.tolist())
+    extractor.close()
+    hits = 0
+    for heat, (top, left) in zip(maps, boxes):
+        row, col = np.unravel_index(heat.argmax(), heat.shape)
+        hits += top - 2 <= row < top + 10 and left - 2 <= col < left + 10
+    assert hits >= 14, hits
