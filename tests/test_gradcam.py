@@ -482,3 +482,50 @@ def test_map_points_at_the_evidence():
         row, col = np.unravel_index(heat.argmax(), heat.shape)
         hits += top - 2 <= row < top + 10 and left - 2 <= col < left + 10
     assert hits >= 14, hits
+
+
+def test_run_of_repeats_uses_the_first(run, sample_dataset, tmp_path):
+    import torch
+
+    from synthmed.engine.batches import model_input
+
+    repeats = tmp_path / "run"
+    save_run(repeats / "run-01", "tiny-cnn", sample_dataset, seed=1)
+    save_run(repeats / "run-02", "tiny-cnn", sample_dataset, seed=2)
+    out = tmp_path / "cams"
+    result = run("gradcam", repeats, sample_dataset, "-o", out, "--split", "test", "--limit", "1", "--no-figures", "-q")
+    assert result.code == 0, result.err
+    rows = read_csv(out / "maps.csv")
+    dataset = Dataset.open(sample_dataset)
+    by_id = {r["id"]: r for r in dataset.rows}
+    x = model_input(dataset.load_images([by_id[r["id"]] for r in rows]), dataset.stats)
+    for folder, expected in (("run-01", True), ("run-02", False)):
+        model, _ = load(repeats / folder)
+        with torch.no_grad():
+            probabilities = torch.softmax(model(x), dim=1).max(1).values.numpy()
+        stored = np.array([float(r["probability"]) for r in rows])
+        assert np.allclose(stored, probabilities, atol=1e-5) is expected
+
+
+def test_colour_chest_xrays(run, tmp_path):
+    """Real RGB chest X-rays (../shared/data): maps over the grayscale of a colour image."""
+    from PIL import Image
+
+    from conftest import shared_data
+
+    root = shared_data("chest-xray-kermany-224")
+    files = {label: sorted(root.rglob(f"*{label}*/*.jp*g"))[:3] for label in ("NORMAL", "PNEUMONIA")}
+    if not all(files.values()):
+        pytest.skip(f"{root}: expected NORMAL/ and PNEUMONIA/ folders of JPEGs")
+    data = tmp_path / "xray"
+    with DatasetWriter(data, classes=list(files), command="test") as writer:
+        for label, paths in files.items():
+            for k, path in enumerate(paths):
+                pixels = np.asarray(Image.open(path).convert("RGB").resize((32, 32)))
+                writer.add_image(pixels, id=f"{label}-{k}", label=label, split="test", subject=f"{label}-{k}")
+    model_dir = save_run(tmp_path / "run", "tiny-cnn", data)
+    out = tmp_path / "cams"
+    result = run("gradcam", model_dir, data, "-o", out, "-t", "true,PNEUMONIA", "-q")
+    assert result.code == 0, result.err
+    rows = read_csv(out / "maps.csv")
+    assert len(rows) == 12 and all((out / r["overlay"]).is_file() for r in rows)

@@ -104,7 +104,8 @@ def plan(request: GradcamRequest) -> GradcamPlan:
         )
     if int(config.get("channels", dataset.channels)) != dataset.channels:
         raise UsageError(f"{request.run}: the classifier takes {config['channels']} channel(s), {request.dataset} has {dataset.channels}")
-    trained_size = tuple(config.get("image_size") or size)
+    trained = config.get("image_size") or size
+    trained_size = (int(trained), int(trained)) if isinstance(trained, (int, float)) else tuple(int(v) for v in trained)
     if trained_size != size:
         raise UsageError(
             f"{request.run}: the classifier was trained on {trained_size[0]}x{trained_size[1]} images, {request.dataset} "
