@@ -358,6 +358,22 @@ def test_run_trained_on_other_classes(run, sample_dataset, tmp_path):
     assert_usage_error(run("gradcam", other, sample_dataset, "-o", out), out, "classes", "Healthy", "NonDemented")
 
 
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"image_size": [64, 64]}, ["64x64", "32x32", "preprocess --size 64"]),
+        ({"channels": 3}, ["3 channel"]),
+        ({"name": "no-such-classifier"}, ["unknown classifier 'no-such-classifier'", "tiny-cnn"]),
+    ],
+)
+def test_run_that_does_not_fit(run, sample_dataset, tmp_path, change, words):
+    model_dir = save_run(tmp_path / "run", "tiny-cnn", sample_dataset)
+    config = json.loads((model_dir / "config.json").read_text())
+    (model_dir / "config.json").write_text(json.dumps({**config, **change}))
+    out = tmp_path / "cams"
+    assert_usage_error(run("gradcam", model_dir, sample_dataset, "-o", out, "--limit", "1"), out, *words)
+
+
 def test_unknown_layer_lists_candidates(run, runs, sample_dataset, tmp_path):
     out = tmp_path / "cams"
     result = run("gradcam", runs["tiny-resnet"], sample_dataset, "-o", out, "--layer", "layer9", "--limit", "1")
