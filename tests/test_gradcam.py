@@ -545,3 +545,37 @@ def test_colour_chest_xrays(run, tmp_path):
     assert result.code == 0, result.err
     rows = read_csv(out / "maps.csv")
     assert len(rows) == 12 and all((out / r["overlay"]).is_file() for r in rows)
+
+
+def test_resume_after_an_interruption(run, runs, sample_dataset, tmp_path):
+    from synthmed.engine.cam_report import GradcamRequest, run_gradcam
+
+    out = tmp_path / "cams"
+    request = GradcamRequest(
+        run=runs["tiny-cnn"], dataset=sample_dataset, out=out, targets=["predicted", "true"], splits=["test"],
+        limit=3, batch_size=4, device="cpu", figures=False,
+    )  # fmt: skip
+
+    def interrupt(count: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_gradcam(request, on_advance=interrupt)
+    assert not out.exists() and len(list(partial_path(out).rglob("*.safetensors"))) == 4
+
+    # Other options do not mix with the finished part.
+    other = run("gradcam", runs["tiny-cnn"], sample_dataset, "-o", out, "--split", "test", "--limit", "3",
+                "-t", "predicted", "--no-figures", "--resume", "--batch-size", "4")  # fmt: skip
+    assert_usage_error(other, out, "--resume", "targets predicted,true")
+
+    with pytest.raises(KeyboardInterrupt):
+        run_gradcam(request, on_advance=interrupt)
+    remaining = []
+    request.resume = True
+    path, summary = run_gradcam(request, on_start=remaining.append)
+    assert remaining == [12 - 4] and summary["maps"] == 24
+
+    fresh = tmp_path / "fresh"
+    request.out, request.resume = fresh, False
+    run_gradcam(request)
+    assert (out / "maps.csv").read_text() == (fresh / "maps.csv").read_text()

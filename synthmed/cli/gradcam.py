@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet, Seed
+from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet, Resume, Seed
 from synthmed.cli.output import emit, progress, show
 
 
@@ -32,6 +32,7 @@ def gradcam(
     seed: Seed = 0,
     device: Device = "auto",
     overwrite: Overwrite = False,
+    resume: Resume = False,
     json: Json = False,
     quiet: Quiet = False,
 ) -> None:
@@ -41,7 +42,7 @@ def gradcam(
     request = GradcamRequest(
         run=run, dataset=dataset, out=output, targets=target or ["predicted"], method=method, layer=layer,
         splits=split, classes=classes, source=source, limit=limit, pairs=pairs, figures=figures, seed=seed,
-        device=device, batch_size=batch_size, overwrite=overwrite,
+        device=device, batch_size=batch_size, overwrite=overwrite, resume=resume,
     )  # fmt: skip
     with ExitStack() as stack:
         bars = []  # the bar appears once the request is checked and the model is loaded

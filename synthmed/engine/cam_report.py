@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from synthmed.dataset import SOURCES, SPLITS, Dataset, OutputFolder, Row, iter_chunks
+from synthmed.dataset import SOURCES, SPLITS, Dataset, OutputFolder, Row, iter_chunks, partial_path
 from synthmed.errors import UsageError
 from synthmed.seeding import derive_seed
 
@@ -51,6 +52,7 @@ class GradcamRequest:
     device: str = "auto"
     batch_size: int = 32
     overwrite: bool = False
+    resume: bool = False
 
 
 @dataclass
@@ -176,34 +178,35 @@ def run_gradcam(
     on_start: Callable[[int], None] | None = None,
     on_advance: Callable[[int], None] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Validate, compute and write the report; returns (output path, summary)."""
+    """Validate, compute and write the report; returns (output path, summary).
+
+    `on_start(n)` is called with the number of images still to explain (after `resume`
+    skipped finished ones), `on_advance(k)` after each batch."""
     from synthmed.devices import resolve_device
 
     job = plan(request)
     device = resolve_device(request.device)
-    folder = OutputFolder(request.out, overwrite=request.overwrite)
+    folder = OutputFolder(request.out, overwrite=request.overwrite, resume=request.resume)
     try:
         summary = _write_report(job, folder.tmp, device, on_start=on_start, on_advance=on_advance)
         folder.write_provenance(
             "gradcam", parents=[request.dataset, job.model_folder], method=request.method, layer=summary["layer"]["name"]
         )
         return folder.commit(), summary
-    except BaseException:
+    except UsageError:
         folder.discard()
         raise
+    # Any other failure keeps the unfinished folder for --resume (a rerun without it starts over).
 
 
 def _write_report(job: GradcamPlan, tmp: Path, device: Any, *, on_start=None, on_advance=None) -> dict[str, Any]:
     import torch
-    from safetensors.numpy import save_file
 
     from synthmed.checkpoint import load_checkpoint
     from synthmed.engine.batches import model_input
     from synthmed.engine.cam import CamExtractor, choose_layer, find_layers, predict, target_indices
-    from synthmed.engine.cam_figures import overlay_png
 
     request, dataset, config = job.request, job.dataset, job.config
-    classes = dataset.classes
     model, _ = load_checkpoint(job.model_folder, kind="classifier")
     model = model.to(device).eval()
     model_name = f"classifier {config.get('name')!r} ({job.model_folder})"
@@ -212,60 +215,42 @@ def _write_report(job: GradcamPlan, tmp: Path, device: Any, *, on_start=None, on
         request.layer,
         model_name=model_name,
     )
+    done = {row["id"]: _finished(tmp, row, job, layer.name) for row in job.rows}
+    todo = [row for row in job.rows if done[row["id"]] is None]
     extractor = CamExtractor(model, layer, request.method)
-    records: list[dict[str, Any]] = []
     if on_start:
-        on_start(len(job.rows))
+        on_start(len(todo))
     try:
-        for batch in iter_chunks(job.rows, request.batch_size):
+        for batch in iter_chunks(todo, request.batch_size):
             images = dataset.load_images(batch)
             x = model_input(images, config["normalization"], device=device)
             probabilities = predict(model, x)
             predicted = probabilities.argmax(axis=1)
             labels = dataset.label_indices(batch)
-            maps = {}
+            indices, maps = {}, {}
             for target in job.targets:
-                indices = target_indices(target, predicted=predicted, labels=labels, classes=classes)
-                maps[target] = (indices, extractor.maps(x, indices))
+                indices[target] = target_indices(target, predicted=predicted, labels=labels, classes=dataset.classes)
+                maps[target] = extractor.maps(x, indices[target])
             for i, row in enumerate(batch):
-                maps_path = _stem_path("maps", row, ".safetensors")
-                (tmp / maps_path).parent.mkdir(parents=True, exist_ok=True)
-                tensors = {target: np.ascontiguousarray(maps[target][1][i], dtype=np.float32) for target in job.targets}
-                save_file(tensors, str(tmp / maps_path), metadata={"id": row["id"], "method": request.method, "layer": layer.name})
-                for target in job.targets:
-                    index = int(maps[target][0][i])
-                    overlay = ""
-                    if request.figures:
-                        overlay = _stem_path("overlays", row, f"--{target}.png")
-                        title = (
-                            f"{row['id']}\n{row['label']} ({row['source']}), predicted {classes[predicted[i]]} "
-                            f"{probabilities[i, predicted[i]]:.2f}\n{request.method} for {classes[index]}"
-                        )
-                        (tmp / overlay).parent.mkdir(parents=True, exist_ok=True)
-                        (tmp / overlay).write_bytes(overlay_png(images[i], tensors[target], title))
-                    records.append(
-                        {
-                            "id": row["id"], "file_name": row["file_name"], "label": row["label"], "split": row["split"],
-                            "source": row["source"], "origin": row.get("origin", ""), "target": target,
-                            "target_class": classes[index], "method": request.method, "layer": layer.name,
-                            "predicted": classes[predicted[i]], "probability": f"{probabilities[i, predicted[i]]:.6f}",
-                            "target_probability": f"{probabilities[i, index]:.6f}", "maps": maps_path, "key": target,
-                            "overlay": overlay,
-                        }
-                    )  # fmt: skip
+                done[row["id"]] = _write_image(
+                    tmp, job, layer.name, row, images[i], probabilities[i],
+                    {target: int(indices[target][i]) for target in job.targets},
+                    {target: maps[target][i] for target in job.targets},
+                )  # fmt: skip
             if on_advance:
                 on_advance(len(batch))
     finally:
         extractor.close()
         if device.type == "cuda":
             torch.cuda.empty_cache()
+    records = [record for row in job.rows for record in done[row["id"]]]
     _write_csv(tmp / "maps.csv", MAP_COLUMNS, records)
 
     summary: dict[str, Any] = {
         "run": str(request.run),
         "dataset": str(request.dataset),
         "model": config.get("name"),
-        "classes": classes,
+        "classes": dataset.classes,
         "method": request.method,
         "layer": {"name": layer.name, "kind": layer.kind, "shape": list(layer.shape), "grid": list(layer.grid)},
         "targets": job.targets,
@@ -276,6 +261,83 @@ def _write_report(job: GradcamPlan, tmp: Path, device: Any, *, on_start=None, on
     }
     (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def _write_image(
+    tmp: Path,
+    job: GradcamPlan,
+    layer: str,
+    row: Row,
+    pixels: np.ndarray,
+    probabilities: np.ndarray,
+    target_class: dict[str, int],
+    maps: dict[str, np.ndarray],
+) -> list[dict[str, str]]:
+    """Overlays, then the maps file (last: it marks the image as done for --resume); the
+    image's maps.csv rows, also kept in the maps file's metadata."""
+    from safetensors.numpy import save_file
+
+    from synthmed.engine.cam_figures import overlay_png
+
+    method, classes = job.request.method, job.dataset.classes
+    predicted = int(probabilities.argmax())
+    maps_path = _stem_path("maps", row, ".safetensors")
+    records = []
+    for target in job.targets:
+        index = target_class[target]
+        overlay = ""
+        if job.request.figures:
+            overlay = _stem_path("overlays", row, f"--{target}.png")
+            title = (
+                f"{row['id']}\n{row['label']} ({row['source']}), predicted {classes[predicted]} "
+                f"{probabilities[predicted]:.2f}\n{method} for {classes[index]}"
+            )
+            (tmp / overlay).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / overlay).write_bytes(overlay_png(pixels, maps[target], title))
+        records.append(
+            {
+                "id": row["id"], "file_name": row["file_name"], "label": row["label"], "split": row["split"],
+                "source": row["source"], "origin": row.get("origin", ""), "target": target,
+                "target_class": classes[index], "method": method, "layer": layer,
+                "predicted": classes[predicted], "probability": f"{probabilities[predicted]:.6f}",
+                "target_probability": f"{probabilities[index]:.6f}", "maps": maps_path, "key": target,
+                "overlay": overlay,
+            }
+        )  # fmt: skip
+    tensors = {target: np.ascontiguousarray(maps[target], dtype=np.float32) for target in job.targets}
+    metadata = {"id": row["id"], "method": method, "layer": layer, "rows": json.dumps(records)}
+    target = tmp / maps_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = target.with_name(target.name + ".tmp")
+    save_file(tensors, str(scratch), metadata=metadata)
+    os.replace(scratch, target)
+    return records
+
+
+def _finished(tmp: Path, row: Row, job: GradcamPlan, layer: str) -> list[dict[str, str]] | None:
+    """The maps.csv rows of an image an interrupted run already explained (--resume), or None.
+
+    A finished image made with another method, layer or targets is a usage error."""
+    from safetensors import safe_open
+
+    path = tmp / _stem_path("maps", row, ".safetensors")
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            metadata = handle.metadata() or {}
+            keys = list(handle.keys())
+        records = json.loads(metadata["rows"])
+    except Exception:  # noqa: BLE001 - a file cut short by the interruption is simply redone
+        return None
+    wanted = (job.request.method, layer, sorted(job.targets), job.request.figures)
+    found = (metadata.get("method"), metadata.get("layer"), sorted(keys), all(r["overlay"] for r in records))
+    if found != wanted:
+        raise UsageError(
+            f"--resume: {partial_path(job.request.out)} was started with method {found[0]}, layer {found[1]}, "
+            f"targets {','.join(found[2])}; rerun with the same options, or without --resume to start over"
+        )
+    return records
 
 
 def _write_pairs(job: GradcamPlan, tmp: Path, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
