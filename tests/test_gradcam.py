@@ -124,10 +124,11 @@ def test_gradcam_matches_the_definition(runs, sample_dataset):
 
 EXPECTED_LAYERS = {
     # At 32 px ResNet-18's layer4 and EfficientNetV2-S's last stages are 1x1, so the last
-    # block with a real grid is chosen; a ViT is explained before its last attention.
+    # whole block with a real grid is chosen (not a layer part way through a downsampling
+    # block); a ViT is explained before its last attention.
     "tiny-cnn": ("features", (8, 8)),
     "tiny-resnet": ("layer3", (2, 2)),
-    "tiny-efficientnet": ("features.6.0.block.0", (2, 2)),
+    "tiny-efficientnet": ("features.5", (2, 2)),
     "tiny-vit": ("encoder.layers.encoder_layer_1.ln_1", (4, 4)),
 }
 
@@ -155,6 +156,15 @@ def test_resnet_at_a_larger_size_uses_layer4():
     problems = {layer.name: layer.problem for layer in layers}
     assert "runs 2 times" in problems["layer4.1.relu"]  # BasicBlock reuses its ReLU
     assert "in place" in problems["layer4.1.bn2"]  # `out += identity`
+
+
+def test_layers_part_way_through_a_downsampling_block_are_not_chosen(runs):
+    from synthmed.engine.cam import find_layers
+
+    model, _ = load(runs["tiny-efficientnet"])
+    layers = {layer.name: layer for layer in find_layers(model, channels=1, image_size=(32, 32))}
+    assert layers["features.6.0.block.0"].grid == (2, 2) and layers["features.6.0.block.0"].mid_block
+    assert not layers["features.5"].mid_block
 
 
 def test_vit_tokens_after_the_last_attention_do_not_reach_the_head(runs):

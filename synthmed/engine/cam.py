@@ -26,7 +26,7 @@ last convolutional block before global pooling; on tiny inputs where that block 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -54,6 +54,7 @@ class CamLayer:
     grid: tuple[int, int]  # (h, w) of the map at this layer
     class_tokens: int  # leading tokens dropped before reshaping tokens to the grid (0 for feature maps)
     problem: str = ""  # why it cannot be explained; empty when it can
+    mid_block: bool = False  # inside a block that then shrinks the grid (ResNet's layer4.0.conv1 at 32 px)
 
     @property
     def usable(self) -> bool:
@@ -141,7 +142,7 @@ def find_layers(model: Any, *, channels: int, image_size: tuple[int, int], devic
             problem = "a later layer changes its output in place"
         elif not output.requires_grad:
             problem = "its output does not depend on the input"
-        layers.append(CamLayer(name, shape, grid, dropped, problem))
+        layers.append(CamLayer(name, shape, grid, dropped, problem, _mid_block(name, grid, inputs_of, outputs, image_size)))
 
     # Which outputs the class score reaches at their spatial positions.
     scored = [layer for layer in layers if layer.usable]
@@ -156,10 +157,33 @@ def find_layers(model: Any, *, channels: int, image_size: tuple[int, int], devic
         layers = [
             layer
             if not layer.usable or reached[layer.name]
-            else CamLayer(layer.name, layer.shape, layer.grid, layer.class_tokens, "the class score does not depend on its positions")
+            else replace(layer, problem="the class score does not depend on its positions")
             for layer in layers
         ]
     return layers
+
+
+def _grid_of(tensor: Any, image_size: tuple[int, int]) -> tuple[int, int] | None:
+    if tensor is None or not hasattr(tensor, "ndim"):
+        return None
+    if tensor.ndim == 4:
+        return int(tensor.shape[2]), int(tensor.shape[3])
+    if tensor.ndim == 3:
+        found = token_grid(int(tensor.shape[1]), image_size)
+        return found[0] if found else None
+    return None
+
+
+def _mid_block(name: str, grid: tuple[int, int], inputs_of: dict, outputs: dict, image_size: tuple[int, int]) -> bool:
+    """True when an enclosing module takes this grid in and gives a smaller one out: the layer
+    is part way through a downsampling block, not the end of one."""
+    parts = name.split(".")
+    for depth in range(1, len(parts)):
+        ancestor = ".".join(parts[:depth])
+        grid_in, grid_out = _grid_of(inputs_of.get(ancestor), image_size), _grid_of(outputs.get(ancestor), image_size)
+        if grid_in == grid and grid_out is not None and grid_out[0] * grid_out[1] < grid[0] * grid[1]:
+            return True
+    return False
 
 
 def _dependency_score(logits: Any, head_inputs: list[Any]) -> Any:
@@ -194,7 +218,8 @@ def candidate_list(layers: Sequence[CamLayer]) -> str:
 
 def _automatic(usable: Sequence[CamLayer]) -> CamLayer:
     spatial = [layer for layer in usable if layer.grid[0] * layer.grid[1] > 1]
-    return (spatial or usable)[-1]
+    whole_blocks = [layer for layer in spatial if not layer.mid_block]
+    return (whole_blocks or spatial or usable)[-1]
 
 
 def choose_layer(layers: Sequence[CamLayer], name: str | None = None, *, model_name: str = "the model") -> CamLayer:
