@@ -589,3 +589,26 @@ def test_resume_after_an_interruption(run, runs, sample_dataset, tmp_path):
     request.out, request.resume = fresh, False
     run_gradcam(request)
     assert (out / "maps.csv").read_text() == (fresh / "maps.csv").read_text()
+
+
+def test_synthetic_pairs_follow_every_origin_in_the_dataset():
+    from synthmed.engine.cam_pairs import synthetic_pairs
+
+    reals = {r["id"]: r for r in ({"id": i, "label": "x", "source": "real"} for i in ("a", "b"))}
+    augmented = {"id": "c", "label": "x", "source": "augmented"}
+    rows = [
+        {"id": "s1", "label": "x", "source": "synthetic", "origin": "a;b"},  # an interpolation of two images
+        {"id": "s2", "label": "x", "source": "synthetic", "origin": "missing;c"},
+    ]
+    pairs = synthetic_pairs(rows, {**reals, "c": augmented})
+    assert [(p.first["id"], p.second["id"]) for p in pairs] == [("a", "s1"), ("b", "s1")]
+
+
+def test_pairs_limit_per_class(run, runs, pairs_dataset, tmp_path):
+    out = tmp_path / "pairs"
+    result = run("gradcam", runs["tiny-cnn"], pairs_dataset, "-o", out, "--pairs", "--limit", "1", "--no-figures", "-q", "--json")
+    assert result.code == 0, result.err
+    per_class = json.loads(result.out)["pairs"]["classes"]
+    assert {label: stats["predicted"]["pairs"] for label, stats in per_class.items()} == dict.fromkeys(per_class, 1)
+    assert len(per_class) == 4
+    assert not (out / "pairs").exists()  # --no-figures
