@@ -93,26 +93,11 @@ def plan(request: GradcamRequest) -> GradcamPlan:
     """Check the request against the dataset and the RUN (cheap: no model is built)."""
     from synthmed.checkpoint import model_folders, read_config
     from synthmed.engine.cam import METHODS, resolve_targets
-    from synthmed.engine.cam_pairs import baseline_pairs, synthetic_pairs
 
     dataset = Dataset.open(request.dataset)
-    size = dataset.require_uniform_size()
     folder = model_folders(request.run)[0]
     config = read_config(folder, kind="classifier")
-    if list(config.get("classes", [])) != dataset.classes:
-        raise UsageError(
-            f"{request.run}: the classifier was trained on classes {config.get('classes')} but {request.dataset} "
-            f"has {dataset.classes}; use a run trained on this dataset's classes"
-        )
-    if int(config.get("channels", dataset.channels)) != dataset.channels:
-        raise UsageError(f"{request.run}: the classifier takes {config['channels']} channel(s), {request.dataset} has {dataset.channels}")
-    trained = config.get("image_size") or size
-    trained_size = (int(trained), int(trained)) if isinstance(trained, (int, float)) else tuple(int(v) for v in trained)
-    if trained_size != size:
-        raise UsageError(
-            f"{request.run}: the classifier was trained on {trained_size[0]}x{trained_size[1]} images, {request.dataset} "
-            f"has {size[0]}x{size[1]}; resize with `synthmed preprocess --size {trained_size[0]}`"
-        )
+    _check_run_fits(request, dataset, config)
     if request.method not in METHODS:
         raise UsageError(f"--method {request.method!r}: choose one of {', '.join(METHODS)}")
     if request.batch_size < 1:
@@ -120,6 +105,41 @@ def plan(request: GradcamRequest) -> GradcamPlan:
     if request.limit is not None and request.limit < 1:
         raise UsageError(f"--limit {request.limit}: must be at least 1")
     targets = resolve_targets(request.targets, dataset.classes)
+    splits, classes = _check_selection(request, dataset)
+    where = _where(request.dataset, splits, classes)
+    if request.pairs:
+        pairs = _plan_pairs(request, dataset, splits, classes, where)
+        needed = {row["id"] for pair in pairs for row in (pair.first, pair.second)}
+        rows = [row for row in dataset.rows if row["id"] in needed]
+        return GradcamPlan(request, dataset, folder, config, targets, rows, pairs)
+    rows = limit_per_class(dataset.select(splits, request.source, classes), request.limit, seed=request.seed)
+    if not rows:
+        source = f" with source {request.source}" if request.source else ""
+        raise UsageError(f"{where}: no images{source}; check --split, --classes and --source")
+    return GradcamPlan(request, dataset, folder, config, targets, rows)
+
+
+def _check_run_fits(request: GradcamRequest, dataset: Dataset, config: dict[str, Any]) -> None:
+    """The classifier's classes, channels and image size must be the dataset's."""
+    if list(config.get("classes", [])) != dataset.classes:
+        raise UsageError(
+            f"{request.run}: the classifier was trained on classes {config.get('classes')} but {request.dataset} "
+            f"has {dataset.classes}; use a run trained on this dataset's classes"
+        )
+    if int(config.get("channels", dataset.channels)) != dataset.channels:
+        raise UsageError(f"{request.run}: the classifier takes {config['channels']} channel(s), {request.dataset} has {dataset.channels}")
+    size = dataset.require_uniform_size()
+    trained = config.get("image_size") or size
+    trained_size = (int(trained), int(trained)) if isinstance(trained, (int, float)) else tuple(int(v) for v in trained)
+    if trained_size != size:
+        raise UsageError(
+            f"{request.run}: the classifier was trained on {trained_size[0]}x{trained_size[1]} images, {request.dataset} "
+            f"has {size[0]}x{size[1]}; resize with `synthmed preprocess --size {trained_size[0]}`"
+        )
+
+
+def _check_selection(request: GradcamRequest, dataset: Dataset) -> tuple[list[str] | None, list[str] | None]:
+    """--split, --classes and --source checked; (splits, classes) as lists or None for all."""
     splits = split_list(request.splits)
     for split in splits or ():
         if split not in SPLITS:
@@ -130,31 +150,26 @@ def plan(request: GradcamRequest) -> GradcamPlan:
             raise UsageError(f"--classes {label!r}: not a class of {request.dataset}; classes are {', '.join(dataset.classes)}")
     if request.source is not None and request.source not in SOURCES:
         raise UsageError(f"--source {request.source!r}: choose from {', '.join(SOURCES)}")
-    where = _where(request.dataset, splits, classes)
-
-    if not request.pairs:
-        rows = limit_per_class(dataset.select(splits, request.source, classes), request.limit, seed=request.seed)
-        if not rows:
-            raise UsageError(f"{where}: no images{f' with source {request.source}' if request.source else ''}; check --split, --classes and --source")
-        return GradcamPlan(request, dataset, folder, config, targets, rows)
-
-    if request.source is not None:
+    if request.source is not None and request.pairs:
         raise UsageError("--source cannot be combined with --pairs: --pairs takes the synthetic images and the real images they came from")
+    return splits, classes
+
+
+def _plan_pairs(request: GradcamRequest, dataset: Dataset, splits, classes, where: str) -> list[Any]:
+    """Synthetic pairs of the selected synthetic images, then as many baseline pairs per class."""
+    from synthmed.engine.cam_pairs import baseline_pairs, synthetic_pairs
+
     synthetic = dataset.select(splits, "synthetic", classes)
     if not synthetic:
         raise UsageError(f"{where}: no synthetic images; --pairs compares synthetic images with their real origins (make some with `synthmed generate`)")
     synthetic = limit_per_class(synthetic, request.limit, seed=request.seed)
-    rows_by_id = {row["id"]: row for row in dataset.rows}
-    pairs = synthetic_pairs(synthetic, rows_by_id)
+    pairs = synthetic_pairs(synthetic, {row["id"]: row for row in dataset.rows})
     if not pairs:
         raise UsageError(f"{where}: none of the {len(synthetic)} synthetic images has its origin in the dataset; --pairs needs the real images they were made from")
     wanted: dict[str, int] = {}
     for pair in pairs:
         wanted[pair.label] = wanted.get(pair.label, 0) + 1
-    pairs += baseline_pairs(dataset.select(splits, "real", classes), wanted, seed=request.seed)
-    needed = {row["id"] for pair in pairs for row in (pair.first, pair.second)}
-    rows = [row for row in dataset.rows if row["id"] in needed]
-    return GradcamPlan(request, dataset, folder, config, targets, rows, pairs)
+    return pairs + baseline_pairs(dataset.select(splits, "real", classes), wanted, seed=request.seed)
 
 
 def _where(dataset: Path, splits: list[str] | None, classes: list[str] | None) -> str:
