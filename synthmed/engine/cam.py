@@ -18,9 +18,10 @@ the layer for an arbitrary model, so that is done here by one dry run with forwa
   token), as pytorch-grad-cam recommends.
 
 The automatic choice is the last qualifying layer (in the order the forward pass finishes
-them, so a block wins over its own last child) whose grid is larger than 1x1: for a CNN the
-last convolutional block before global pooling; on tiny inputs where that block is already
-1x1, the block before it.
+them, so a block wins over its own last child) whose grid is larger than 1x1 and that is not
+part way through a block which then shrinks the grid: for a CNN the last convolutional block
+before global pooling; on tiny inputs where that block is already 1x1, the block before it
+(ResNet-50 at 32 px: `layer3`, not `layer4.0.conv1`).
 """
 
 from __future__ import annotations
