@@ -489,6 +489,15 @@ class DatasetWriter:
         self._commit_row(row, shape=shape, dtype=str(pixels.dtype))
         return row
 
+    def add_png(
+        self, data: bytes, *, shape: tuple[int, ...], dtype: str, id: str, label: str, split: str, source: str = "real", **fields: Any
+    ) -> Row:
+        """Like `add_image` for PNG bytes encoded elsewhere (worker processes); `shape` is (C, H, W)."""
+        row = self._new_row(id=id, label=label, split=split, source=source, extension=".png", fields=fields)
+        self._write_bytes(row, data)
+        self._commit_row(row, shape=tuple(shape), dtype=dtype)
+        return row
+
     def add_file(self, source_path: Path, row: Row, **overrides: Any) -> Row:
         """Copy an existing dataset image with its row (hard link when the filesystem allows).
 

@@ -127,9 +127,11 @@ def write_sample_dataset(
     scale: float = 1.0,
     seed: int = 0,
     overwrite: bool = False,
-    on_subject=None,
+    progress=None,
 ) -> Path:
-    """Write the sample dataset to `out` and return its path."""
+    """Write the sample dataset to `out` and return its path.
+
+    `progress(total)`, called once the output is accepted, returns `advance(n)`."""
     from synthmed.dataset import DatasetWriter
     from synthmed.errors import UsageError
 
@@ -140,6 +142,7 @@ def write_sample_dataset(
     subjects = plan_subjects(scale, seed)
     info = {"description": "synthmed sample data: procedural brain MRI phantoms (not patient data)", "seed": seed}
     with DatasetWriter(out, classes=CLASSES, command="sample-data", overwrite=overwrite, info=info) as writer:
+        advance = progress(sum(s.slices for s in subjects)) if progress else None
         for subject in subjects:
             for index, pixels in enumerate(draw_subject(subject, size, seed)):
                 writer.add_image(
@@ -150,8 +153,8 @@ def write_sample_dataset(
                     subject=subject.id,
                     seed=seed,
                 )
-            if on_subject is not None:
-                on_subject(subject.slices)
+            if advance is not None:
+                advance(subject.slices)
     return Path(out)
 
 

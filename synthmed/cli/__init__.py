@@ -20,6 +20,9 @@ BUILTIN_COMMANDS: list[tuple[str, str, str]] = [
     ("sample-data", "synthmed.cli.sample_data", "sample_data"),
     ("info", "synthmed.cli.info", "info"),
     ("plugins", "synthmed.cli.plugins", "plugins"),
+    ("preprocess", "synthmed.cli.preprocess", "preprocess"),
+    ("mix", "synthmed.cli.mix", "mix"),
+    ("augment", "synthmed.cli.augment", "augment"),
     ("gradcam", "synthmed.cli.gradcam", "gradcam"),
 ]
 
@@ -73,7 +76,7 @@ def _error(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the exit code."""
-    import click
+    from typer.exceptions import TyperException
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("SYNTHMED_DEBUG") == "1"
@@ -82,22 +85,23 @@ def main(argv: list[str] | None = None) -> int:
         command = typer.main.get_command(make_app())
         result = command.main(args=args, prog_name="synthmed", standalone_mode=False)
         code = result if isinstance(result, int) else 0
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.exceptions.UsageError as exc:
+    except (KeyboardInterrupt, typer.Abort):
+        _error("interrupted; commands that take --resume continue where they stopped")
+        code = 130
+    except TyperException as exc:  # click's usage errors, as vendored by Typer
         if debug:
             raise
-        ctx_name = exc.ctx.command_path if exc.ctx is not None else "synthmed"
-        _error(f"{exc.format_message()} (see `{ctx_name} --help`)")
-        code = 2
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "synthmed"
+        _error(f"{exc.format_message()} (see `{where} --help`)")
+        code = getattr(exc, "exit_code", 2)
     except SynthmedError as exc:
         if debug:
             raise
         _error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         code = exc.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        _error("interrupted; commands that take --resume continue where they stopped")
-        code = 130
     except BrokenPipeError:
         code = 0  # `synthmed ... | head` closing the pipe is not an error
     except Exception as exc:  # noqa: BLE001 - one line unless --debug

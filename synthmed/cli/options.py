@@ -17,4 +17,4 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or 
 Shard = Annotated[Optional[str], typer.Option("--shard", help="K/N: do only the K-th of N equal parts (for several machines).")]
 FitEpochs = Annotated[Optional[int], typer.Option("--fit-epochs", min=1, help="Epochs to fit the model for.")]
 ModelDir = Annotated[Optional[Path], typer.Option("--model", help="Use a model folder fitted earlier instead of fitting.")]
-DatasetArg = Annotated[Path, typer.Argument(help="Dataset folder.", show_default=False)]
+DatasetArg = Annotated[Path, typer.Argument(help="Dataset folder.", show_default=False, metavar="DATASET")]

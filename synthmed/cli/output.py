@@ -51,7 +51,22 @@ def progress(*, quiet: bool = False):
             status = task.fields.get("status", "")
             return Text(f"{rate} {status}".rstrip(), style="progress.data.speed")
 
-    return Progress(
+    class LazyProgress(Progress):
+        """Shows nothing until the first task is added, so an early error prints alone."""
+
+        def __enter__(self):
+            return self
+
+        def add_task(self, *args, **kwargs):
+            if not self.live.is_started and not self.disable:
+                self.start()
+            return super().add_task(*args, **kwargs)
+
+        def __exit__(self, *exc):
+            if self.live.is_started:
+                self.stop()
+
+    return LazyProgress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),

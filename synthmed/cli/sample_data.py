@@ -21,13 +21,15 @@ def sample_data(
 ) -> None:
     """Write a deterministic sample dataset of brain-MRI-like phantoms in four severity classes."""
     from synthmed.dataset import Dataset
-    from synthmed.sample_data import total_images, write_sample_dataset
+    from synthmed.sample_data import write_sample_dataset
 
     with progress(quiet=quiet) as bar:
-        task = bar.add_task("drawing phantoms", total=total_images(scale), unit="img")
-        path = write_sample_dataset(
-            output, size=size, scale=scale, seed=seed, overwrite=overwrite, on_subject=lambda n: bar.advance(task, n)
-        )
+
+        def start(total: int):
+            task = bar.add_task("drawing phantoms", total=total, unit="img")
+            return lambda n: bar.advance(task, n)
+
+        path = write_sample_dataset(output, size=size, scale=scale, seed=seed, overwrite=overwrite, progress=start)
     summary = None
     if json:
         dataset = Dataset.open(path)

@@ -1,17 +1,11 @@
-"""Built-in augmentation policies."""
+"""Built-in augmentation policies (factories in synthmed.augment.builtin; docs/augment.md)."""
 
 from synthmed.hookspecs import hookimpl
 
 
-def _identity_policy():
-    """`none`: the baseline every study compares against."""
-
-    def apply(images):
-        return images
-
-    return apply
-
-
 @hookimpl
 def register_augmentations(register):
-    register("none", _identity_policy)
+    from synthmed.augment.builtin import BUILTIN
+
+    for name, (factory, meta) in BUILTIN.items():
+        register(name, factory, **meta)

@@ -1,0 +1,67 @@
+"""`synthmed augment DATASET -o OUT --policy P`: augmented copies of dataset images as new rows."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet, Resume, Seed, Shard
+from synthmed.cli.output import emit, progress
+
+
+def _split_list(values: Optional[list[str]]) -> list[str]:
+    """`--classes a,b --classes c` -> [a, b, c]."""
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+def augment(
+    dataset: DatasetArg,
+    output: Output,
+    policy: Annotated[
+        str,
+        typer.Option("--policy", "-p", help="Policy spec, e.g. 'hflip(p=0.5)+rotate(degrees=10)' or 'medical' (docs/augment.md)."),
+    ],
+    copies: Annotated[Optional[int], typer.Option("--copies", "-k", help="Augmented copies of each selected image (default 1).")] = None,
+    classes: Annotated[Optional[list[str]], typer.Option("--classes", help="Only these classes (comma list or repeated).")] = None,
+    splits: Annotated[Optional[list[str]], typer.Option("--splits", help="Splits whose images are augmented (default train; comma list or repeated).")] = None,
+    only_augmented: Annotated[bool, typer.Option("--only-augmented", help="Write only the augmented images, not the originals.")] = False,
+    balance: Annotated[bool, typer.Option("--balance", help="Top every class up to the largest class of its split.")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch on the device.")] = 64,
+    seed: Seed = 0,
+    device: Device = "auto",
+    shard: Shard = None,
+    overwrite: Overwrite = False,
+    resume: Resume = False,
+    json: Json = False,
+    quiet: Quiet = False,
+) -> None:
+    """Write K augmented copies of each selected image (source=augmented, origin, generator=policy@version, seed)."""
+    from synthmed.dataset import Dataset
+    from synthmed.devices import parse_shard, resolve_device
+    from synthmed.engine.augmentation import augment_dataset
+
+    shard_index = parse_shard(shard)
+    torch_device = resolve_device(device)
+    data = Dataset.open(dataset)
+    with progress(quiet=quiet) as bar:
+        task = bar.add_task("augmenting", total=None, unit="img")
+        summary = augment_dataset(
+            data,
+            output,
+            policy_spec=policy,
+            copies=copies,
+            balance=balance,
+            splits=_split_list(splits) or ["train"],
+            classes=_split_list(classes) or None,
+            only_augmented=only_augmented,
+            seed=seed,
+            device=torch_device,
+            batch_size=batch_size,
+            shard=shard_index,
+            overwrite=overwrite,
+            resume=resume,
+            on_start=lambda total: bar.update(task, total=total),
+            on_progress=lambda n: bar.advance(task, n),
+        )
+    emit(output, summary, as_json=json)
