@@ -2,12 +2,13 @@
 _synthmed() {
     local cur="${COMP_WORDS[COMP_CWORD]}"
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "augment info mix plugins preprocess sample-data --debug --version -h --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "augment gradcam info mix plugins preprocess sample-data --debug --version -h --help" -- "$cur"))
         return
     fi
     local opts=''
     case "${COMP_WORDS[1]}" in
         augment) opts="-o --output --policy -p --copies -k --classes --splits --only-augmented --balance --batch-size --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
+        gradcam) opts="-o --output --target -t --method --layer --split --classes --source --limit --pairs --figures --no-figures --batch-size --seed --device --overwrite --resume --json --quiet -q -h --help" ;;
         info) opts="--json -h --help" ;;
         mix) opts="-o --output --real --synthetic --synthetic-classes --balance --seed --overwrite --json --quiet -q -h --help" ;;
         plugins) opts="--json -h --help" ;;
