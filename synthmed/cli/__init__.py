@@ -20,6 +20,9 @@ BUILTIN_COMMANDS: list[tuple[str, str, str]] = [
     ("sample-data", "synthmed.cli.sample_data", "sample_data"),
     ("info", "synthmed.cli.info", "info"),
     ("plugins", "synthmed.cli.plugins", "plugins"),
+    ("train", "synthmed.cli.train", "train"),
+    ("evaluate", "synthmed.cli.evaluate", "evaluate"),
+    ("compare", "synthmed.cli.compare", "compare"),
 ]
 
 HELP = """Synthetic-data augmentation for small medical-imaging datasets.
