@@ -220,6 +220,8 @@ def test_image_size_the_model_cannot_take(run, tmp_path):
     (("--model-arg", "nonsense"), ("--model-arg",)),
     (("--model-arg", "depth=3"), ("--model-arg", "cnn-basic")),
     (("--amp", "bf16"), ("--amp",)),
+    (("--augment", "no-such-policy"), ("no-such-policy",)),
+    (("--epochs", "0"), ("--epochs",)),
 ])
 def test_bad_options(run, sample_dataset, tmp_path, args, words):
     _refused(run("train", sample_dataset, "-o", tmp_path / "run", *FAST, *args), tmp_path / "run", *words)

@@ -13,6 +13,7 @@ import csv
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -31,7 +32,7 @@ from synthmed.registry import Entry, get_entry
 from synthmed.seeding import derive_seed, seed_everything
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "train_seconds")
 
 
 @dataclass
@@ -283,7 +284,9 @@ def fit(
     amp_dtype = resolve_amp(settings.amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     weight = class_weights(data.train.labels, len(data.classes)).to(device) if settings.class_weights else None
-    mean, std = data.normalization["mean"], data.normalization["std"]
+    mean = torch.tensor(data.normalization["mean"], device=device)
+    std = torch.tensor(data.normalization["std"], device=device)
+    autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype is not None else nullcontext
     # Batch order is the same on every rank; augmentation randomness differs per rank.
     order_rng = torch.Generator().manual_seed(derive_seed(seed, "batch-order"))
     seed_everything(derive_seed(seed, "augment", dist.rank))
@@ -298,32 +301,41 @@ def fit(
         order = torch.randperm(n_train, generator=order_rng).to(images.device)
         totals = torch.zeros(3, device=device)  # loss sum, correct, seen (one sync per epoch, not per batch)
         for start in range(0, n_train, settings.batch_size):
-            index = order[start : start + settings.batch_size]
-            if len(index) < 2 * dist.world:
+            batch = order[start : start + settings.batch_size]
+            if len(batch) < 2 * dist.world:
                 break  # a last batch too small to give every rank 2 images (batch norm needs 2)
-            index = index[dist.rank :: dist.world]
+            index = batch[dist.rank :: dist.world]
             x = to_unit_float(images[index], device=device)
             x = standardize(policy(x), mean, std)
             y = labels[index].to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            with autocast():
                 logits = trainer(x)
-            loss = F.cross_entropy(logits.float(), y, weight=weight)
+            loss_sum = F.cross_entropy(logits.float(), y, weight=weight, reduction="sum")
+            # Divide by the whole batch's weight (not this rank's share): after DDP averages the
+            # gradients over ranks, they equal the single-process gradient of the batch mean.
+            batch_weight = weight[labels[batch].to(device)].sum() if weight is not None else len(batch)
+            loss = loss_sum * dist.world / batch_weight
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
             with torch.no_grad():
-                totals += torch.stack([loss.detach() * len(y), (logits.argmax(1) == y).sum().float(),
-                                       torch.tensor(float(len(y)), device=device)])
+                totals[0] += loss_sum.detach()
+                totals[1] += (logits.argmax(1) == y).sum()
+                totals[2] += len(y)
         if dist.world > 1:
             torch.distributed.all_reduce(totals)
-        train_loss, train_correct, seen = totals.tolist()
+        train_loss, train_correct, seen = totals.tolist()  # also waits for the GPU
+        train_seconds = time.perf_counter() - started
         # Every rank scores the whole val split, so all reach the same early-stopping decision.
         val_logits = predict_logits(model, data.val.images, data.normalization, device=device,
                                     batch_size=max(64, settings.batch_size), amp_dtype=amp_dtype)
         val_labels = data.val.labels.to(device)
-        val_loss = float(F.cross_entropy(val_logits, val_labels))
-        val_accuracy = float((val_logits.argmax(1) == val_labels).float().mean())
+        val_scores = torch.stack([F.cross_entropy(val_logits, val_labels),
+                                  (val_logits.argmax(1) == val_labels).float().mean()])
+        if dist.world > 1:
+            torch.distributed.broadcast(val_scores, 0)  # GPU results may differ in the last bit across ranks
+        val_loss, val_accuracy = val_scores.tolist()
         record = {
             "epoch": epoch,
             "train_loss": train_loss / max(seen, 1),
@@ -331,6 +343,7 @@ def fit(
             "val_loss": val_loss,
             "val_accuracy": val_accuracy,
             "seconds": time.perf_counter() - started,
+            "train_seconds": train_seconds,
         }
         history.append(record)
         if on_epoch is not None:
@@ -434,6 +447,9 @@ def train_run(
     if settings.weights and not Path(settings.weights).is_file():
         raise UsageError(f"--weights {settings.weights}: no such file")
     resolve_amp(settings.amp, device)
+    from synthmed.augment import build_policy
+
+    build_policy(settings.augment, channels=dataset.channels)  # an unknown policy fails here, not mid-run
     data = load_training_data(dataset, train_rows, val_rows, device, notes)
     # Build once before anything is written: bad --model-arg/--weights fail here, not mid-run.
     probe, _ = build_classifier(entry, data, settings)
