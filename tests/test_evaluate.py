@@ -148,6 +148,16 @@ def test_a_model_folder_of_another_kind(run, trained, sample_dataset, tmp_path):
     _refused(run("evaluate", other, sample_dataset, "-o", out), out, "not a classifier")
 
 
+def test_a_classifier_nothing_registers(run, trained, sample_dataset, tmp_path):
+    single, _ = trained
+    other = tmp_path / "plugin-run"
+    shutil.copytree(single, other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "name": "uninstalled-net"}))
+    out = tmp_path / "report"
+    _refused(run("evaluate", other, sample_dataset, "-o", out), out, "uninstalled-net", "cnn-basic")
+
+
 def test_classes_that_differ_from_the_dataset(run, trained, sample_dataset, tmp_path):
     single, _ = trained
     renamed = derive_dataset(

@@ -267,9 +267,11 @@ def fit(
     head: str | None,
     dist: Distributed = Distributed(),
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[list[dict[str, float]], int]:
     """Train `module` in place and leave it holding the weights of its best epoch (lowest
-    val loss). Returns (history rows, best epoch)."""
+    val loss). Returns (history rows, best epoch). `clock` times the epochs (the benchmark
+    passes time.process_time, which other processes' load does not disturb)."""
     from synthmed.augment import build_policy
 
     model = module.to(device)
@@ -296,7 +298,7 @@ def fit(
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state, stale = math.inf, 0, None, 0
     for epoch in range(1, settings.epochs + 1):
-        started = time.perf_counter()
+        started = clock()
         set_train_mode(model, head=head, frozen=settings.freeze_backbone)
         order = torch.randperm(n_train, generator=order_rng).to(images.device)
         totals = torch.zeros(3, device=device)  # loss sum, correct, seen (one sync per epoch, not per batch)
@@ -326,7 +328,7 @@ def fit(
         if dist.world > 1:
             torch.distributed.all_reduce(totals)
         train_loss, train_correct, seen = totals.tolist()  # also waits for the GPU
-        train_seconds = time.perf_counter() - started
+        train_seconds = clock() - started
         # Every rank scores the whole val split, so all reach the same early-stopping decision.
         val_logits = predict_logits(model, data.val.images, data.normalization, device=device,
                                     batch_size=max(64, settings.batch_size), amp_dtype=amp_dtype)
@@ -342,7 +344,7 @@ def fit(
             "train_accuracy": train_correct / max(seen, 1),
             "val_loss": val_loss,
             "val_accuracy": val_accuracy,
-            "seconds": time.perf_counter() - started,
+            "seconds": clock() - started,
             "train_seconds": train_seconds,
         }
         history.append(record)
@@ -433,8 +435,11 @@ def train_run(
     `on_start(repeat, epochs)` and `on_epoch(repeat, record)` report progress."""
     check_settings(settings, repeats=repeats)
     out = Path(out)
+    # Checked on every rank (OutputFolder repeats it on rank 0), so no rank is left waiting.
     if out.exists() and not overwrite:
         raise UsageError(f"output {out} exists; pass --overwrite to replace it")
+    if not out.parent.is_dir():
+        raise UsageError(f"output {out}: parent folder {out.parent} does not exist")
     entry = get_entry("classifier", settings.model)
     dataset = Dataset.open(dataset_path)
     size = dataset.require_uniform_size()
