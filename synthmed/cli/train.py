@@ -79,7 +79,14 @@ def train(
         with progress(quiet=quiet) as bar:
             tasks: dict[int, int] = {}
 
+            def finish(repeat: int) -> None:
+                # Early stopping ends a run before --epochs: show it as complete.
+                if repeat in tasks:
+                    done = bar.tasks[tasks[repeat]].completed
+                    bar.update(tasks[repeat], total=done, completed=done)
+
             def on_start(repeat: int, total: int) -> None:
+                finish(repeat - 1)
                 tasks[repeat] = bar.add_task(f"{model} run {repeat}/{repeats}", total=total, unit="epoch")
 
             def on_epoch(repeat: int, record: dict) -> None:
@@ -90,6 +97,7 @@ def train(
                 dataset, output, settings, repeats=repeats, seed=seed, device=target, overwrite=overwrite,
                 dist=dist, on_start=on_start, on_epoch=on_epoch,
             )
+            finish(repeats)
     finally:
         if dist.world > 1 and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

@@ -455,6 +455,8 @@ def train_run(
     from synthmed.augment import build_policy
 
     build_policy(settings.augment, channels=dataset.channels)  # an unknown policy fails here, not mid-run
+    if settings.freeze_backbone and not settings.weights:
+        notes.append("--freeze-backbone without --weights: only a head is trained, on random features")
     data = load_training_data(dataset, train_rows, val_rows, device, notes)
     # Build once before anything is written: bad --model-arg/--weights fail here, not mid-run.
     probe, _ = build_classifier(entry, data, settings)
