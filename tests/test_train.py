@@ -245,3 +245,36 @@ def test_existing_output_needs_overwrite(run, sample_dataset, tmp_path):
     assert (out / "model.safetensors").read_bytes() == before
     assert run("train", sample_dataset, "-o", out, *FAST, "--overwrite", "--seed", "1").code == 0
     assert (out / "model.safetensors").read_bytes() != before
+
+
+def test_model_args_are_recorded_and_rebuild_the_model(run, sample_dataset, tmp_path):
+    from synthmed.checkpoint import load_classifier
+
+    result = run("train", sample_dataset, "-o", tmp_path / "run", *FAST, "--model-arg", "hidden=[32, 16]",
+                 "--model-arg", "conv_channels=[8, 16]")
+    assert result.code == 0, result.err
+    module, config = load_classifier(tmp_path / "run")
+    assert config["args"]["hidden"] == [32, 16] and config["args"]["conv_channels"] == [8, 16]
+    assert [m.out_features for m in module.modules() if isinstance(m, torch.nn.Linear)] == [32, 16, 4]
+
+
+def test_rgb_images_are_learned(run, tmp_path):
+    import numpy as np
+
+    from synthmed.dataset import DatasetWriter
+
+    rng = np.random.default_rng(0)
+    with DatasetWriter(tmp_path / "rgb", classes=["red", "blue"], command="test") as writer:
+        for split, count in (("train", 40), ("val", 10), ("test", 10)):
+            for i in range(count):
+                label = ("red", "blue")[i % 2]
+                pixels = rng.integers(0, 120, size=(16, 16, 3), dtype=np.uint8)
+                pixels[..., 0 if label == "red" else 2] += 120
+                writer.add_image(pixels, id=f"{split}-{i}", label=label, split=split)
+    result = run("train", tmp_path / "rgb", "-o", tmp_path / "run", "--epochs", "5", "--batch-size", "8",
+                 "--device", "cpu", "-q")
+    assert result.code == 0, result.err
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["channels"] == 3
+    report = run("evaluate", tmp_path / "run", tmp_path / "rgb", "-o", tmp_path / "report", "--device", "cpu",
+                 "-q", "--json")
+    assert json.loads(report.out)["summary"]["accuracy"]["median"] == 1.0
