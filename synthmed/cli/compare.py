@@ -20,7 +20,7 @@ def compare(
                          "cross_entropy, auroc_macro.")] = [],  # noqa: B006 - typer
     json: Json = False,
 ) -> None:
-    """Print a table with one row per report: each metric's median [q1, q3] over repeats, plus the
+    """Print a table with one row per report: each metric's median and quartiles over repeats, plus the
     F1 of the smallest class. The table is the result, so it goes to stdout."""
     from rich.console import Console
     from rich.markup import escape
