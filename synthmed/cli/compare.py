@@ -20,8 +20,10 @@ def compare(
                          "cross_entropy, auroc_macro.")] = [],  # noqa: B006 - typer
     json: Json = False,
 ) -> None:
-    """Print a table with one row per report: each metric's median and quartiles over repeats, plus the
-    F1 of the smallest class. The table is the result, so it goes to stdout."""
+    """Print a table with one row per report: each metric's median and quartiles over repeats.
+
+    A last column gives the F1 of the minority class (fewest train images). The table is the
+    result, so it goes to stdout."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
