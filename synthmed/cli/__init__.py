@@ -24,6 +24,9 @@ BUILTIN_COMMANDS: list[tuple[str, str, str]] = [
     ("mix", "synthmed.cli.mix", "mix"),
     ("augment", "synthmed.cli.augment", "augment"),
     ("gradcam", "synthmed.cli.gradcam", "gradcam"),
+    ("train", "synthmed.cli.train", "train"),
+    ("evaluate", "synthmed.cli.evaluate", "evaluate"),
+    ("compare", "synthmed.cli.compare", "compare"),
 ]
 
 HELP = """Synthetic-data augmentation for small medical-imaging datasets.
