@@ -23,6 +23,7 @@ ENTRY_POINT_GROUP = "synthmed"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "synthmed.default_plugins.augmentations",
     "synthmed.default_plugins.readers",
+    "synthmed.default_plugins.classifiers",
     "synthmed.default_plugins.autoencoders",
 )
 

@@ -23,6 +23,10 @@ BUILTIN_COMMANDS: list[tuple[str, str, str]] = [
     ("preprocess", "synthmed.cli.preprocess", "preprocess"),
     ("mix", "synthmed.cli.mix", "mix"),
     ("augment", "synthmed.cli.augment", "augment"),
+    ("gradcam", "synthmed.cli.gradcam", "gradcam"),
+    ("train", "synthmed.cli.train", "train"),
+    ("evaluate", "synthmed.cli.evaluate", "evaluate"),
+    ("compare", "synthmed.cli.compare", "compare"),
     ("interpolate", "synthmed.cli.interpolate", "interpolate"),
 ]
 

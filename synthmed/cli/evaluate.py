@@ -1,0 +1,70 @@
+"""`synthmed evaluate RUN DATASET -o REPORT`: score a trained classifier (every repeat) on a split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet
+from synthmed.cli.output import emit, show
+
+
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="Training RUN folder (a model folder, or run-01/... repeats).",
+                                        show_default=False)],
+    dataset: DatasetArg,
+    output: Output,
+    split: Annotated[str, typer.Option("--split", help="Split to score: test, val or train.")] = "test",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 256,
+    device: Device = "auto",
+    overwrite: Overwrite = False,
+    json: Json = False,
+    quiet: Quiet = False,
+) -> None:
+    """Score a trained classifier (every repeat of RUN) on one split of a dataset.
+
+    Cross-entropy, accuracy, balanced accuracy, per-class and macro precision/recall/F1 and
+    one-vs-rest AUROC, as the median and interquartile range over repeats. Writes metrics.json,
+    confusion_matrix.csv/.png and predictions.csv."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from synthmed.dataset import OutputFolder
+    from synthmed.devices import resolve_device
+    from synthmed.engine.evaluation import METRICS, PER_CLASS, evaluate_run, format_stat, write_report
+    from synthmed.errors import UsageError
+
+    if output.exists() and not overwrite:
+        raise UsageError(f"output {output} exists; pass --overwrite to replace it")
+    result = evaluate_run(run, dataset, split=split, device=resolve_device(device), batch_size=batch_size)
+    folder = OutputFolder(output, overwrite=overwrite)
+    try:
+        write_report(folder.tmp, result)
+        folder.write_provenance("evaluate", [Path(run), Path(dataset)], split=split)
+        folder.commit()
+    except BaseException:
+        folder.discard()
+        raise
+
+    report = result.report
+    repeats = report["repeats"]
+    spread = escape(" median [q1, q3]") if repeats > 1 else ""
+    table = Table(title=f"{report['model']} on {Path(dataset).name}/{split} ({report['images']} images, "
+                        f"{repeats} repeat{'s' if repeats > 1 else ''})")
+    table.add_column("metric")
+    table.add_column("value" + spread, justify="right")
+    for metric in METRICS:
+        table.add_row(metric, format_stat(report["summary"][metric]))
+    # Medians only here, so the table fits a terminal; quartiles are in metrics.json.
+    per_class = Table(title="per class" + (" (median over repeats)" if repeats > 1 else ""))
+    per_class.add_column("class", no_wrap=True)
+    per_class.add_column("support", justify="right")
+    for stat in PER_CLASS:
+        per_class.add_column(stat, justify="right")
+    for name, stats in report["per_class"].items():
+        per_class.add_row(name, str(report["support"][name]), *(f"{stats[s]['median']:.3f}" for s in PER_CLASS))
+    show(table, quiet=quiet)
+    show(per_class, quiet=quiet)
+    emit(output, report, as_json=json)

@@ -1,0 +1,73 @@
+"""Pictures of class activation maps: an overlay per map, a figure per real/synthetic pair.
+
+matplotlib's object API with the Agg canvas (no pyplot): no global figure state, no display.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Sequence
+
+import numpy as np
+
+COLORMAP = "jet"
+HEAT_ALPHA = 0.45
+
+
+def grayscale(pixels: np.ndarray) -> np.ndarray:
+    """(C, H, W) uint8/uint16 -> (H, W) float in [0, 1] (channel mean for colour images)."""
+    scale = 65535.0 if pixels.dtype == np.uint16 else 255.0
+    return pixels.astype(np.float32).mean(axis=0) / scale
+
+
+def _draw(ax, gray: np.ndarray, heat: np.ndarray, title: str):  # noqa: ANN001, ANN202 - matplotlib Axes
+    ax.imshow(gray, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    image = ax.imshow(heat, cmap=COLORMAP, alpha=HEAT_ALPHA, vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_title(title, fontsize=7)
+    ax.set_axis_off()
+    return image
+
+
+def _png(figure) -> bytes:  # noqa: ANN001
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def overlay_png(pixels: np.ndarray, heat: np.ndarray, title: str) -> bytes:
+    """The map over the grayscale image, with a colour bar; PNG bytes."""
+    from matplotlib.figure import Figure
+
+    # Fixed axes positions: automatic layout costs more than the drawing itself.
+    figure = Figure(figsize=(3.6, 3.4), dpi=100)
+    ax = figure.add_axes((0.03, 0.02, 0.74, 0.76))
+    image = _draw(ax, grayscale(pixels), heat, title)
+    figure.colorbar(image, cax=figure.add_axes((0.8, 0.06, 0.04, 0.68)))
+    return _png(figure)
+
+
+def pair_png(
+    real: np.ndarray,
+    synthetic: np.ndarray,
+    real_maps: Sequence[np.ndarray],
+    synthetic_maps: Sequence[np.ndarray],
+    real_titles: Sequence[str],
+    synthetic_titles: Sequence[str],
+) -> bytes:
+    """Rows = targets, columns = real | synthetic; one shared colour bar; PNG bytes."""
+    from matplotlib.figure import Figure
+
+    rows = len(real_titles)
+    figure = Figure(figsize=(5.6, 3.0 * rows), dpi=100)
+    figure.subplots_adjust(left=0.02, right=0.84, bottom=0.02, top=1 - 0.55 / (3.0 * rows), wspace=0.05, hspace=0.35)
+    axes = figure.subplots(rows, 2, squeeze=False)
+    image = None
+    real_gray, synthetic_gray = grayscale(real), grayscale(synthetic)
+    for i in range(rows):
+        image = _draw(axes[i][0], real_gray, real_maps[i], real_titles[i])
+        _draw(axes[i][1], synthetic_gray, synthetic_maps[i], synthetic_titles[i])
+    figure.colorbar(image, cax=figure.add_axes((0.87, 0.1, 0.03, 0.8)))
+    return _png(figure)
