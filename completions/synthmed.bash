@@ -2,7 +2,7 @@
 _synthmed() {
     local cur="${COMP_WORDS[COMP_CWORD]}"
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "augment compare evaluate gradcam info mix plugins preprocess sample-data train --debug --version -h --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "augment compare evaluate gradcam info interpolate mix plugins preprocess sample-data train --debug --version -h --help" -- "$cur"))
         return
     fi
     local opts=''
@@ -12,6 +12,7 @@ _synthmed() {
         evaluate) opts="-o --output --split --batch-size --device --overwrite --json --quiet -q -h --help" ;;
         gradcam) opts="-o --output --target -t --method --layer --split --classes --source --limit --pairs --figures --no-figures --batch-size --seed --device --overwrite --resume --json --quiet -q -h --help" ;;
         info) opts="--json -h --help" ;;
+        interpolate) opts="-o --output --autoencoder -a --autoencoder-arg --model --fit-epochs --loss --batch-size --lr --n --within-class --across-classes --alphas --weights --concentration --per-class --ratio --classes --near-copy-ssim --lpips-weights --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
         mix) opts="-o --output --real --synthetic --synthetic-classes --balance --seed --overwrite --json --quiet -q -h --help" ;;
         plugins) opts="--json -h --help" ;;
         preprocess) opts="-o --output --size --fit --mode --bit-depth --intensity --percentiles --window --crop --no-crop --crop-threshold --crop-margin --opening --closing --axis --slices --min-foreground --volume-index --label-regex --default-label --labels-csv --subject-regex --subjects-per-split --classes --class-names --split --val-fraction --seed --workers --shard --strict --overwrite --json --quiet -q -h --help" ;;
