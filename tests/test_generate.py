@@ -344,3 +344,10 @@ def test_image_conditional_option_errors(run, small16, tmp_path, hosted, args, w
     out = tmp_path / "o"
     result = run("generate", small16, "-o", out, "--generator", "hosted", *args)
     assert_usage_error(result, out, *words)
+
+
+def test_size_the_generator_cannot_make(run, tmp_path):
+    data = make_dataset(tmp_path / "d", {"a": [("train", 24)] * 4})
+    out = tmp_path / "o"
+    result = run("generate", data, "-o", out, "--generator", "acgan", "--per-class", "2")
+    assert_usage_error(result, out, "acgan", "multiples of 16", "preprocess")

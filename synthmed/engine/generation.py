@@ -370,7 +370,12 @@ def validate_class_request(request: ClassRequest) -> tuple[Any, Judge | None, li
         generator, _ = load_model(entry, find_model_folder(request.model), dataset, request.classes, request.args)
         return generator, judge, None
     rows = fit_rows(dataset, request.classes, int(entry.meta.get("min_images", DEFAULT_MIN_IMAGES)))
-    make_generator(entry, request.args)  # reject bad -g arguments before any work
+    probe = make_generator(entry, request.args)  # reject bad -g arguments before any work
+    if hasattr(probe, "check_size"):
+        try:
+            probe.check_size(dataset.require_uniform_size(), dataset.channels)
+        except ValueError as exc:
+            raise UsageError(f"--generator {entry.name}: {exc}; resize with `synthmed preprocess --size N`") from None
     return None, judge, rows
 
 

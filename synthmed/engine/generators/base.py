@@ -74,6 +74,10 @@ class FittedGenerator:
 
     # ---- fitting
 
+    def check_size(self, image_size: tuple[int, int], channels: int) -> None:
+        """Raise ValueError when this generator cannot make images of this size."""
+        self._arch_extra(tuple(image_size))
+
     def fit_steps(self, labels: np.ndarray, epochs: int) -> int:
         steps = 0
         for _, indices in self._groups(labels):
@@ -129,6 +133,7 @@ class FittedGenerator:
             if state_dir is not None:
                 save_fit_state(state_dir, modules=modules, optimizers=optimizers,
                                meta={"epoch": epoch + 1, "arch": self.arch, "seed": seed})
+        torch.manual_seed(derive_seed(seed, "finish"))
         self._finish_fit()
         self.net.eval()
 
@@ -170,6 +175,30 @@ class FittedGenerator:
     def to(self, device: Any) -> "FittedGenerator":
         self.net.to(device)
         return self
+
+
+def standing_statistics(net: Any, draw_inputs: Callable[[], tuple], *, batches: int = 16) -> None:
+    """Recompute batch-norm running statistics as averages over `batches` generated batches
+    (BigGAN's "standing statistics"). Sampling runs the network in eval mode, so an image
+    depends only on its own noise; after a short fit the running averages still remember
+    their initial values, and eval-mode outputs would be flat grey."""
+    import torch
+    from torch import nn
+
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    net.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            net(*draw_inputs())
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    net.eval()
 
 
 def noise_batch(noises: Sequence[Any], shape: Sequence[int], device: Any) -> Any:

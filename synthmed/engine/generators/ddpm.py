@@ -41,9 +41,14 @@ class DdpmGenerator(FittedGenerator):
         self.train_timesteps = int(train_timesteps)
 
     def _arch_extra(self, image_size: tuple[int, int]) -> dict[str, Any]:
-        from synthmed.models.diffusion import preset_for
+        from synthmed.models.diffusion import PRESETS, preset_for
 
-        return {"preset": preset_for(image_size, self.preset), "train_timesteps": self.train_timesteps,
+        preset = preset_for(image_size, self.preset)
+        step = 2 ** (len(PRESETS[preset]["block_out_channels"]) - 1)
+        if image_size[0] % step or image_size[1] % step:
+            raise ValueError(f"image size {image_size[0]}x{image_size[1]}: preset {preset!r} needs sides that are "
+                             f"multiples of {step}")
+        return {"preset": preset, "train_timesteps": self.train_timesteps,
                 "beta_schedule": "squaredcos_cap_v2"}
 
     def _build(self, arch: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from synthmed.engine.generators.base import FittedGenerator, noise_batch
+from synthmed.engine.generators.base import FittedGenerator, noise_batch, standing_statistics
 
 
 def _bce(logits: Any, target: float) -> Any:
@@ -86,7 +86,17 @@ class AcganGenerator(FittedGenerator):
         return {"d": d_loss.item(), "g": g_loss.item()}
 
     def _finish_fit(self) -> None:
+        import torch
+
         self.disc = None
+        device = self._fitted.device
+
+        def draw() -> tuple:
+            count = max(self.batch_size, 16)
+            labels = self._fitted[torch.randint(len(self._fitted), (count,), device=device)]
+            return torch.randn(count, self.arch["latent_dim"], device=device), labels
+
+        standing_statistics(self.net, draw)
 
     def _generate(self, class_index: int, noises: Sequence[Any], device: Any) -> Any:
         import torch
@@ -168,6 +178,12 @@ class DcganGenerator(FittedGenerator):
         return {"d": d_loss.item(), "g": g_loss.item()}
 
     def _finish_fit(self) -> None:
+        import torch
+
+        device = next(self.net.parameters()).device
+        for key in self.net:
+            draw = lambda: (torch.randn(max(self.batch_size, 16), self.arch["latent_dim"], device=device),)  # noqa: E731
+            standing_statistics(self.net[key], draw)
         self.discs, self.opts = None, None
 
     def _generate(self, class_index: int, noises: Sequence[Any], device: Any) -> Any:
