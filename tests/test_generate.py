@@ -351,3 +351,28 @@ def test_size_the_generator_cannot_make(run, tmp_path):
     out = tmp_path / "o"
     result = run("generate", data, "-o", out, "--generator", "acgan", "--per-class", "2")
     assert_usage_error(result, out, "acgan", "multiples of 16", "preprocess")
+
+
+def test_real_breastmnist_with_ddpm(run, tmp_path):
+    """Real 28 px ultrasound images (MedMNIST): ddpm fits any even size; the GANs refuse 28 px."""
+    import numpy as np
+
+    from synthmed.dataset import DatasetWriter
+    from conftest import shared_data
+
+    arrays = np.load(shared_data("medmnist", "breastmnist.npz"))
+    images, labels = arrays["train_images"], arrays["train_labels"].reshape(-1)
+    data = tmp_path / "breast"
+    with DatasetWriter(data, classes=["malignant", "benign"], command="test") as writer:
+        for label in (0, 1):
+            for i in np.flatnonzero(labels == label)[:24]:
+                writer.add_image(images[i], id=f"b{i}", label=["malignant", "benign"][label], split="train")
+    out = tmp_path / "syn"
+    result = run("generate", data, "-o", out, "--generator", "ddpm", *TINY["ddpm"], "--fit-epochs", "1",
+                 "--per-class", "2", "--json", "-q")
+    assert result.code == 0, result.err
+    quality = json.loads(result.out)["quality"]
+    assert quality["overall"]["synthetic"] == 4
+    assert quality["classes"]["benign"]["real_train"] == 24
+    result = run("generate", data, "-o", tmp_path / "gan", "--generator", "acgan", "--per-class", "2")
+    assert result.code == 2 and "multiples of 16" in result.err

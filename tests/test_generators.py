@@ -80,7 +80,7 @@ def test_fit_state_from_other_seed_is_refused(data, tmp_path):
     from synthmed.errors import UsageError
 
     fitted("acgan", data, epochs=1, state_dir=tmp_path / "s", seed=0)
-    with pytest.raises(UsageError, match="other data or seed"):
+    with pytest.raises(UsageError, match="other data, seed"):
         fitted("acgan", data, epochs=2, state_dir=tmp_path / "s", seed=1)
 
 

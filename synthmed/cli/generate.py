@@ -82,6 +82,7 @@ def generate(
     from synthmed.dataset import Dataset
     from synthmed.devices import parse_shard
     from synthmed.engine import generation as gen
+    from synthmed.errors import UsageError
 
     shard_index = parse_shard(shard)
     data = Dataset.open(dataset)
@@ -91,6 +92,8 @@ def generate(
         if value is not None:
             args[name] = value
     gen.check_count_options(per_class, ratio, balance, per_image)
+    if copy_threshold < 0:
+        raise UsageError("--copy-threshold must be >= 0")
     chosen = gen.resolve_classes(data, classes)
     counts_given = per_class is not None or ratio is not None or balance
 
@@ -121,10 +124,10 @@ def generate(
         return
 
     if per_image is not None or splits != "train" or concurrency != 1 or max_requests is not None or allow_upload:
-        raise gen.UsageError(f"--per-image, --splits, --concurrency, --max-requests and --allow-upload are for "
+        raise UsageError(f"--per-image, --splits, --concurrency, --max-requests and --allow-upload are for "
                              f"image-conditional generators; {generator!r} is class-conditional")
     if not fit_only and not counts_given:
-        raise gen.UsageError("say how many images to make: --per-class N, --ratio R or --balance (or --fit-only)")
+        raise UsageError("say how many images to make: --per-class N, --ratio R or --balance (or --fit-only)")
     counts = gen.plan_counts(data, chosen, per_class=per_class, ratio=ratio, balance=balance) if counts_given else {}
     request = gen.ClassRequest(
         dataset=data, entry=entry, out=output, args=args, classes=chosen, counts=counts, seed=seed, device_spec=device,

@@ -111,7 +111,7 @@ class FittedGenerator:
         if has_fit_state(state_dir):
             meta = load_fit_state(state_dir, modules=modules, optimizers=optimizers)
             if meta.get("arch") != self.arch or meta.get("seed") != seed:
-                raise UsageError(f"{state_dir}: the fit checkpoint was made with other data or seed; rerun without --resume")
+                raise UsageError(f"{state_dir}: the fit checkpoint was made with other data, seed or generator arguments; rerun without --resume")
             start = int(meta["epoch"])
         data = to_unit_float(images, device=device) * 2 - 1
         targets = torch.from_numpy(labels).to(device)
