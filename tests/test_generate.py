@@ -286,6 +286,8 @@ def test_corrupt_checkpoint(run, small16, tmp_path):
     (["--per-class", "2", "--shard", "1/2"], ["--shard", "--model"]),
     (["--per-class", "2", "--shard", "3/2"], ["--shard"]),
     (["--fit-only", "--model", "x"], ["--model", "--fit-only"]),
+    (["--fit-only", "--per-class", "3"], ["--fit-only", "--per-class"]),
+    (["--per-class", "2", "--copy-threshold", "-1"], ["--copy-threshold"]),
     ([], ["--per-class", "--ratio", "--balance"]),
 ])
 def test_option_errors(run, small16, tmp_path, args, words):

@@ -126,6 +126,8 @@ def generate(
     if per_image is not None or splits != "train" or concurrency != 1 or max_requests is not None or allow_upload:
         raise UsageError(f"--per-image, --splits, --concurrency, --max-requests and --allow-upload are for "
                              f"image-conditional generators; {generator!r} is class-conditional")
+    if fit_only and (counts_given or judge is not None):
+        raise UsageError("--fit-only fits without sampling; drop --per-class/--ratio/--balance/--judge, or --fit-only")
     if not fit_only and not counts_given:
         raise UsageError("say how many images to make: --per-class N, --ratio R or --balance (or --fit-only)")
     counts = gen.plan_counts(data, chosen, per_class=per_class, ratio=ratio, balance=balance) if counts_given else {}
