@@ -378,3 +378,21 @@ def test_real_breastmnist_with_ddpm(run, tmp_path):
     assert quality["classes"]["benign"]["real_train"] == 24
     result = run("generate", data, "-o", tmp_path / "gan", "--generator", "acgan", "--per-class", "2")
     assert result.code == 2 and "multiples of 16" in result.err
+
+
+def test_sampling_arguments_override_a_saved_ddpm(run, small16, tmp_path):
+    fitted = tmp_path / "fitted"
+    assert run("generate", small16, "-o", fitted, "--generator", "ddpm", *TINY["ddpm"], "--fit-epochs", "1",
+               "--fit-only", "--classes", "MildDemented").code == 0
+    config = json.loads((fitted / "model" / "config.json").read_text())
+    assert config["args"] == {"preset": "tiny", "batch_size": 32, "steps": 3}
+    assert config["fitted_classes"] == ["MildDemented"]
+    digests = {}
+    for steps in ("2", "3"):
+        out = tmp_path / f"s{steps}"
+        result = run("generate", small16, "-o", out, "--generator", "ddpm", "--model", fitted, "--classes",
+                     "MildDemented", "--per-class", "2", "--steps", steps, "--guidance", "1", "-q")
+        assert result.code == 0, result.err
+        digests[steps] = [r["sha256"] for r in rows_of(out)]
+        assert json.loads((out / "dataset.json").read_text())["generation"]["args"] == {"steps": int(steps), "guidance": 1.0}
+    assert digests["2"] != digests["3"]
