@@ -166,6 +166,8 @@ def test_resume_after_crash_while_sampling_and_fitting(run, small16, tmp_path, f
 
     fits_before = flaky.fits
     flaky.fail_sample_after = None
+    result = run("generate", small16, "-o", out, *args, "--resume", "--dry-run", "--json")
+    assert json.loads(result.out)["already_done"] == 4 and json.loads(result.out)["planned"] == 12
     result = run("generate", small16, "-o", out, *args, "--resume", "--json")
     assert result.code == 0, result.err
     assert flaky.fits == fits_before  # the finished fit is not redone

@@ -137,8 +137,11 @@ def generate(
         copy_threshold=copy_threshold, overwrite=overwrite, resume=resume)
     if dry_run:
         gen.validate_class_request(request)
-        plan = gen.plan_sampling(counts, generator_name=entry.name, seed=seed, shard=shard_index)
+        done = gen.journal_ids(output) if resume else set()
+        plan = gen.plan_sampling(counts, generator_name=entry.name, seed=seed, shard=shard_index,
+                                 done=done.__contains__)
         _print_dry_run({"dry_run": True, "fit": model is None, "planned": plan.total,
+                        "already_done": plan.already_done,
                         "counts": {label: len(v) for label, v in plan.todo.items()}}, json)
         return
     with progress(quiet=quiet) as bar:

@@ -491,7 +491,7 @@ def check_upload(generator: Any, allow_upload: bool) -> None:
                          "pass --allow-upload (or set SYNTHMED_ALLOW_UPLOAD=1) if that is permitted")
 
 
-def _journal_ids(out: Path) -> set[str]:
+def journal_ids(out: Path) -> set[str]:
     """Ids already written by an interrupted run of `out` (read-only, for --dry-run)."""
     path = partial_path(Path(out)) / JOURNAL
     ids: set[str] = set()
@@ -518,7 +518,7 @@ def run_variation_generation(request: VariationRequest, *, progress_factory: Pro
     plan = plan_variations(request.dataset, counts=request.counts, per_image=request.per_image,
                            splits=request.splits, classes=request.classes, seed=request.seed, shard=request.shard)
     if request.dry_run:
-        done = _journal_ids(request.out) if request.resume else set()
+        done = journal_ids(request.out) if request.resume else set()
         left = [p for p in plan if p.id not in done]
         capped = len(left) if request.max_requests is None else min(len(left), request.max_requests)
         return {"dry_run": True, "planned": len(plan), "already_done": len(plan) - len(left), "would_request": capped}
