@@ -2,7 +2,7 @@
 _synthmed() {
     local cur="${COMP_WORDS[COMP_CWORD]}"
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "augment compare evaluate gradcam info interpolate mix plugins preprocess sample-data train --debug --version -h --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "augment compare evaluate generate gradcam info interpolate mix plugins preprocess sample-data train --debug --version -h --help" -- "$cur"))
         return
     fi
     local opts=''
@@ -10,6 +10,7 @@ _synthmed() {
         augment) opts="-o --output --policy -p --copies -k --classes --splits --only-augmented --balance --batch-size --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
         compare) opts="--metric --json -h --help" ;;
         evaluate) opts="-o --output --split --batch-size --device --overwrite --json --quiet -q -h --help" ;;
+        generate) opts="-o --output --generator -g --generator-arg --classes --per-class --ratio --balance --model --fit-only --fit-epochs --steps --guidance --batch-size --judge --copy-threshold --per-image --splits --concurrency --max-requests --allow-upload --dry-run --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
         gradcam) opts="-o --output --target -t --method --layer --split --classes --source --limit --pairs --figures --no-figures --batch-size --seed --device --overwrite --resume --json --quiet -q -h --help" ;;
         info) opts="--json -h --help" ;;
         interpolate) opts="-o --output --autoencoder -a --autoencoder-arg --model --fit-epochs --loss --batch-size --lr --n --within-class --across-classes --alphas --weights --concentration --per-class --ratio --classes --near-copy-ssim --lpips-weights --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;

@@ -25,6 +25,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "synthmed.default_plugins.readers",
     "synthmed.default_plugins.classifiers",
     "synthmed.default_plugins.autoencoders",
+    "synthmed.default_plugins.generators",
 )
 
 

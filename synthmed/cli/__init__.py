@@ -28,6 +28,7 @@ BUILTIN_COMMANDS: list[tuple[str, str, str]] = [
     ("evaluate", "synthmed.cli.evaluate", "evaluate"),
     ("compare", "synthmed.cli.compare", "compare"),
     ("interpolate", "synthmed.cli.interpolate", "interpolate"),
+    ("generate", "synthmed.cli.generate", "generate"),
 ]
 
 HELP = """Synthetic-data augmentation for small medical-imaging datasets.

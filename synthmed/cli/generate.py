@@ -1,0 +1,164 @@
+"""`synthmed generate DATASET -o OUT --generator NAME`: make synthetic images per class."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from synthmed.cli.options import (
+    DatasetArg, Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Resume, Seed, Shard,
+)
+from synthmed.cli.output import emit, progress, show
+
+
+def _progress_factory(bar):
+    def factory(description: str, total: int | None, unit: str):
+        task = bar.add_task(description, total=total, unit=unit)
+
+        def advance(n: int = 1, **status: float) -> None:
+            text = " ".join(f"{k} {v:.3g}" for k, v in status.items())
+            bar.update(task, advance=n, **({"status": text} if text else {}))
+
+        return advance
+
+    return factory
+
+
+def _quality_table(report: dict):
+    from rich.table import Table
+
+    def fmt(value, digits=3):
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    table = Table(title=f"quality (distances: RMS on [0, 1]; near copy < {report['copy_threshold']})")
+    # nn = median distance to the nearest real train image (for real images: the nearest other one)
+    for column in ("class", "n", "judge acc", "nn syn", "nn real", "copies", "div syn", "div real"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for label, stats in report["classes"].items():
+        nearest = (stats["nearest_real"] or {}).get("median")
+        reference = (stats["real_nearest_real"] or {}).get("median")
+        diversity = stats["diversity"]
+        table.add_row(label, str(stats["synthetic"]), fmt(stats["label_fidelity"]), fmt(nearest), fmt(reference),
+                      str(stats["near_copies"]), fmt(diversity["synthetic"]), fmt(diversity["real"]))
+    return table
+
+
+def generate(
+    dataset: DatasetArg,
+    output: Output,
+    generator: Annotated[str, typer.Option("--generator", help="Generator name (see `synthmed plugins`): ddpm, acgan, dcgan, ...")],
+    generator_arg: Annotated[Optional[list[str]], typer.Option("-g", "--generator-arg", help="KEY=VALUE for the generator (JSON values; repeatable), e.g. -g preset=tiny.")] = None,
+    classes: Annotated[Optional[list[str]], typer.Option("--classes", help="Classes to generate (comma list or repeated); default all.")] = None,
+    per_class: Annotated[Optional[int], typer.Option("--per-class", help="Make N images of each chosen class.")] = None,
+    ratio: Annotated[Optional[float], typer.Option("--ratio", help="Make R x each class's real train count (0.2 = +20%).")] = None,
+    balance: Annotated[bool, typer.Option("--balance", help="Top every chosen class up to the largest class's real train count.")] = False,
+    model: ModelDir = None,
+    fit_only: Annotated[bool, typer.Option("--fit-only", help="Fit and save OUT/model/ without sampling.")] = False,
+    fit_epochs: FitEpochs = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", help="Sampling steps (ddpm; same as -g steps=N).")] = None,
+    guidance: Annotated[Optional[float], typer.Option("--guidance", help="Classifier-free guidance scale (ddpm; 1 = none).")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images sampled per batch.")] = 64,
+    judge: Annotated[Optional[Path], typer.Option("--judge", help="Classifier RUN from `synthmed train` for label fidelity.")] = None,
+    copy_threshold: Annotated[float, typer.Option("--copy-threshold", help="RMS distance under which a synthetic image counts as a near copy of a real one.")] = 0.02,
+    per_image: Annotated[Optional[int], typer.Option("--per-image", help="Image-conditional generators: K variations of each source image.")] = None,
+    splits: Annotated[str, typer.Option("--splits", help="Image-conditional generators: splits whose images are sources (comma list).")] = "train",
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Image-conditional generators: requests in flight.")] = 1,
+    max_requests: Annotated[Optional[int], typer.Option("--max-requests", help="Image-conditional generators: at most M requests this run (--resume continues).")] = None,
+    allow_upload: Annotated[bool, typer.Option("--allow-upload", help="Allow sending source images to a hosted API (also SYNTHMED_ALLOW_UPLOAD=1).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print how many images (and requests) it would make; write nothing.")] = False,
+    seed: Seed = 0,
+    device: Device = "auto",
+    shard: Shard = None,
+    overwrite: Overwrite = False,
+    resume: Resume = False,
+    json: Json = False,
+    quiet: Quiet = False,
+) -> None:
+    """Fit a generator on the real train images and sample synthetic ones per class (OUT/model/, OUT/quality.json)."""
+    from synthmed.dataset import Dataset
+    from synthmed.devices import parse_shard
+    from synthmed.engine import generation as gen
+    from synthmed.errors import UsageError
+
+    shard_index = parse_shard(shard)
+    data = Dataset.open(dataset)
+    entry = gen.generator_entry(generator)
+    args = gen.parse_generator_args(generator_arg or [])
+    for name, value in (("steps", steps), ("guidance", guidance)):
+        if value is not None:
+            args[name] = value
+    gen.check_count_options(per_class, ratio, balance, per_image)
+    if copy_threshold < 0:
+        raise UsageError("--copy-threshold must be >= 0")
+    chosen = gen.resolve_classes(data, classes)
+    counts_given = per_class is not None or ratio is not None or balance
+
+    if entry.meta["conditioning"] == "image":
+        split_list = tuple(s.strip() for s in splits.split(",") if s.strip())
+        gen.check_variation_options(splits=split_list, concurrency=concurrency, max_requests=max_requests,
+                                    per_image=per_image, counts_given=counts_given, model=model, fit_only=fit_only,
+                                    fit_epochs=fit_epochs)
+        request = gen.VariationRequest(
+            dataset=data, entry=entry, out=output, args=args, classes=chosen if classes else None,
+            counts=gen.plan_counts(data, chosen, per_class=per_class, ratio=ratio, balance=balance) if counts_given else None,
+            per_image=per_image, splits=split_list, seed=seed, device_spec=device, shard=shard_index,
+            concurrency=concurrency, max_requests=max_requests,
+            allow_upload=allow_upload or os.environ.get("SYNTHMED_ALLOW_UPLOAD") == "1", dry_run=dry_run,
+            judge=judge, copy_threshold=copy_threshold, overwrite=overwrite, resume=resume)
+        with progress(quiet=quiet) as bar:
+            summary = gen.run_variation_generation(request, progress_factory=_progress_factory(bar))
+        if dry_run:
+            _print_dry_run(summary, json)
+            return
+        if not summary["complete"]:
+            show(f"stopped at --max-requests: {summary['left']} left; rerun with --resume to continue", quiet=False)
+            emit(None, summary, as_json=json)
+            return
+        if "quality" in summary:
+            show(_quality_table(summary["quality"]), quiet=quiet)
+        emit(output, summary, as_json=json)
+        return
+
+    if per_image is not None or splits != "train" or concurrency != 1 or max_requests is not None or allow_upload:
+        raise UsageError(f"--per-image, --splits, --concurrency, --max-requests and --allow-upload are for "
+                             f"image-conditional generators; {generator!r} is class-conditional")
+    if fit_only and (counts_given or judge is not None):
+        raise UsageError("--fit-only fits without sampling; drop --per-class/--ratio/--balance/--judge, or --fit-only")
+    if not fit_only and not counts_given:
+        raise UsageError("say how many images to make: --per-class N, --ratio R or --balance (or --fit-only)")
+    counts = gen.plan_counts(data, chosen, per_class=per_class, ratio=ratio, balance=balance) if counts_given else {}
+    request = gen.ClassRequest(
+        dataset=data, entry=entry, out=output, args=args, classes=chosen, counts=counts, seed=seed, device_spec=device,
+        shard=shard_index, model=model, fit_only=fit_only, fit_epochs=fit_epochs, batch_size=batch_size, judge=judge,
+        copy_threshold=copy_threshold, overwrite=overwrite, resume=resume)
+    if dry_run:
+        gen.validate_class_request(request)
+        done = gen.journal_ids(output) if resume else set()
+        plan = gen.plan_sampling(counts, generator_name=entry.name, seed=seed, shard=shard_index,
+                                 done=done.__contains__)
+        _print_dry_run({"dry_run": True, "fit": model is None, "planned": plan.total,
+                        "already_done": plan.already_done,
+                        "counts": {label: len(v) for label, v in plan.todo.items()}}, json)
+        return
+    with progress(quiet=quiet) as bar:
+        summary = gen.run_class_generation(request, progress_factory=_progress_factory(bar))
+    if "quality" in summary:
+        show(_quality_table(summary["quality"]), quiet=quiet)
+    emit(output, summary, as_json=json)
+
+
+def _print_dry_run(summary: dict, as_json: bool) -> None:
+    if as_json:
+        emit(None, summary, as_json=True)
+        return
+    if "would_request" in summary:
+        line = (f"would request {summary['would_request']} variation(s): {summary['planned']} planned, "
+                f"{summary['already_done']} already done")
+    else:
+        fit = "fit, then " if summary["fit"] else ""
+        line = f"would {fit}make {summary['planned']} image(s): " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items())
+    sys.stdout.write(line + "\n")

@@ -1,0 +1,76 @@
+"""Fit checkpoints for `--resume`: module and optimizer state in one safetensors file.
+
+Tensors go in the file's tensor table; everything else (epoch, optimizer hyper-parameters,
+scalar optimizer state) goes as JSON in its metadata, so one `os.replace` commits a
+checkpoint atomically and nothing is ever pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "fit-state.safetensors"
+
+
+def save_fit_state(folder: Path, *, modules: dict[str, Any], optimizers: dict[str, Any], meta: dict[str, Any]) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    tensors: dict[str, Any] = {}
+    for name, module in modules.items():
+        for key, value in module.state_dict().items():
+            tensors[f"module/{name}/{key}"] = value.detach().cpu().clone()
+    optimizer_meta: dict[str, Any] = {}
+    for name, optimizer in optimizers.items():
+        state = optimizer.state_dict()
+        scalars: dict[str, dict[str, Any]] = {}
+        for index, values in state["state"].items():
+            for key, value in values.items():
+                if torch.is_tensor(value):
+                    tensors[f"optim/{name}/{index}/{key}"] = value.detach().cpu().clone()
+                else:
+                    scalars.setdefault(str(index), {})[key] = value
+        optimizer_meta[name] = {"param_groups": state["param_groups"], "scalars": scalars}
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    scratch = folder / (STATE_FILE + ".tmp")
+    record = {"meta": meta, "optimizers": optimizer_meta}
+    save_file(tensors, str(scratch), metadata={"fit_state": json.dumps(record)})
+    os.replace(scratch, folder / STATE_FILE)
+
+
+def has_fit_state(folder: Path | None) -> bool:
+    return folder is not None and (Path(folder) / STATE_FILE).is_file()
+
+
+def load_fit_state(folder: Path, *, modules: dict[str, Any], optimizers: dict[str, Any]) -> dict[str, Any]:
+    """Restore modules and optimizers in place; returns the saved `meta`."""
+    from safetensors import safe_open
+
+    from synthmed.errors import UsageError
+
+    path = Path(folder) / STATE_FILE
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            record = json.loads((handle.metadata() or {})["fit_state"])
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except Exception as exc:  # noqa: BLE001 - any reader failure means a corrupt checkpoint
+        raise UsageError(f"{path}: corrupt fit checkpoint ({type(exc).__name__}); rerun without --resume") from None
+    for name, module in modules.items():
+        prefix = f"module/{name}/"
+        module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+    for name, optimizer in optimizers.items():
+        saved = record["optimizers"][name]
+        prefix = f"optim/{name}/"
+        state: dict[int, dict[str, Any]] = {}
+        for key, value in tensors.items():
+            if key.startswith(prefix):
+                index, field = key[len(prefix):].split("/", 1)
+                state.setdefault(int(index), {})[field] = value  # load_state_dict moves it
+        for index, values in saved["scalars"].items():
+            state.setdefault(int(index), {}).update(values)
+        optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
+    return record["meta"]

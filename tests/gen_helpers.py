@@ -1,0 +1,57 @@
+"""Helpers shared by the generate tests: small datasets and inline plugins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from synthmed.hookspecs import hookimpl
+
+
+def make_dataset(out: Path, layout: dict[str, list[tuple[str, int]]], *, seed: int = 0) -> Path:
+    """A dataset of random images: layout = {label: [(split, side), ...]}."""
+    from synthmed.dataset import DatasetWriter
+
+    rng = np.random.default_rng(seed)
+    with DatasetWriter(out, classes=list(layout), command="test") as writer:
+        for label, items in layout.items():
+            for i, (split, side) in enumerate(items):
+                pixels = rng.integers(0, 256, (side, side), dtype=np.uint8)
+                writer.add_image(pixels, id=f"{label}-{i}", label=label, split=split)
+    return out
+
+
+class JudgePlugin:
+    """Registers `tinyjudge`: a linear classifier (contract 1 builder signature)."""
+
+    @hookimpl
+    def register_classifiers(self, register):
+        register("tinyjudge", tiny_judge, input_size=16)
+
+
+def tiny_judge(num_classes: int, in_channels: int, image_size: int, favourite: int = 0):
+    """Always predicts class `favourite` (zero weights, one positive bias)."""
+    import torch
+    from torch import nn
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size * image_size, num_classes))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.zero_()
+        model[1].bias[favourite] = 1.0
+    return model
+
+
+def save_judge(folder: Path, dataset, favourite: int = 0) -> Path:
+    from synthmed.checkpoint import save_checkpoint
+
+    side = dataset.image_size[0]
+    args = {"num_classes": len(dataset.classes), "in_channels": dataset.channels, "image_size": side,
+            "favourite": favourite}
+    save_checkpoint(folder, tiny_judge(**args), {
+        "kind": "classifier", "name": "tinyjudge", "plugin": "test", "version": "0", "args": args,
+        "classes": dataset.classes, "image_size": [side, side], "channels": dataset.channels,
+        "normalization": dataset.stats,
+    })
+    return folder

@@ -1,0 +1,79 @@
+"""The quality report's numbers on constructed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from synthmed.engine.quality import contact_sheet, mean_pairwise_distance, nearest_distances, quality_report
+
+
+def images(*values, side=8):
+    return np.stack([np.full((1, side, side), v, dtype=np.uint8) for v in values])
+
+
+def test_exact_and_near_copies_count_as_near_copies():
+    rng = np.random.default_rng(0)
+    real = rng.integers(0, 256, (5, 1, 8, 8), dtype=np.uint8)
+    copy = real[2].copy()
+    nudged = np.clip(real[3].astype(int) + 1, 0, 255).astype(np.uint8)  # one grey level off
+    far = 255 - real[0]
+    synthetic = np.stack([copy, nudged, far])
+    nearest = nearest_distances(synthetic, real)
+    assert nearest[0] == 0.0
+    assert 0 < nearest[1] <= 1 / 255 + 1e-9
+    assert nearest[2] > 0.1
+    report = quality_report({"a": synthetic}, {"a": real}, classes=["a"], copy_threshold=0.02)
+    stats = report["classes"]["a"]
+    assert stats["near_copies"] == 2 and report["overall"]["near_copies"] == 2
+    assert stats["nearest_real"]["min"] == 0.0
+    assert stats["label_fidelity"] is None
+
+
+def test_memorisation_looks_at_every_real_class():
+    real = {"a": images(0, 0), "b": images(200, 200)}
+    report = quality_report({"a": images(200)}, real, classes=["a", "b"])
+    assert report["classes"]["a"]["near_copies"] == 1  # a copy of a "b" image is still a copy
+
+
+def test_distances_and_diversity():
+    # Black against white is distance 1; black against mid-grey (51) is 0.2.
+    assert nearest_distances(images(0), images(255))[0] == pytest.approx(1.0)
+    assert mean_pairwise_distance(images(0, 255)) == pytest.approx(1.0)
+    assert mean_pairwise_distance(images(0, 0, 0)) == 0.0
+    # Three images at 0, 51, 102: pair distances 0.2, 0.4, 0.2 -> mean 0.8 / 3.
+    assert mean_pairwise_distance(images(0, 51, 102)) == pytest.approx(0.8 / 3)
+    assert mean_pairwise_distance(images(0)) is None
+    report = quality_report({"a": images(0, 0, 0)}, {"a": images(0, 51, 102)}, classes=["a"])
+    diversity = report["classes"]["a"]["diversity"]
+    assert diversity["synthetic"] == 0.0 and diversity["ratio"] == 0.0
+    assert diversity["real"] == pytest.approx(0.8 / 3, abs=1e-6)
+    # Leave-one-out nearest real neighbour: 0.2 for every real image.
+    assert report["classes"]["a"]["real_nearest_real"]["median"] == pytest.approx(0.2, abs=1e-6)
+
+
+def test_large_images_are_shrunk_but_copies_stay_copies():
+    rng = np.random.default_rng(1)
+    real = rng.integers(0, 256, (2, 3, 128, 128), dtype=np.uint8)
+    assert nearest_distances(real[:1], real)[0] == 0.0
+
+
+def test_label_fidelity_with_a_constant_judge():
+    from gen_helpers import tiny_judge
+
+    judge = tiny_judge(num_classes=2, in_channels=1, image_size=8, favourite=1)
+    config = {"classes": ["a", "b"], "image_size": [8, 8], "normalization": {"mean": [0.5], "std": [0.25]}}
+    report = quality_report({"a": images(1, 2), "b": images(3, 4, 5)}, {"a": images(9), "b": images(10)},
+                            classes=["a", "b"], judge=judge, judge_config=config)
+    assert report["classes"]["a"]["label_fidelity"] == 0.0
+    assert report["classes"]["b"]["label_fidelity"] == 1.0
+    assert report["overall"]["label_fidelity"] == pytest.approx(0.6)
+
+
+def test_contact_sheet_layout():
+    sheet = contact_sheet(images(255, 255, 255, side=16), images(*range(5), side=16), columns=8)
+    # make_grid: n * (16 + 2) + 2 wide, one row of 16 + 2 * 2 tall; a 4 px white bar between.
+    assert sheet.shape == (20 + 4 + 20, 5 * 18 + 2)
+    assert sheet[2:18, 2:18].min() == 255 and sheet[21, 0] == 255
+    rgb = contact_sheet(np.zeros((2, 3, 16, 16), np.uint8), np.zeros((1, 3, 16, 16), np.uint8))
+    assert rgb.shape[2] == 3
