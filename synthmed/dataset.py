@@ -300,14 +300,27 @@ class OutputFolder:
     which replaces `out` only in `commit()`. Without `--overwrite` an existing `out`
     is refused up front; with `--resume` an unfinished temporary folder is continued.
 
+    With `continue_existing` (datasets under `--resume`), a finished `out` may be continued
+    too: `continues_finished` is then set and the caller seeds the new folder from it.
+
     Also used for outputs that are not datasets (training runs, reports)."""
 
-    def __init__(self, out: str | os.PathLike[str], *, overwrite: bool = False, resume: bool = False) -> None:
+    def __init__(
+        self,
+        out: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        resume: bool = False,
+        continue_existing: bool = False,
+    ) -> None:
         self.out = Path(out)
         self.tmp = partial_path(self.out)
         self.resumed = False
+        self.continues_finished = False
         if self.out.exists():
-            if not overwrite:
+            if continue_existing and resume and (self.out / "dataset.json").is_file():
+                self.continues_finished = not self.tmp.exists()
+            elif not overwrite:
                 raise UsageError(f"output {self.out} exists; pass --overwrite to replace it")
             if not self.out.is_dir() or (any(self.out.iterdir()) and not any((self.out / m).exists() for m in _OWNED_MARKERS)):
                 raise UsageError(f"refusing to replace {self.out}: it does not look like a synthmed output")
@@ -386,7 +399,7 @@ class DatasetWriter:
     ) -> None:
         if not classes:
             raise UsageError("a dataset needs at least one class")
-        self.folder = OutputFolder(out, overwrite=overwrite, resume=resume)
+        self.folder = OutputFolder(out, overwrite=overwrite, resume=resume, continue_existing=resumable)
         self.out = self.folder.out
         self.tmp = self.folder.tmp
         self.classes = list(classes)
@@ -405,6 +418,8 @@ class DatasetWriter:
         if self.folder.resumed:
             self._reload_journal()
         self._journal = open(self._journal_path, "a", encoding="utf-8")
+        if self.folder.continues_finished:
+            self._seed_from_finished()
 
     # ---- context manager
 
@@ -434,6 +449,23 @@ class DatasetWriter:
         with open(self._journal_path, "w", encoding="utf-8") as handle:
             for row in self.rows:
                 handle.write(json.dumps(self._journal_record(row)) + "\n")
+
+    def _seed_from_finished(self) -> None:
+        """`--resume` on a finished output (for example one cut short by --max-requests):
+        its rows count as done, and the output is replaced by the continued one on commit."""
+        finished = Dataset.open(self.out)
+        if finished.classes != self.classes:
+            raise UsageError(f"--resume: {self.out} has classes {finished.classes}, not {self.classes}")
+        dtype = "uint16" if finished.bit_depth > 8 else "uint8"
+        for row in finished.rows:
+            target = self.tmp / row["file_name"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(finished.path_of(row), target)
+            except OSError:
+                shutil.copyfile(finished.path_of(row), target)
+            pixels_shape = (finished.channels, *(finished.image_size or decode_png(target).shape[:2]))
+            self._commit_row(dict(row), shape=pixels_shape, dtype=dtype)
 
     def _journal_record(self, row: Row) -> dict[str, Any]:
         return {**row, "_shape": list(self._row_shapes[row["id"]]), "_dtype": self._row_dtypes[row["id"]]}

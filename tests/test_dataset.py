@@ -250,3 +250,17 @@ def test_leakage_uses_reference_rows_of_parent_datasets():
     child = [row("syn", "train", origin="t9")]
     assert find_leaks(child) == []
     assert len(find_leaks(child, parent)) == 1
+
+
+def test_resume_continues_a_finished_output(tmp_path):
+    out = tmp_path / "d"
+    with DatasetWriter(out, classes=CLASSES, command="test", resumable=True) as writer:
+        writer.add_image(np.zeros((8, 8), np.uint8), id="first", label="a", split="train")
+    with DatasetWriter(out, classes=CLASSES, command="test", resume=True, resumable=True) as writer:
+        assert writer.has("first")
+        writer.add_image(np.ones((8, 8), np.uint8), id="second", label="b", split="train")
+    data = Dataset.open(out)
+    data.verify()
+    assert [r["id"] for r in data.rows] == ["first", "second"]
+    with pytest.raises(UsageError, match="exists; pass --overwrite"):
+        DatasetWriter(out, classes=CLASSES, command="test", resumable=True)  # without --resume

@@ -213,3 +213,15 @@ def test_diffusers_strength_outside_zero_one(run, small_dataset, api_env, tmp_pa
     result = run("generate", small_dataset, "-o", out, "--generator", "sd-variation", "-g", f"model_dir={model}",
                  "-g", f"strength={strength}", "--per-image", 1)
     assert_usage_error(result, out, f"-g strength={strength}")
+
+
+def test_resume_continues_a_run_stopped_by_max_requests(run, small_dataset, server, tmp_path):
+    out = tmp_path / "out"
+    args = openai_args(small_dataset, out, server, "--per-image", 2, "--allow-upload")
+    first = run(*args, "--max-requests", 3)
+    assert first.code == 0 and first.out.strip() == str(out) and "left" in first.err
+    second = run(*args, "--resume")
+    assert second.code == 0, second.err
+    synthetic = [r for r in Dataset.open(out).rows if r["source"] == "synthetic"]
+    assert len(synthetic) == 2 * len(train_sources(small_dataset)) == len(server.requests)
+    assert len({r["id"] for r in synthetic}) == len(synthetic)

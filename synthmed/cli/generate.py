@@ -115,9 +115,8 @@ def generate(
             _print_dry_run(summary, json)
             return
         if not summary["complete"]:
-            show(f"stopped at --max-requests: {summary['left']} left; rerun with --resume to continue", quiet=False)
-            emit(None, summary, as_json=json)
-            return
+            show(f"stopped at --max-requests: {summary['left']} variation(s) left; rerun with --resume to add them",
+                 quiet=quiet)
         if "quality" in summary:
             show(_quality_table(summary["quality"]), quiet=quiet)
         emit(output, summary, as_json=json)

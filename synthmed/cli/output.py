@@ -62,8 +62,10 @@ def progress(*, quiet: bool = False):
                 self.start()
             return super().add_task(*args, **kwargs)
 
-        def __exit__(self, *exc):
+        def __exit__(self, exc_type, exc, tb):
             if self.live.is_started:
+                if exc_type is not None:
+                    self.live.transient = True  # on an error, the one-line message stands alone
                 self.stop()
 
     return LazyProgress(

@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from synthmed.dataset import Dataset, DatasetWriter, OutputFolder, Row, partial_path, JOURNAL
-from synthmed.errors import SynthmedError, UsageError
+from synthmed.errors import UsageError
 from synthmed.registry import Entry, get_entry
 from synthmed.seeding import derive_seed
 
@@ -492,9 +492,12 @@ def check_upload(generator: Any, allow_upload: bool) -> None:
 
 
 def journal_ids(out: Path) -> set[str]:
-    """Ids already written by an interrupted run of `out` (read-only, for --dry-run)."""
+    """Ids already written to `out` by an interrupted run, or by a finished one that
+    `--resume` would continue (read-only, for --dry-run)."""
     path = partial_path(Path(out)) / JOURNAL
     ids: set[str] = set()
+    if not path.is_file() and (Path(out) / "dataset.json").is_file():
+        return {row["id"] for row in Dataset.open(out).rows}
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
@@ -511,7 +514,8 @@ def run_variation_generation(request: VariationRequest, *, progress_factory: Pro
 
     device = resolve_device(request.device_spec)
     generator = make_generator(request.entry, request.args)
-    check_upload(generator, request.allow_upload)
+    if not request.dry_run:  # a dry run sends nothing, so it needs no permission
+        check_upload(generator, request.allow_upload)
     judge = load_judge(request.judge, request.dataset) if request.judge is not None else None
     from synthmed.engine.variation import plan_variations, run_variations
 
@@ -533,15 +537,12 @@ def run_variation_generation(request: VariationRequest, *, progress_factory: Pro
     except BaseException as exc:
         writer.__exit__(type(exc), exc, exc.__traceback__)
         raise
-    finished = result["already_done"] + result["written"] + result["rejected"] >= result["planned"]
-    if not finished:
-        # --max-requests stopped it: keep the partial output for the next --resume.
-        writer.__exit__(SynthmedError, SynthmedError("capped"), None)
-        return {**result, "complete": False, "left": result["planned"] - result["already_done"] - result["written"]
-                - result["rejected"]}
+    # --max-requests may stop short of the plan: the output is still a finished dataset of what
+    # was made, and `--resume` on it later continues with the rest (DatasetWriter seeds from it).
+    left = result["planned"] - result["already_done"] - result["written"] - result["rejected"]
     rows = [row for row in writer.rows if row["source"] == "synthetic"]
     if rows:
         result["quality"] = write_quality(writer.tmp, request.dataset, rows, judge=judge,
                                           copy_threshold=request.copy_threshold, device=device)
     writer.finish()
-    return {**result, "complete": True}
+    return {**result, "complete": left <= 0, "left": max(left, 0)}
