@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from synthmed.cli.options import (
-    DatasetArg, Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Resume, Seed, Shard,
+    DatasetArg, Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Resume, Seed, Shard, parse_key_values,
 )
 from synthmed.cli.output import emit, progress, show
 
@@ -87,7 +87,7 @@ def generate(
     shard_index = parse_shard(shard)
     data = Dataset.open(dataset)
     entry = gen.generator_entry(generator)
-    args = gen.parse_generator_args(generator_arg or [])
+    args = parse_key_values(generator_arg, "-g/--generator-arg", "steps=50")
     for name, value in (("steps", steps), ("guidance", guidance)):
         if value is not None:
             args[name] = value

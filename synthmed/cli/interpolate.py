@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from synthmed.cli.options import DatasetArg, Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Resume, Seed, Shard
+from synthmed.cli.options import (
+    DatasetArg, Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Resume, Seed, Shard, parse_key_values,
+)
 from synthmed.cli.output import emit, progress, show
 
 
@@ -61,13 +63,13 @@ def interpolate(
     Fits the autoencoder on the train split (--fit-epochs, default 20) or loads --model.
     OUT holds the interpolants (train split, source=synthetic), model/, quality.json and figures/.
     """
-    from synthmed.engine.interpolation_job import InterpolationSettings, execute, parse_key_values, prepare
+    from synthmed.engine.interpolation_job import InterpolationSettings, execute, prepare
 
     settings = InterpolationSettings(
         dataset=dataset,
         out=output,
         autoencoder=autoencoder,
-        autoencoder_args=parse_key_values(autoencoder_arg or []),
+        autoencoder_args=parse_key_values(autoencoder_arg, "-a/--autoencoder-arg"),
         model_dir=model,
         fit_epochs=fit_epochs if fit_epochs is not None else 20,
         loss=loss,

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import json as jsonlib
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet, Seed
+from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet, Seed, parse_key_values
 from synthmed.cli.output import emit, progress, show
 from synthmed.errors import UsageError
-
-
-def parse_model_args(pairs: list[str]) -> dict:
-    """KEY=VALUE pairs; values parsed as JSON when possible (3, 0.5, [16, 32], true), else strings."""
-    args = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--model-arg {pair!r}: expected KEY=VALUE, for example dropout=0.3")
-        try:
-            args[key.strip()] = jsonlib.loads(value)
-        except ValueError:
-            args[key.strip()] = value
-    return args
 
 
 def train(
@@ -63,7 +48,7 @@ def train(
     from synthmed.engine.training import TrainSettings, distributed_from_env, init_distributed, train_run
 
     settings = TrainSettings(
-        model=model, model_args=parse_model_args(model_arg), epochs=epochs, batch_size=batch_size, lr=lr,
+        model=model, model_args=parse_key_values(model_arg, "--model-arg", "dropout=0.3"), epochs=epochs, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, patience=patience, class_weights=class_weights, augment=augment,
         weights=str(weights) if weights else None, freeze_backbone=freeze_backbone, amp=amp,
         val_fraction=val_fraction,

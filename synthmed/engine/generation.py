@@ -44,21 +44,6 @@ def _no_progress(description: str, total: int | None, unit: str) -> Callable[...
 # --------------------------------------------------------------------------- options
 
 
-def parse_generator_args(pairs: Sequence[str]) -> dict[str, Any]:
-    """`-g KEY=VALUE` pairs -> kwargs; a value is JSON when it parses as JSON, else a string."""
-    args: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key.isidentifier():
-            raise UsageError(f"-g/--generator-arg {pair!r}: expected KEY=VALUE, for example -g steps=50")
-        try:
-            args[key] = json.loads(value)
-        except ValueError:
-            args[key] = value
-    return args
-
-
 def generator_entry(name: str) -> Entry:
     entry = get_entry("generator", name)
     if entry.meta.get("conditioning") not in ("class", "image"):

@@ -68,20 +68,6 @@ class PreparedJob:
     loaded_model: Any = None  # the --model, loaded (and so checked) before any output exists
 
 
-def parse_key_values(pairs: list[str], option: str = "-a/--autoencoder-arg") -> dict[str, Any]:
-    """KEY=VALUE strings -> dict; values are parsed as JSON when possible, else kept as strings."""
-    result: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"{option} {pair!r}: expected KEY=VALUE, for example width=32")
-        try:
-            result[key.strip().replace("-", "_")] = json.loads(value)
-        except ValueError:
-            result[key.strip().replace("-", "_")] = value
-    return result
-
-
 def _check_numbers(s: InterpolationSettings) -> None:
     if s.n < 2:
         raise UsageError(f"--n {s.n}: an interpolation mixes at least 2 images")
