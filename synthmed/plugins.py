@@ -22,6 +22,7 @@ ENTRY_POINT_GROUP = "synthmed"
 # Built-in plugins, registered exactly as third-party ones are.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "synthmed.default_plugins.augmentations",
+    "synthmed.default_plugins.codecs",
 )
 
 

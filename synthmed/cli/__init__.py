@@ -20,6 +20,7 @@ BUILTIN_COMMANDS: list[tuple[str, str, str]] = [
     ("sample-data", "synthmed.cli.sample_data", "sample_data"),
     ("info", "synthmed.cli.info", "info"),
     ("plugins", "synthmed.cli.plugins", "plugins"),
+    ("compress", "synthmed.cli.compress", "compress"),
 ]
 
 HELP = """Synthetic-data augmentation for small medical-imaging datasets.
