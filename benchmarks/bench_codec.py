@@ -24,7 +24,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-CHEST = REPO.parent / "shared" / "data" / "chest-xray-kermany-224"
+# ../shared/data of the project root (or of the checkout holding this worktree)
+CHEST = next(
+    (p / "shared" / "data" / "chest-xray-kermany-224" for p in (REPO.parent, REPO.parent.parent)
+     if (p / "shared" / "data" / "chest-xray-kermany-224").is_dir()),
+    REPO.parent / "shared" / "data" / "chest-xray-kermany-224",
+)
 JPEG_QUALITIES = (30, 50, 75, 90)
 REFERENCE_QUALITY = 75
 
@@ -114,6 +119,12 @@ def run_case(name: str, dataset: Path, work: Path, args: argparse.Namespace) -> 
     lines = [f"{name}: JPEG q{REFERENCE_QUALITY} = {jpeg['psnr']:.2f} dB at {jpeg['bpp']:.3f} bpp"]
     for codec in args.learned:
         points = [(r["bpp"], r["psnr"]) for r in results if r["codec"] == codec]
+        # The whole curve: where along JPEG's qualities the learned codec wins or loses.
+        for other in (r for r in results if r["codec"] == "jpeg"):
+            bpp, how = bpp_at_psnr(points, other["psnr"])
+            ratio = "n/a" if bpp is None else f"{bpp / other['bpp']:.2f}"
+            lines.append(f"  {codec} vs {other['set']} ({other['psnr']:.2f} dB, {other['bpp']:.3f} bpp): "
+                         f"bpp ratio {ratio} [{how}]")
         bpp, how = bpp_at_psnr(points, jpeg["psnr"])
         if bpp is None:
             lines.append(f"  {codec}: {how} -> loses to JPEG here (target ratio <= 0.8)")
@@ -137,14 +148,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--learned", nargs="+", default=["learned-hyperprior", "learned-factorized"])
+    parser.add_argument("--learned", nargs="+", default=["learned-hyperprior"],
+                        help="learned codecs to fit (add learned-factorized to compare; doubles the time)")
     parser.add_argument("--qualities", type=int, nargs="+", default=None)
     args = parser.parse_args()
     from synthmed.devices import resolve_device
 
     args.device = resolve_device(args.device)
-    args.epochs = args.epochs or (4 if args.quick else 12)
-    args.qualities = args.qualities or ([4, 6, 8] if args.quick else [3, 4, 5, 6, 7, 8])
+    args.epochs = args.epochs or (4 if args.quick else 15)
+    args.qualities = args.qualities or ([6, 8] if args.quick else [4, 5, 6, 7, 8])
     scale = 0.05 if args.quick else 0.12
     chest_counts = (160, 40) if args.quick else (480, 120)
     print(f"bench_codec: {args.size} px grayscale, learned {args.learned} at qualities {args.qualities}, "

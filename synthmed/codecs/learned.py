@@ -39,7 +39,7 @@ class LearnedCodec:
     quality_meaning = "rate-distortion level (lambda doubles per step)"
 
     def __init__(self, name: str, variant: str, *, hidden: int = 48, latent: int = 64, hyper: int = 32,
-                 batch_size: int = 16, learning_rate: float = 1e-3) -> None:
+                 batch_size: int = 4, learning_rate: float = 5e-3) -> None:
         if variant not in ("factorized", "hyperprior"):
             raise ValueError(f"unknown learned codec variant {variant!r}")
         self.name = name
@@ -65,8 +65,11 @@ class LearnedCodec:
         return self.models[quality]
 
     def fit(self, images: np.ndarray, *, quality: int, epochs: int, device: Any, seed: int,
-            progress: Callable[[int], None] | None = None) -> None:
-        """Fit the model of one quality level on uint8/uint16 images (N, C, H, W)."""
+            progress: Callable[[int], None] | None = None, warm_start: int | None = None) -> None:
+        """Fit the model of one quality level on uint8/uint16 images (N, C, H, W).
+
+        `warm_start`: start from the fitted model of that quality instead of from scratch
+        (a few CPU minutes are far from convergence, so neighbouring rates share the work)."""
         import torch
 
         from synthmed.engine.batches import to_unit_float
@@ -77,7 +80,10 @@ class LearnedCodec:
             raise UsageError(f"codec {self.name}: no train images to fit on")
         torch.manual_seed(derive_seed(seed, "codec", self.name, quality) % 2**63)
         data = self._pad(to_unit_float(images))
-        model = self.build(images.shape[1]).to(device)
+        model = self.build(images.shape[1])
+        if warm_start is not None:
+            model.load_state_dict(self._model(warm_start).state_dict())
+        model = model.to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
         lmbda = LAMBDAS[quality]
         steps_per_epoch = max(1, -(-len(data) // self.batch_size))
@@ -105,7 +111,8 @@ class LearnedCodec:
         model.build_tables()
         self.models[quality] = model
         self._tags.pop(quality, None)
-        self.fit_records[quality] = {"epochs": epochs, "images": int(len(images)), "seed": seed, "lambda": lmbda, **last}
+        self.fit_records[quality] = {"epochs": epochs, "images": int(len(images)), "seed": seed, "lambda": lmbda,
+                                   "warm_start": warm_start, **last}
 
     def config(self, quality: int) -> dict[str, Any]:
         model = self._model(quality)

@@ -183,7 +183,9 @@ def compress_dataset(
     try:
         train_images = dataset.load_images(train_rows) if learned and not model_dir else None
         fit_seconds: dict[str, float] = {}
-        for stream_set in learned:
+        previous: dict[int, int] = {}  # id(codec) -> last quality fitted with it
+        # Highest quality first; each lower one starts from the one above it.
+        for stream_set in sorted(learned, key=lambda s: -s.quality):
             target = folder.tmp / "models" / stream_set.name
             started = time.perf_counter()
             if model_dir:
@@ -192,8 +194,10 @@ def compress_dataset(
                 epochs = fit_epochs or DEFAULT_EPOCHS
                 advance = tasks(f"fitting {stream_set.name}", epochs)
                 stream_set.codec.fit(
-                    train_images, quality=stream_set.quality, epochs=epochs, device=device, seed=seed, progress=advance
+                    train_images, quality=stream_set.quality, epochs=epochs, device=device, seed=seed,
+                    progress=advance, warm_start=previous.get(id(stream_set.codec)),
                 )
+                previous[id(stream_set.codec)] = stream_set.quality
             fit_seconds[stream_set.name] = time.perf_counter() - started
             stream_set.codec.save(target, quality=stream_set.quality, extra={"plugin": stream_set.plugin, "version": stream_set.version})
 
