@@ -368,3 +368,80 @@ def test_decode_of_a_folder_that_is_not_a_compress_output(sample_dataset, run, t
 def test_dataset_and_decode_together_are_refused(sample_dataset, classical_output, run, tmp_path):
     result = run("compress", sample_dataset, "--decode", classical_output, "-o", tmp_path / "x")
     _assert_usage_error(result, "either")
+
+
+def test_compressing_into_an_existing_folder_is_refused(sample_dataset, run, tmp_path):
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    result = run("compress", sample_dataset, "-o", existing, "--codec", "png")
+    _assert_usage_error(result, str(existing), "exists")
+    assert [p.name for p in existing.iterdir()] == ["keep.txt"]
+
+
+def test_jpeg2000_keeps_sixteen_bits(tmp_path, run):
+    from synthmed.codecs.pillow import jpeg2000_available
+
+    if not jpeg2000_available():
+        pytest.skip("this Pillow has no OpenJPEG (JPEG 2000)")
+    source = _sixteen_bit_dataset(tmp_path / "deep")
+    out = tmp_path / "out"
+    assert run("compress", source, "-o", out, "--codec", "jpeg2000=60", "-q").code == 0
+    result = json.loads((out / "report.json").read_text())["results"][0]
+    assert result["set"] == "jpeg2000-q60" and result["images"] == 1
+    restored = tmp_path / "restored"
+    assert run("compress", "--decode", out, "-o", restored, "-q").code == 0
+    assert Dataset.open(restored).bit_depth == 16
+    row = Dataset.open(source).rows[0]
+    assert decode_png(restored / row["file_name"]).dtype == np.uint16
+
+
+def test_codecs_are_registered(fresh_plugins):
+    from synthmed.registry import list_codecs
+
+    names = list_codecs()
+    assert {"learned-factorized", "learned-hyperprior", "png", "jpeg"} <= set(names)
+
+
+def test_an_inline_codec_plugin_runs_through_compress(sample_dataset, run, tmp_path):
+    """A third-party codec only implements the interface; compress, report and decode follow."""
+    import synthmed.plugins
+    from synthmed.hookspecs import hookimpl
+
+    class InvertCodec:
+        name = "invert"
+        stream_version = 1
+        lossless = True
+        quality_range = None
+        default_qualities = (0,)
+        max_side = 1024
+        bit_depths = (8,)
+        needs_fit = False
+
+        def encode(self, pixels, *, quality):
+            return (255 - pixels).tobytes()
+
+        def decode(self, payload, *, quality, shape, dtype):
+            return 255 - np.frombuffer(payload, dtype=dtype).reshape(shape)
+
+        def model_tag(self, quality):
+            return bytes(8)
+
+    class Plugin:
+        @hookimpl
+        def register_codecs(self, register):
+            register("invert", InvertCodec)
+
+    pm = synthmed.plugins.get_plugin_manager()
+    pm.register(Plugin(), name="invert-plugin")
+    try:
+        out = tmp_path / "out"
+        assert run("compress", sample_dataset, "-o", out, "--codec", "invert", "--splits", "test", "-q").code == 0
+        result = json.loads((out / "report.json").read_text())["results"][0]
+        assert result["exact_images"] == result["images"]
+        header_bytes = len(bitstream.pack(_header(codec="invert", quality=None), b""))
+        assert result["bpp"] == pytest.approx(8 + 8 * header_bytes / (32 * 32))
+        restored = tmp_path / "restored"
+        assert run("compress", "--decode", out, "-o", restored, "-q").code == 0
+    finally:
+        pm.unregister(name="invert-plugin")
