@@ -252,7 +252,7 @@ def test_truncated_stream_is_refused(classical_output, run, tmp_path):
     stream = _first_stream(out, "jpeg-q50")
     stream.write_bytes(stream.read_bytes()[:-10])
     target = tmp_path / "restored"
-    result = run("compress", "--decode", out, "-o", target, "--codec", "jpeg")
+    result = run("compress", "--decode", out, "-o", target, "--codec", "jpeg=50")
     _assert_usage_error(result, str(stream), "truncated")
     assert not target.exists() and not partial_path(target).exists()
 

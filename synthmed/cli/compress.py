@@ -72,15 +72,17 @@ def compress(
 
 def _decode(streams: Path, output: Path, codec: Optional[list[str]], qualities: list[int], *, overwrite: bool,
             json: bool, quiet: bool) -> None:
-    from synthmed.engine.compression import decode_streams
+    from synthmed.engine.compression import decode_streams, parse_codec_specs
 
-    if codec and len(codec) > 1 or len(qualities) > 1:
+    specs = parse_codec_specs(codec or [])
+    qualities = qualities + [q for _, own in specs for q in own or []]
+    if len(specs) > 1 or len(qualities) > 1:
         raise UsageError("--decode restores one stream set: give at most one --codec and one --quality")
     with progress(quiet=quiet) as bar:
         path = decode_streams(
             streams,
             output,
-            codec=codec[0] if codec else None,
+            codec=specs[0][0] if specs else None,
             quality=qualities[0] if qualities else None,
             overwrite=overwrite,
             tasks=_tasks(bar),

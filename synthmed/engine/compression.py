@@ -156,6 +156,7 @@ def compress_dataset(
 ) -> dict[str, Any]:
     """Encode every image of `splits` with every set; returns the report (also in OUT/report.json)."""
     from synthmed.codecs.learned import DEFAULT_EPOCHS
+    from synthmed.engine.codec_report import image_quality, summarise
     from synthmed.imageio import decode_png
 
     for split in splits:
@@ -215,8 +216,6 @@ def compress_dataset(
                     per_image.append(record)
                     decoded.append(pixels)
                 advance(1)
-            from synthmed.engine.codec_report import image_quality, summarise
-
             quality = image_quality([originals[r["id"]] for r in per_image], decoded, bit_depth=dataset.bit_depth)
             for record, measured in zip(per_image, quality):
                 record.update(measured)
