@@ -305,6 +305,19 @@ def test_stream_of_another_learned_model_is_refused(sample_dataset, run, tmp_pat
     assert not target.exists()
 
 
+def test_stream_of_another_codec_version_is_refused(classical_output, run, tmp_path):
+    from dataclasses import replace
+
+    out = _copy(classical_output, tmp_path)
+    stream = _first_stream(out, "png")
+    header, payload = bitstream.unpack(stream.read_bytes())
+    stream.write_bytes(bitstream.pack(replace(header, codec_version=2), payload))  # valid checksum
+    target = tmp_path / "restored"
+    result = run("compress", "--decode", out, "-o", target, "--codec", "png")
+    _assert_usage_error(result, str(stream), "png stream version 2 is not supported")
+    assert not target.exists() and not partial_path(target).exists()
+
+
 @pytest.mark.parametrize(
     "args, words",
     [
