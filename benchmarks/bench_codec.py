@@ -155,8 +155,8 @@ def main() -> None:
     from synthmed.devices import resolve_device
 
     args.device = resolve_device(args.device)
-    args.epochs = args.epochs or (4 if args.quick else 15)
-    args.qualities = args.qualities or ([6, 8] if args.quick else [4, 5, 6, 7, 8])
+    args.epochs = args.epochs or (4 if args.quick else 20)
+    args.qualities = args.qualities or ([6, 8] if args.quick else [5, 6, 7, 8])
     scale = 0.05 if args.quick else 0.12
     chest_counts = (160, 40) if args.quick else (480, 120)
     print(f"bench_codec: {args.size} px grayscale, learned {args.learned} at qualities {args.qualities}, "

@@ -116,7 +116,7 @@ class LearnedCodec:
 
     def config(self, quality: int) -> dict[str, Any]:
         model = self._model(quality)
-        in_channels = model.analysis[0].in_channels
+        in_channels = model.analysis[0].in_channels  # the first layer is a Conv2d
         return {
             "kind": "codec",
             "name": self.name,

@@ -33,6 +33,29 @@ def _inverse_softplus(value: float) -> float:
     return math.log(math.expm1(value))
 
 
+class _LowerBound(torch.autograd.Function):
+    """max(x, bound) whose gradient still flows where it would lift x above the bound.
+
+    A plain clamp has zero gradient below the bound, so a scale or likelihood that falls
+    under it can never come back (the hyperprior then stops learning)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, bound: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return x.clamp_min(bound)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        passes = (x >= ctx.bound) | (grad < 0)
+        return grad * passes.to(grad.dtype), None
+
+
+def lower_bound(x: torch.Tensor, bound: float) -> torch.Tensor:
+    return _LowerBound.apply(x, bound)
+
+
 class GDN(nn.Module):
     """Generalized divisive normalization: y_i = x_i / sqrt(beta_i + sum_j gamma_ij x_j^2) (inverse: times).
 
@@ -90,7 +113,7 @@ class FactorizedDensity(nn.Module):
         # Evaluate in the tail where the sigmoid is not saturated (numerically stable).
         sign = -torch.sign(lower + upper).detach()
         probs = torch.abs(torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower))
-        return probs.reshape(c, n, h, w).permute(1, 0, 2, 3).clamp_min(LIKELIHOOD_FLOOR)
+        return lower_bound(probs.reshape(c, n, h, w).permute(1, 0, 2, 3), LIKELIHOOD_FLOOR)
 
     @torch.no_grad()
     def pmf_table(self, half_range: int) -> np.ndarray:
@@ -114,12 +137,12 @@ class FactorizedDensity(nn.Module):
 
 def gaussian_likelihood(y: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
     """P(round(y) = y) under a zero-mean Gaussian of the given scale (symmetric form)."""
-    scales = scales.clamp_min(SCALE_MIN)
+    scales = lower_bound(scales, SCALE_MIN)
     value = torch.abs(y)
     normal = torch.distributions.Normal(0.0, 1.0)
     upper = normal.cdf((0.5 - value) / scales)
     lower = normal.cdf((-0.5 - value) / scales)
-    return (upper - lower).clamp_min(LIKELIHOOD_FLOOR)
+    return lower_bound(upper - lower, LIKELIHOOD_FLOOR)
 
 
 def scale_table() -> torch.Tensor:
@@ -152,6 +175,22 @@ def integer_table(probs: np.ndarray, total: int = TABLE_TOTAL) -> np.ndarray:
     return flat.reshape(counts.shape)
 
 
+class FixedGain(nn.Module):
+    """Multiply by a constant. The analysis ends with x LATENT_GAIN and the synthesis starts
+    with / LATENT_GAIN: latents start large against the quantisation step, so a fit of a few
+    CPU minutes reaches useful rates (without it latents stay near +-5 and PSNR stalls)."""
+
+    def __init__(self, gain: float) -> None:
+        super().__init__()
+        self.gain = gain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gain
+
+
+LATENT_GAIN = 10.0
+
+
 def _conv(cin: int, cout: int, kernel: int = 5, stride: int = 2) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2)
 
@@ -168,9 +207,15 @@ class FactorizedPriorCodec(nn.Module):
     def __init__(self, in_channels: int = 1, hidden: int = 48, latent: int = 64) -> None:
         super().__init__()
         self.analysis = nn.Sequential(
-            _conv(in_channels, hidden), GDN(hidden), _conv(hidden, hidden), GDN(hidden), _conv(hidden, latent)
+            _conv(in_channels, hidden),
+            GDN(hidden),
+            _conv(hidden, hidden),
+            GDN(hidden),
+            _conv(hidden, latent),
+            FixedGain(LATENT_GAIN),
         )
         self.synthesis = nn.Sequential(
+            FixedGain(1.0 / LATENT_GAIN),
             _deconv(latent, hidden),
             GDN(hidden, inverse=True),
             _deconv(hidden, hidden),
@@ -206,7 +251,8 @@ class ScaleHyperpriorCodec(nn.Module):
             _conv(latent, hyper, 3, 1), nn.ReLU(), _conv(hyper, hyper), nn.ReLU(), _conv(hyper, hyper)
         )
         self.hyper_synthesis = nn.Sequential(
-            _deconv(hyper, hyper), nn.ReLU(), _deconv(hyper, hyper), nn.ReLU(), _conv(hyper, latent, 3, 1), nn.ReLU()
+            # softplus, not ReLU, at the end: a ReLU stuck at zero would freeze that scale forever
+            _deconv(hyper, hyper), nn.ReLU(), _deconv(hyper, hyper), nn.ReLU(), _conv(hyper, latent, 3, 1), nn.Softplus()
         )
         self.hyper_density = FactorizedDensity(hyper)
         self.register_buffer("hyper_table", torch.zeros(hyper, 2 * HYPER_RANGE + 1, dtype=torch.int64))
