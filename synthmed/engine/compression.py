@@ -191,6 +191,12 @@ def compress_dataset(
             started = time.perf_counter()
             if model_dir:
                 stream_set.codec.load(model_paths[stream_set.name], quality=stream_set.quality)
+                channels = stream_set.codec.config(stream_set.quality)["channels"]
+                if channels != dataset.channels:
+                    raise UsageError(
+                        f"--model {model_paths[stream_set.name]}: fitted on {channels}-channel images, "
+                        f"{dataset_path} has {dataset.channels}"
+                    )
             else:
                 epochs = fit_epochs or DEFAULT_EPOCHS
                 advance = tasks(f"fitting {stream_set.name}", epochs)
@@ -404,7 +410,10 @@ def decode_streams(
     entry = get_entry("codec", chosen["codec"])
     stream_set = StreamSet(chosen["codec"], chosen["quality"], entry.factory(), entry.plugin, entry.version)
     if stream_set.codec.needs_fit:
-        stream_set.codec.load(streams / chosen["model"], quality=chosen["quality"])
+        model = str(chosen.get("model") or "")
+        if not model.startswith("models/") or ".." in Path(model).parts:
+            raise UsageError(f"{streams / MANIFEST}: set {chosen['name']} names no model inside models/")
+        stream_set.codec.load(streams / model, quality=chosen["quality"])
     rows = _read_stream_rows(streams, chosen["name"])
     if Path(out).resolve() == streams.resolve():
         raise UsageError(f"-o {out}: is the compress output being decoded; choose another folder")
