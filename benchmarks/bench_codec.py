@@ -63,26 +63,39 @@ def chest_dataset(root: Path, *, size: int, train: int, test: int) -> Path | Non
     return out
 
 
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(bpp, psnr) points that no other point beats on both (less bpp and more PSNR), by bpp.
+
+    A learned model fitted for fewer steps can land below its neighbours (for example the
+    first model of a warm-start chain); a user would never pick it, so the curve skips it."""
+    points = sorted((b, p) for b, p in points if p is not None)
+    front: list[tuple[float, float]] = []
+    for bpp, psnr in points:
+        if not front or psnr > front[-1][1]:
+            front.append((bpp, psnr))
+    return front
+
+
 def bpp_at_psnr(points: list[tuple[float, float]], target: float) -> tuple[float | None, str]:
-    """Interpolate log(bpp) linearly in PSNR along an RD curve of (bpp, psnr) points."""
-    points = sorted((p, b) for b, p in points if p is not None)
-    if not points:
+    """Interpolate log(bpp) linearly in PSNR along the Pareto front of an RD curve."""
+    front = pareto_front(points)
+    if not front:
         return None, "no points"
-    if target < points[0][0]:
-        return points[0][1], "at most (its lowest quality already beats JPEG's PSNR)"
-    if target > points[-1][0]:
-        return None, f"not reached (best {points[-1][0]:.2f} dB at {points[-1][1]:.3f} bpp)"
-    for (p0, b0), (p1, b1) in zip(points, points[1:]):
+    if target < front[0][1]:
+        return front[0][0], "upper bound: its lowest-rate point already has a higher PSNR"
+    if target > front[-1][1]:
+        return None, f"not reached (best {front[-1][1]:.2f} dB at {front[-1][0]:.3f} bpp)"
+    for (b0, p0), (b1, p1) in zip(front, front[1:]):
         if p0 <= target <= p1:
             t = 0.0 if p1 == p0 else (target - p0) / (p1 - p0)
             return math.exp(math.log(b0) + t * (math.log(b1) - math.log(b0))), "interpolated"
-    return points[-1][1], "at the last point"
+    return front[-1][0], "at the last point"
 
 
 def psnr_at_bpp(points: list[tuple[float, float]], target: float) -> float | None:
-    """PSNR interpolated at a bpp (linear in log bpp); None outside the curve."""
-    points = sorted((b, p) for b, p in points if p is not None)
-    for (b0, p0), (b1, p1) in zip(points, points[1:]):
+    """PSNR interpolated at a bpp (linear in log bpp) along the Pareto front; None outside it."""
+    front = pareto_front(points)
+    for (b0, p0), (b1, p1) in zip(front, front[1:]):
         if b0 <= target <= b1:
             t = 0.0 if b1 == b0 else (math.log(target) - math.log(b0)) / (math.log(b1) - math.log(b0))
             return p0 + t * (p1 - p0)
@@ -156,7 +169,7 @@ def main() -> None:
 
     args.device = resolve_device(args.device)
     args.epochs = args.epochs or (4 if args.quick else 20)
-    args.qualities = args.qualities or ([6, 8] if args.quick else [5, 6, 7, 8])
+    args.qualities = args.qualities or ([6, 8] if args.quick else [3, 4, 5, 6, 7, 8])
     scale = 0.05 if args.quick else 0.12
     chest_counts = (160, 40) if args.quick else (480, 120)
     print(f"bench_codec: {args.size} px grayscale, learned {args.learned} at qualities {args.qualities}, "
