@@ -156,7 +156,6 @@ def compress_dataset(
 ) -> dict[str, Any]:
     """Encode every image of `splits` with every set; returns the report (also in OUT/report.json)."""
     from synthmed.codecs.learned import DEFAULT_EPOCHS
-    from synthmed.engine.codec_report import image_quality, summarise
     from synthmed.imageio import decode_png
 
     for split in splits:
@@ -178,65 +177,20 @@ def compress_dataset(
     if learned and not model_dir:
         dataset.require_uniform_size()
     report_rows = [r for r in rows if r["split"] == report_split] or rows
-    report_ids = {r["id"] for r in report_rows}
 
     folder = OutputFolder(out, overwrite=overwrite)
     try:
-        train_images = dataset.load_images(train_rows) if learned and not model_dir else None
-        fit_seconds: dict[str, float] = {}
-        previous: dict[int, int] = {}  # id(codec) -> last quality fitted with it
-        # Highest quality first; each lower one starts from the one above it.
-        for stream_set in sorted(learned, key=lambda s: -s.quality):
-            target = folder.tmp / "models" / stream_set.name
-            started = time.perf_counter()
-            if model_dir:
-                stream_set.codec.load(model_paths[stream_set.name], quality=stream_set.quality)
-                channels = stream_set.codec.config(stream_set.quality)["channels"]
-                if channels != dataset.channels:
-                    raise UsageError(
-                        f"--model {model_paths[stream_set.name]}: fitted on {channels}-channel images, "
-                        f"{dataset_path} has {dataset.channels}"
-                    )
-            else:
-                epochs = fit_epochs or DEFAULT_EPOCHS
-                advance = tasks(f"fitting {stream_set.name}", epochs)
-                stream_set.codec.fit(
-                    train_images, quality=stream_set.quality, epochs=epochs, device=device, seed=seed,
-                    progress=advance, warm_start=previous.get(id(stream_set.codec)),
-                )
-                previous[id(stream_set.codec)] = stream_set.quality
-            fit_seconds[stream_set.name] = time.perf_counter() - started
-            stream_set.codec.save(target, quality=stream_set.quality, extra={"plugin": stream_set.plugin, "version": stream_set.version})
-
+        fit_seconds = _prepare_models(
+            dataset, train_rows, learned, folder.tmp / "models", model_paths=model_paths,
+            epochs=fit_epochs or DEFAULT_EPOCHS, device=device, seed=seed, tasks=tasks,
+        )
         originals = {r["id"]: decode_png(dataset.path_of(r)) for r in report_rows}
         stream_rows: list[dict[str, Any]] = []
         results = []
         for stream_set in sets:
-            advance = tasks(f"encoding {stream_set.name}", len(rows))
-            per_image = []
-            decoded = []
-            for row in rows:
-                record, pixels = _encode_row(dataset, row, stream_set, folder.tmp, decode=row["id"] in report_ids)
-                stream_rows.append(record)
-                if pixels is not None:
-                    per_image.append(record)
-                    decoded.append(pixels)
-                advance(1)
-            quality = image_quality([originals[r["id"]] for r in per_image], decoded, bit_depth=dataset.bit_depth)
-            for record, measured in zip(per_image, quality):
-                record.update(measured)
-            summary = summarise(per_image)
-            results.append({
-                "set": stream_set.name,
-                "codec": stream_set.codec_name,
-                "codec_tag": f"{stream_set.codec_name}@{stream_set.version}",
-                "quality": stream_set.quality,
-                "lossless": bool(stream_set.codec.lossless),
-                "images": len(per_image),
-                **summary,
-                "fit_s": fit_seconds.get(stream_set.name),
-                "bytes_all_splits": int(sum(r["bytes"] for r in stream_rows if r["set"] == stream_set.name)),
-            })
+            records, result = _encode_set(dataset, rows, stream_set, folder.tmp, originals, tasks)
+            stream_rows += records
+            results.append({**result, "fit_s": fit_seconds.get(stream_set.name)})
         report = {
             "dataset": str(Path(dataset_path).resolve()),
             "split": report_split if any(r["split"] == report_split for r in rows) else "all",
@@ -253,6 +207,67 @@ def compress_dataset(
         folder.discard()
         raise
     return report
+
+
+def _prepare_models(dataset: Dataset, train_rows, learned: Sequence[StreamSet], models: Path, *,
+                    model_paths: dict[str, Path], epochs: int, device: Any, seed: int, tasks: Tasks) -> dict[str, float]:
+    """Fit (or load, with --model) every learned set's model and save it under `models/<set>`;
+    returns the seconds each took."""
+    train_images = dataset.load_images(train_rows) if learned and not model_paths else None
+    seconds: dict[str, float] = {}
+    previous: dict[int, int] = {}  # id(codec) -> last quality fitted with it
+    # Highest quality first; each lower one starts from the one above it.
+    for stream_set in sorted(learned, key=lambda s: -s.quality):
+        codec = stream_set.codec
+        started = time.perf_counter()
+        if model_paths:
+            codec.load(model_paths[stream_set.name], quality=stream_set.quality)
+            channels = codec.config(stream_set.quality)["channels"]
+            if channels != dataset.channels:
+                raise UsageError(
+                    f"--model {model_paths[stream_set.name]}: fitted on {channels}-channel images, "
+                    f"{dataset.root} has {dataset.channels}"
+                )
+        else:
+            codec.fit(
+                train_images, quality=stream_set.quality, epochs=epochs, device=device, seed=seed,
+                progress=tasks(f"fitting {stream_set.name}", epochs), warm_start=previous.get(id(codec)),
+            )
+            previous[id(codec)] = stream_set.quality
+        seconds[stream_set.name] = time.perf_counter() - started
+        codec.save(models / stream_set.name, quality=stream_set.quality,
+                   extra={"plugin": stream_set.plugin, "version": stream_set.version})
+    return seconds
+
+
+def _encode_set(dataset: Dataset, rows, stream_set: StreamSet, root: Path, originals: dict[str, np.ndarray],
+                tasks: Tasks) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Encode every row with one set; measure quality on the rows in `originals` (the report split)."""
+    from synthmed.engine.codec_report import image_quality, summarise
+
+    advance = tasks(f"encoding {stream_set.name}", len(rows))
+    records, measured, decoded = [], [], []
+    for row in rows:
+        record, pixels = _encode_row(dataset, row, stream_set, root, decode=row["id"] in originals)
+        records.append(record)
+        if pixels is not None:
+            measured.append(record)
+            decoded.append(pixels)
+        advance(1)
+    quality = image_quality([originals[r["id"]] for r in measured], decoded, bit_depth=dataset.bit_depth)
+    for record, values in zip(measured, quality):
+        record.update(values)
+    result = {
+        "set": stream_set.name,
+        "codec": stream_set.codec_name,
+        "codec_tag": f"{stream_set.codec_name}@{stream_set.version}",
+        "quality": stream_set.quality,
+        "lossless": bool(stream_set.codec.lossless),
+        "images": len(measured),
+        **summarise(measured),
+        "bytes_all_splits": int(sum(r["bytes"] for r in records)),
+    }
+    return records, result
 
 
 def _encode_row(dataset: Dataset, row: Row, stream_set: StreamSet, root: Path, *, decode: bool):
