@@ -8,7 +8,7 @@ are compared on equal terms (the bitstream header is counted for every codec).
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,6 @@ class PillowCodec:
     stream_version: int = 1
     needs_fit: bool = False
     quality_meaning: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def save_args(self, quality: int | None) -> dict[str, Any]:
         if self.format == "PNG":
