@@ -7,7 +7,8 @@ images in ../shared/data (skipped with a message when absent), both grayscale at
 The learned codecs are fitted on each dataset's train split; every bpp is a real file size.
 
     python benchmarks/bench_codec.py            # a few minutes on 2 CPU cores
-    python benchmarks/bench_codec.py --quick    # smaller data, fewer epochs
+    python benchmarks/bench_codec.py --quick    # smaller data, 4 epochs: checks the pipeline,
+                                                # its learned-codec ratios mean little
 """
 
 from __future__ import annotations
