@@ -2,13 +2,14 @@
 _synthmed() {
     local cur="${COMP_WORDS[COMP_CWORD]}"
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "augment compare evaluate generate gradcam info interpolate mix plugins preprocess sample-data train --debug --version -h --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "augment compare compress evaluate generate gradcam info interpolate mix plugins preprocess sample-data train --debug --version -h --help" -- "$cur"))
         return
     fi
     local opts=''
     case "${COMP_WORDS[1]}" in
         augment) opts="-o --output --policy -p --copies -k --classes --splits --only-augmented --balance --batch-size --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
         compare) opts="--metric --json -h --help" ;;
+        compress) opts="-o --output --codec -c --quality --splits --report-split --decode --fit-epochs --model --device --seed --overwrite --json --quiet -q -h --help" ;;
         evaluate) opts="-o --output --split --batch-size --device --overwrite --json --quiet -q -h --help" ;;
         generate) opts="-o --output --generator -g --generator-arg --classes --per-class --ratio --balance --model --fit-only --fit-epochs --steps --guidance --batch-size --judge --copy-threshold --per-image --splits --concurrency --max-requests --allow-upload --dry-run --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
         gradcam) opts="-o --output --target -t --method --layer --split --classes --source --limit --pairs --figures --no-figures --batch-size --seed --device --overwrite --resume --json --quiet -q -h --help" ;;

@@ -26,6 +26,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "synthmed.default_plugins.classifiers",
     "synthmed.default_plugins.autoencoders",
     "synthmed.default_plugins.generators",
+    "synthmed.default_plugins.codecs",
 )
 
 

@@ -29,6 +29,7 @@ BUILTIN_COMMANDS: list[tuple[str, str, str]] = [
     ("compare", "synthmed.cli.compare", "compare"),
     ("interpolate", "synthmed.cli.interpolate", "interpolate"),
     ("generate", "synthmed.cli.generate", "generate"),
+    ("compress", "synthmed.cli.compress", "compress"),
 ]
 
 HELP = """Synthetic-data augmentation for small medical-imaging datasets.

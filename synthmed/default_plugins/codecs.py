@@ -1,0 +1,18 @@
+"""Built-in codecs for `synthmed compress`: learned (factorized prior, scale hyperprior) and
+classical through Pillow (PNG, JPEG, WebP, and JPEG 2000 where Pillow has OpenJPEG)."""
+
+from synthmed.hookspecs import hookimpl
+
+
+@hookimpl
+def register_codecs(register):
+    from synthmed.codecs import learned, pillow
+
+    register("learned-factorized", learned.factorized_codec, learned=True)
+    register("learned-hyperprior", learned.hyperprior_codec, learned=True)
+    register("png", pillow.png_codec, learned=False)
+    register("jpeg", pillow.jpeg_codec, learned=False)
+    if pillow.webp_available():
+        register("webp", pillow.webp_codec, learned=False)
+    if pillow.jpeg2000_available():
+        register("jpeg2000", pillow.jpeg2000_codec, learned=False)
