@@ -2,7 +2,7 @@
 complete -c synthmed -f
 complete -c synthmed -n __fish_use_subcommand -a augment -d 'Write K augmented copies of each selected image (source=augmented, origin, gener'
 complete -c synthmed -n __fish_use_subcommand -a compare -d 'Print a table with one row per report each metrics median and quartiles over rep'
-complete -c synthmed -n __fish_use_subcommand -a compress -d 'Compress a dataset into one bitstream file per image (bpp from real file sizes) '
+complete -c synthmed -n __fish_use_subcommand -a compress -d 'Compress a dataset into one bitstream file per image, with report.json and a rat'
 complete -c synthmed -n __fish_use_subcommand -a evaluate -d 'Score a trained classifier (every repeat of RUN) on one split of a dataset.'
 complete -c synthmed -n __fish_use_subcommand -a generate -d 'Fit a generator on the real train images and sample synthetic ones per class (OU'
 complete -c synthmed -n __fish_use_subcommand -a gradcam -d 'Grad-CAM heat maps of a trained classifier on a datasets images; with --pairs, h'

@@ -17,25 +17,24 @@ from synthmed.errors import SynthmedError
 
 # (command name, module, function). A command appears here only once it works.
 BUILTIN_COMMANDS: list[tuple[str, str, str]] = [
-    ("sample-data", "synthmed.cli.sample_data", "sample_data"),
-    ("info", "synthmed.cli.info", "info"),
-    ("plugins", "synthmed.cli.plugins", "plugins"),
     ("preprocess", "synthmed.cli.preprocess", "preprocess"),
+    ("generate", "synthmed.cli.generate", "generate"),
     ("mix", "synthmed.cli.mix", "mix"),
     ("augment", "synthmed.cli.augment", "augment"),
-    ("gradcam", "synthmed.cli.gradcam", "gradcam"),
     ("train", "synthmed.cli.train", "train"),
     ("evaluate", "synthmed.cli.evaluate", "evaluate"),
     ("compare", "synthmed.cli.compare", "compare"),
+    ("gradcam", "synthmed.cli.gradcam", "gradcam"),
     ("interpolate", "synthmed.cli.interpolate", "interpolate"),
-    ("generate", "synthmed.cli.generate", "generate"),
     ("compress", "synthmed.cli.compress", "compress"),
+    ("sample-data", "synthmed.cli.sample_data", "sample_data"),
+    ("info", "synthmed.cli.info", "info"),
+    ("plugins", "synthmed.cli.plugins", "plugins"),
 ]
 
 HELP = """Synthetic-data augmentation for small medical-imaging datasets.
 
-Every command reads dataset folders and writes a new one (`-o OUT`); on success the
-output path is the only thing printed on stdout, so commands chain with $(...)."""
+Every command reads dataset folders and writes a new one (`-o OUT`); on success the output path is the only thing printed on stdout, so commands chain with $(...)."""
 
 
 def _version_callback(value: bool) -> None:

@@ -37,8 +37,9 @@ def compress(
     json: Json = False,
     quiet: Quiet = False,
 ) -> None:
-    """Compress a dataset into one bitstream file per image (bpp from real file sizes) and write
-    report.json and a rate-distortion plot; or, with --decode, restore a dataset from them."""
+    """Compress a dataset into one bitstream file per image, with report.json and a rate-distortion plot; --decode restores a dataset.
+
+    Bits per pixel are counted from the real file sizes."""
     qualities = _parse_qualities(quality or [])
     if (dataset is None) == (decode is None):
         raise UsageError("give either a DATASET to compress or --decode OUT to restore one, not both")
