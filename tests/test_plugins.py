@@ -58,6 +58,7 @@ def test_builtins_are_plugins(run):
     record = json.loads(run("plugins", "--json").out)
     builtin = {p["name"]: p for p in record["plugins"] if p["origin"] == "builtin"}
     assert "none" in builtin["synthmed.default_plugins.augmentations"]["registers"]["augmentation"]
+    assert builtin["synthmed.default_plugins.readers"]["hooks"] == ["read_image"]
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,11 @@ def plugins(json: Json = False) -> None:
     records = []
     for name, registered in by_plugin.items():
         info = plugin_info(name)
-        records.append({"name": name, "version": info.version, "origin": info.origin, "status": "ok", "registers": registered})
+        plugin = pm.get_plugin(name)
+        # Hooks that answer rather than register (read_image), so such plugins do not look empty.
+        hooks = [impl.name for impl in pm.get_hookcallers(plugin) or [] if not impl.name.startswith("register_")]
+        records.append({"name": name, "version": info.version, "origin": info.origin, "status": "ok",
+                        "registers": registered, "hooks": sorted(hooks)})
     for name, reason in failed_plugins().items():
         records.append({"name": name, "version": "", "origin": "entry point", "status": f"failed: {reason}", "registers": {}})
 
@@ -44,6 +48,7 @@ def plugins(json: Json = False) -> None:
         table.add_column(column)
     for record in records:
         parts = [f"{kind}s: {', '.join(names)}" for kind, names in record["registers"].items() if names]
+        parts += [f"hook: {hook}" for hook in record.get("hooks", [])]
         detail = "; ".join(parts) if record["status"] == "ok" else f"[red]{record['status']}[/red]"
         table.add_row(record["name"], record["version"], record["origin"], detail or "-")
     Console(file=sys.stdout).print(table)
