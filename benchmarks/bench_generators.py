@@ -7,7 +7,7 @@ them: the judge's accuracy on a generator's images (label fidelity) is the figur
 its accuracy on the real test images is printed alongside as the ceiling. Memorisation
 (near copies) and diversity (synthetic / real) are printed for each generator too.
 
-    python benchmarks/bench_generators.py [--quick] [--budget 60] [--judge RUN] [--no-judge]
+    python benchmarks/bench_generators.py [--quick] [--budget 90] [--judge RUN] [--no-judge]
 
 Needs `synthmed train` (the train issue) unless `--judge RUN` or `--no-judge` is given.
 """
@@ -58,10 +58,10 @@ def fit_for(name: str, args: dict, images, labels, classes, budget: float, devic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="budget 15 s per generator, 8 images per class")
-    parser.add_argument("--budget", type=float, default=60.0, help="seconds of fitting per generator")
+    parser.add_argument("--budget", type=float, default=90.0, help="seconds of fitting per generator")
     parser.add_argument("--per-class", type=int, default=32)
     parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--scale", type=float, default=0.05)
+    parser.add_argument("--scale", type=float, default=0.2, help="sample-data scale; below 0.2 the judge itself is near chance")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--judge", type=Path, help="a classifier RUN trained on the same sample data")
     parser.add_argument("--no-judge", action="store_true", help="report memorisation and diversity only")
