@@ -6,13 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet, Resume, Seed, Shard
+from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet, Resume, Seed, Shard, comma_list
 from synthmed.cli.output import emit, progress
-
-
-def _split_list(values: Optional[list[str]]) -> list[str]:
-    """`--classes a,b --classes c` -> [a, b, c]."""
-    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
 def augment(
@@ -52,8 +47,8 @@ def augment(
             policy_spec=policy,
             copies=copies,
             balance=balance,
-            splits=_split_list(splits) or ["train"],
-            classes=_split_list(classes) or None,
+            splits=comma_list(splits) or ["train"],
+            classes=comma_list(classes),
             only_augmented=only_augmented,
             seed=seed,
             device=torch_device,

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from synthmed.cli.options import Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Seed
+from synthmed.cli.options import Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Seed, comma_list
 from synthmed.cli.output import emit, progress, show
 from synthmed.errors import UsageError
 
@@ -51,7 +51,7 @@ def compress(
     from synthmed.engine.compression import compress_dataset
 
     chosen_device = resolve_device(device)
-    split_list = [s.strip() for s in splits.split(",") if s.strip()]
+    split_list = comma_list(splits) or []
     with progress(quiet=quiet) as bar:
         report = compress_dataset(
             dataset,

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from synthmed.cli.options import (
-    DatasetArg, Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Resume, Seed, Shard, parse_key_values,
+    DatasetArg, Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Resume, Seed, Shard, comma_list, parse_key_values,
 )
 from synthmed.cli.output import emit, progress, show
 
@@ -98,7 +98,7 @@ def generate(
     counts_given = per_class is not None or ratio is not None or balance
 
     if entry.meta["conditioning"] == "image":
-        split_list = tuple(s.strip() for s in splits.split(",") if s.strip())
+        split_list = tuple(comma_list(splits) or ())
         gen.check_variation_options(splits=split_list, concurrency=concurrency, max_requests=max_requests,
                                     per_image=per_image, counts_given=counts_given, model=model, fit_only=fit_only,
                                     fit_epochs=fit_epochs)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet, Resume, Seed
+from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet, Resume, Seed, comma_list
 from synthmed.cli.output import emit, progress, show
 
 
@@ -41,7 +41,7 @@ def gradcam(
 
     request = GradcamRequest(
         run=run, dataset=dataset, out=output, targets=target or ["predicted"], method=method, layer=layer,
-        splits=split, classes=classes, source=source, limit=limit, pairs=pairs, figures=figures, seed=seed,
+        splits=comma_list(split), classes=comma_list(classes), source=source, limit=limit, pairs=pairs, figures=figures, seed=seed,
         device=device, batch_size=batch_size, overwrite=overwrite, resume=resume,
     )  # fmt: skip
     with ExitStack() as stack:

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from synthmed.cli.options import (
-    DatasetArg, Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Resume, Seed, Shard, parse_key_values,
+    DatasetArg, Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Resume, Seed, Shard, comma_list, parse_key_values,
 )
 from synthmed.cli.output import emit, progress, show
 
@@ -82,7 +82,7 @@ def interpolate(
         concentration=concentration,
         per_class=per_class,
         ratio=ratio,
-        classes=[c.strip() for c in classes.split(",") if c.strip()] if classes else None,
+        classes=comma_list(classes),
         near_copy_ssim=near_copy_ssim,
         lpips_weights=lpips_weights,
         seed=seed,

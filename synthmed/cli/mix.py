@@ -36,7 +36,7 @@ def mix(
 
     from synthmed.dataset import Dataset
     from synthmed.engine.mixing import plan_mix, write_mix
-    from synthmed.preprocess.options import comma_list
+    from synthmed.preprocess.options import distinct_names
 
     real_data = Dataset.open(real)
     synth_data = [Dataset.open(path) for path in synthetic_datasets or []]
@@ -45,7 +45,7 @@ def mix(
         synth_data,
         real_spec=real_fraction,
         synthetic_spec=synthetic,
-        synthetic_classes=list(comma_list(synthetic_classes, "--synthetic-classes") or []) if synthetic_classes else None,
+        synthetic_classes=list(distinct_names(synthetic_classes, "--synthetic-classes") or []) if synthetic_classes else None,
         balance=balance,
         seed=seed,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, Sequence
 
 import typer
 
@@ -40,3 +40,13 @@ def parse_key_values(pairs: list[str] | None, option: str, example: str = "width
         except ValueError:
             result[key] = value
     return result
+
+
+def comma_list(values: str | Sequence[str] | None) -> list[str] | None:
+    """Names given as `a,b`, repeated (`--classes a --classes b`) or both -> ['a', 'b'];
+    None when nothing was given."""
+    if values is None:
+        return None
+    if isinstance(values, str):
+        values = [values]
+    return [part.strip() for value in values for part in value.split(",") if part.strip()] or None

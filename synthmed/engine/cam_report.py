@@ -68,13 +68,6 @@ class GradcamPlan:
     pairs: list[Any] = field(default_factory=list)  # cam_pairs.Pair
 
 
-def split_list(values: Sequence[str] | None) -> list[str] | None:
-    """Repeatable options that also take comma lists: ["a,b", "c"] -> ["a", "b", "c"]."""
-    if not values:
-        return None
-    return [part.strip() for value in values for part in value.split(",") if part.strip()] or None
-
-
 def limit_per_class(rows: Sequence[Row], limit: int | None, *, seed: int) -> list[Row]:
     """At most `limit` rows per class, drawn with `seed` (per class), kept in dataset order."""
     if limit is None:
@@ -140,11 +133,11 @@ def _check_run_fits(request: GradcamRequest, dataset: Dataset, config: dict[str,
 
 def _check_selection(request: GradcamRequest, dataset: Dataset) -> tuple[list[str] | None, list[str] | None]:
     """--split, --classes and --source checked; (splits, classes) as lists or None for all."""
-    splits = split_list(request.splits)
+    splits = list(request.splits) if request.splits else None
     for split in splits or ():
         if split not in SPLITS:
             raise UsageError(f"--split {split!r}: choose from {', '.join(SPLITS)}")
-    classes = split_list(request.classes)
+    classes = list(request.classes) if request.classes else None
     for label in classes or ():
         if label not in dataset.classes:
             raise UsageError(f"--classes {label!r}: not a class of {request.dataset}; classes are {', '.join(dataset.classes)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from synthmed.cli.options import comma_list
 from synthmed.errors import UsageError
 from synthmed.preprocess.labels import LabelRules, compile_regex, read_labels_csv
 from synthmed.preprocess.reading import ReadOptions
@@ -44,10 +45,11 @@ def parse_slices(spec: str | None) -> tuple[int | None, int | None] | None:
         raise UsageError(f"--slices {spec!r}: expected START:STOP, e.g. 20:80 or 10:") from None
 
 
-def comma_list(spec: str | None, option: str) -> tuple[str, ...] | None:
+def distinct_names(spec: str | None, option: str) -> tuple[str, ...] | None:
+    """A comma list of names that must be non-empty and distinct."""
     if spec is None:
         return None
-    names = tuple(part.strip() for part in spec.split(",") if part.strip())
+    names = tuple(comma_list(spec) or ())
     if not names or len(set(names)) != len(names):
         raise UsageError(f"{option} {spec!r}: expected distinct comma-separated names")
     return names
@@ -137,8 +139,8 @@ def build_config(*, inputs: list[Path], size, fit, mode, bit_depth, intensity, p
             min_foreground=min_foreground, volume_index=volume_index,
         ),
         rules=rules,
-        classes=comma_list(classes, "--classes"),
-        class_names=comma_list(class_names, "--class-names"),
+        classes=distinct_names(classes, "--classes"),
+        class_names=distinct_names(class_names, "--class-names"),
         split=fractions,
         val_fraction=val_fraction,
         seed=seed,
