@@ -60,6 +60,7 @@ def train(
         torch.cuda.set_device(target)
     init_distributed(dist, target)
     quiet = quiet or not dist.is_main
+    completed = False
     try:
         with progress(quiet=quiet) as bar:
             tasks: dict[int, int] = {}
@@ -83,8 +84,13 @@ def train(
                 dist=dist, on_start=on_start, on_epoch=on_epoch,
             )
             finish(repeats)
+        completed = True
     finally:
         if dist.world > 1 and torch.distributed.is_initialized():
+            if completed:
+                # Let every rank finish (rank 0 still writes the run) before gloo is torn down:
+                # a rank that destroys the group while its peer is busy can abort at exit.
+                torch.distributed.barrier()
             torch.distributed.destroy_process_group()
     if not dist.is_main:
         return
