@@ -295,6 +295,28 @@ def partial_path(out: Path) -> Path:
 _OWNED_MARKERS = ("dataset.json", "provenance.json")
 
 
+def refuse_output_over_inputs(out: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None]) -> None:
+    """Refuse (UsageError) an output that is, contains or lies inside any input.
+
+    Paths are compared resolved (symbolic links and `.` followed), so `cd D && ... D -o .`
+    is caught too. Called before anything is written: with or without --overwrite, a
+    command never changes its inputs."""
+    target = Path(out).resolve()
+    for given in inputs:
+        if given is None:
+            continue
+        source = Path(given).resolve()
+        if target == source:
+            problem = "is the input"
+        elif target.is_relative_to(source):
+            problem = "lies inside the input"
+        elif source.is_relative_to(target):
+            problem = "contains the input"
+        else:
+            continue
+        raise UsageError(f"-o {out}: the output {problem} {given}; inputs are never changed, choose another output folder")
+
+
 class OutputFolder:
     """An output folder written atomically: everything goes into a temporary sibling,
     which replaces `out` only in `commit()`. Without `--overwrite` an existing `out`
@@ -303,16 +325,20 @@ class OutputFolder:
     With `continue_existing` (datasets under `--resume`), a finished `out` may be continued
     too: `continues_finished` is then set and the caller seeds the new folder from it.
 
-    Also used for outputs that are not datasets (training runs, reports)."""
+    Also used for outputs that are not datasets (training runs, reports). `inputs` are every
+    folder and file the command reads: an output that is, contains or lies inside one of them
+    is refused before anything is touched."""
 
     def __init__(
         self,
         out: str | os.PathLike[str],
         *,
+        inputs: Sequence[str | os.PathLike[str] | None],
         overwrite: bool = False,
         resume: bool = False,
         continue_existing: bool = False,
     ) -> None:
+        refuse_output_over_inputs(out, inputs)
         self.out = Path(out)
         self.tmp = partial_path(self.out)
         self.resumed = False
@@ -396,10 +422,13 @@ class DatasetWriter:
         resumable: bool = False,
         info: dict[str, Any] | None = None,
         link_files: bool = True,
+        inputs: Sequence[str | os.PathLike[str] | None] = (),
     ) -> None:
         if not classes:
             raise UsageError("a dataset needs at least one class")
-        self.folder = OutputFolder(out, overwrite=overwrite, resume=resume, continue_existing=resumable)
+        self.folder = OutputFolder(
+            out, inputs=[*parents, *inputs], overwrite=overwrite, resume=resume, continue_existing=resumable
+        )
         self.out = self.folder.out
         self.tmp = self.folder.tmp
         self.classes = list(classes)

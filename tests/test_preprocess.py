@@ -545,12 +545,12 @@ def test_input_splits_sharing_a_subject_are_refused(run, tmp_path):
     assert_usage_error(result, out, "share a subject", "'p1'", "--split")
 
 
-def test_output_inside_the_input_is_not_read_back(run, class_folders):
+def test_output_inside_the_input_is_refused(run, class_folders):
     out = class_folders / "processed"
-    assert run("preprocess", class_folders, "-o", out, "-q").code == 0
-    first = (out / "metadata.csv").read_bytes()
-    assert run("preprocess", class_folders, "-o", out, "--overwrite", "-q").code == 0
-    assert (out / "metadata.csv").read_bytes() == first
+    before = sorted(class_folders.rglob("*"))
+    result = run("preprocess", class_folders, "-o", out, "-q")
+    assert result.code == 2 and "lies inside the input" in result.err
+    assert sorted(class_folders.rglob("*")) == before
 
 
 def test_existing_output_is_refused_before_reading(run, class_folders, tmp_path):

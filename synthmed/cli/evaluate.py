@@ -31,15 +31,16 @@ def evaluate(
     from rich.markup import escape
     from rich.table import Table
 
-    from synthmed.dataset import OutputFolder
+    from synthmed.dataset import OutputFolder, refuse_output_over_inputs
     from synthmed.devices import resolve_device
     from synthmed.engine.evaluation import METRICS, PER_CLASS, evaluate_run, format_stat, write_report
     from synthmed.errors import UsageError
 
+    refuse_output_over_inputs(output, [run, dataset])
     if output.exists() and not overwrite:
         raise UsageError(f"output {output} exists; pass --overwrite to replace it")
     result = evaluate_run(run, dataset, split=split, device=resolve_device(device), batch_size=batch_size)
-    folder = OutputFolder(output, overwrite=overwrite)
+    folder = OutputFolder(output, inputs=[run, dataset], overwrite=overwrite)
     try:
         write_report(folder.tmp, result)
         folder.write_provenance("evaluate", [Path(run), Path(dataset)], split=split)

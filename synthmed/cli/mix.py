@@ -34,10 +34,11 @@ def mix(
     """Mix real and synthetic images per class into a new train split; val and test stay REAL's."""
     from rich.table import Table
 
-    from synthmed.dataset import Dataset
+    from synthmed.dataset import Dataset, refuse_output_over_inputs
     from synthmed.engine.mixing import plan_mix, write_mix
     from synthmed.preprocess.options import distinct_names
 
+    refuse_output_over_inputs(output, [real, *(synthetic_datasets or [])])
     real_data = Dataset.open(real)
     synth_data = [Dataset.open(path) for path in synthetic_datasets or []]
     plan = plan_mix(

@@ -194,7 +194,8 @@ def run_gradcam(
 
     job = plan(request)
     device = resolve_device(request.device)
-    folder = OutputFolder(request.out, overwrite=request.overwrite, resume=request.resume)
+    folder = OutputFolder(request.out, inputs=[request.dataset, request.run], overwrite=request.overwrite,
+                          resume=request.resume)
     try:
         summary = _write_report(job, folder.tmp, device, on_start=on_start, on_advance=on_advance)
         folder.write_provenance(

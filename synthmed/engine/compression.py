@@ -178,7 +178,7 @@ def compress_dataset(
         dataset.require_uniform_size()
     report_rows = [r for r in rows if r["split"] == report_split] or rows
 
-    folder = OutputFolder(out, overwrite=overwrite)
+    folder = OutputFolder(out, inputs=[dataset_path, model_dir], overwrite=overwrite)
     try:
         fit_seconds = _prepare_models(
             dataset, train_rows, learned, folder.tmp / "models", model_paths=model_paths,

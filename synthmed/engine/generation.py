@@ -390,7 +390,8 @@ def run_class_generation(request: ClassRequest, *, progress_factory: ProgressFac
     dataset, entry = request.dataset, request.entry
     summary: dict[str, Any] = {"generator": entry.tag, "seed": request.seed}
     if request.fit_only:
-        folder = OutputFolder(request.out, overwrite=request.overwrite, resume=request.resume)
+        folder = OutputFolder(request.out, inputs=[dataset.root, request.model, request.judge],
+                              overwrite=request.overwrite, resume=request.resume)
         try:
             _fit_or_reuse(request, folder.tmp, rows, device, progress_factory)
             folder.write_provenance("generate", [dataset.root], generator=entry.tag, fit_only=True)
@@ -404,7 +405,8 @@ def run_class_generation(request: ClassRequest, *, progress_factory: ProgressFac
                            "shard": f"{request.shard[0] + 1}/{request.shard[1]}",
                            "model": str(request.model) if request.model else MODEL_FOLDER, "args": request.args}}
     writer = DatasetWriter(request.out, classes=dataset.classes, command="generate", parents=[dataset.root],
-                           overwrite=request.overwrite, resume=request.resume, resumable=True, info=info)
+                           inputs=[request.model, request.judge], overwrite=request.overwrite,
+                           resume=request.resume, resumable=True, info=info)
     with writer:
         if generator is None:
             generator = _fit_or_reuse(request, writer.tmp, rows, device, progress_factory)
@@ -512,7 +514,8 @@ def run_variation_generation(request: VariationRequest, *, progress_factory: Pro
         capped = len(left) if request.max_requests is None else min(len(left), request.max_requests)
         return {"dry_run": True, "planned": len(plan), "already_done": len(plan) - len(left), "would_request": capped}
     writer = DatasetWriter(request.out, classes=request.dataset.classes, command="generate",
-                           parents=[request.dataset.root], overwrite=request.overwrite, resume=request.resume,
+                           parents=[request.dataset.root], inputs=[request.judge], overwrite=request.overwrite,
+                           resume=request.resume,
                            resumable=True, info={"generation": {"generator": request.entry.tag, "seed": request.seed}})
     advance = progress_factory("variations", len(plan), "img")
     try:

@@ -226,7 +226,8 @@ def execute(job: PreparedJob, *, bar: Bar = None, on_written: Callable[[int], No
         }
     }
     with DatasetWriter(
-        s.out, classes=dataset.classes, command="interpolate", parents=[s.dataset], overwrite=s.overwrite,
+        s.out, classes=dataset.classes, command="interpolate", parents=[s.dataset], inputs=[s.model_dir],
+        overwrite=s.overwrite,
         resume=s.resume, resumable=True, info=info,
     ) as writer:
         model, model_source = _obtain_model(job, writer, parent_images, bar)

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from synthmed.dataset import DatasetWriter, check_leakage
+from synthmed.dataset import DatasetWriter, check_leakage, refuse_output_over_inputs
 from synthmed.devices import take_shard
 from synthmed.errors import UsageError
 from synthmed.imageio import channels_of, decode_png, encode_png
@@ -203,6 +203,7 @@ class PreprocessJob:
 
 def prepare_preprocess(inputs: list[Path], out: Path, config: PreprocessConfig, *, overwrite: bool = False) -> PreprocessJob:
     """Validate the output and plan the files (labels, subjects, splits from paths); raises UsageError."""
+    refuse_output_over_inputs(out, [*inputs, config.rules.csv_path])
     if out.exists() and not overwrite:  # DatasetWriter checks again; this saves reading everything first
         raise UsageError(f"output {out} exists; pass --overwrite to replace it")
     files, filtered = plan_files(inputs, config, out)
@@ -253,7 +254,8 @@ def run_preprocess(job: PreprocessJob, *, on_advance: Callable[[int], None] | No
         }
     }
     counts: Counter[tuple[str, str]] = Counter()
-    with DatasetWriter(out, classes=classes, command="preprocess", parents=inputs, overwrite=overwrite, info=info) as writer:
+    with DatasetWriter(out, classes=classes, command="preprocess", parents=inputs,
+                       inputs=[config.rules.csv_path], overwrite=overwrite, info=info) as writer:
         for row in rows:
             if row.id in duplicates.dropped:
                 continue

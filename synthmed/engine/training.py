@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from synthmed.checkpoint import save_checkpoint
-from synthmed.dataset import Dataset, OutputFolder, Row, check_leakage, origins_of
+from synthmed.dataset import Dataset, OutputFolder, Row, check_leakage, origins_of, refuse_output_over_inputs
 from synthmed.engine.batches import standardize, to_unit_float
 from synthmed.engine.evaluation import predict_logits
 from synthmed.errors import UsageError
@@ -435,6 +435,7 @@ def train_run(
     `on_start(repeat, epochs)` and `on_epoch(repeat, record)` report progress."""
     check_settings(settings, repeats=repeats)
     out = Path(out)
+    refuse_output_over_inputs(out, [dataset_path, settings.weights])
     # Checked on every rank (OutputFolder repeats it on rank 0), so no rank is left waiting.
     if out.exists() and not overwrite:
         raise UsageError(f"output {out} exists; pass --overwrite to replace it")
@@ -463,7 +464,7 @@ def train_run(
     model_size = describe(probe)
     del probe
 
-    folder = OutputFolder(out, overwrite=overwrite) if dist.is_main else None
+    folder = OutputFolder(out, inputs=[dataset_path, settings.weights], overwrite=overwrite) if dist.is_main else None
     try:
         runs = []
         for repeat in range(1, repeats + 1):
