@@ -107,7 +107,7 @@ def kornia_policy(name: str):
 
 def synthmed_rate(data: torch.Tensor, name: str, batch: int, device: torch.device, policy=None) -> float:
     from synthmed.augment import build_policy
-    from synthmed.engine.batches import to_unit_float
+    from synthmed.batches import to_unit_float
 
     policy = policy or build_policy(SYNTHMED_SPECS[name], channels=1)
     policy(to_unit_float(data[:batch], device=device))  # warm-up (lazy imports, kernels)
@@ -195,8 +195,8 @@ def throughput(data: torch.Tensor, batch: int, repeats: int) -> None:
 
 
 def training_overhead(quick: bool) -> None:
-    from synthmed.dataset import Dataset
-    from synthmed.sample_data import write_sample_dataset
+    from synthmed.data import Dataset
+    from synthmed.data.sample import write_sample_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         root = write_sample_dataset(Path(tmp) / "data", size=64, scale=0.05 if quick else 0.15, seed=0)

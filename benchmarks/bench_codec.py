@@ -1,7 +1,7 @@
 """Learned codec vs JPEG: bpp of the learned codec at the PSNR JPEG reaches at quality 75, as a
 ratio to JPEG's bpp (target <= 0.8), plus PNG's lossless ratio for reference.
 
-Runs `synthmed.engine.compression.compress_dataset` (the code behind `synthmed compress`)
+Runs `synthmed.compress.job.compress_dataset` (the code behind `synthmed compress`)
 on the test split of (a) the sample phantom dataset and (b) a subset of the chest X-ray
 images in ../shared/data (skipped with a message when absent), both grayscale at --size px.
 The learned codecs are fitted on each dataset's train split; every bpp is a real file size.
@@ -36,7 +36,7 @@ REFERENCE_QUALITY = 75
 
 
 def sample_dataset(root: Path, *, size: int, scale: float) -> Path:
-    from synthmed.sample_data import write_sample_dataset
+    from synthmed.data.sample import write_sample_dataset
 
     return write_sample_dataset(root / "sample", size=size, scale=scale, seed=0)
 
@@ -45,7 +45,7 @@ def chest_dataset(root: Path, *, size: int, train: int, test: int) -> Path | Non
     """A grayscale subset of the chest X-rays, resized to size x size, as a synthmed dataset."""
     from PIL import Image
 
-    from synthmed.dataset import DatasetWriter
+    from synthmed.data import DatasetWriter
 
     if not CHEST.is_dir():
         print(f"chest X-ray part skipped: {CHEST} is absent (see ../shared/data/README.md)")
@@ -104,7 +104,7 @@ def psnr_at_bpp(points: list[tuple[float, float]], target: float) -> float | Non
 
 
 def run_case(name: str, dataset: Path, work: Path, args: argparse.Namespace) -> list[str]:
-    from synthmed.engine.compression import compress_dataset
+    from synthmed.compress.job import compress_dataset
 
     learned = [f"{codec}={','.join(map(str, args.qualities))}" for codec in args.learned]
     started = time.perf_counter()

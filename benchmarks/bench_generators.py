@@ -73,11 +73,11 @@ def main() -> None:
 
     import numpy as np
 
-    from synthmed.dataset import Dataset
+    from synthmed.data import Dataset
     from synthmed.devices import resolve_device
-    from synthmed.engine.generation import Judge
-    from synthmed.engine.quality import judge_predictions, quality_report
-    from synthmed.sample_data import write_sample_dataset
+    from synthmed.generate.report import Judge
+    from synthmed.quality import judge_predictions, quality_report
+    from synthmed.data.sample import write_sample_dataset
 
     device = resolve_device(args.device)
     work = Path(tempfile.mkdtemp(prefix="bench-generators-"))

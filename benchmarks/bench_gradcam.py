@@ -17,7 +17,7 @@ def main() -> None:
     import torchvision
 
     from synthmed.devices import resolve_device
-    from synthmed.engine.cam import CamExtractor, choose_layer, find_layers
+    from synthmed.gradcam.cam import CamExtractor, choose_layer, find_layers
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer images")

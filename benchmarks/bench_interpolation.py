@@ -70,7 +70,7 @@ def read_rows(folder: Path) -> list[dict[str, str]]:
 def augmented_dataset(real: Path, extra: Path | None, out: Path) -> Path:
     """`real` with every row of `extra` (synthetic train rows) added: the `none` + X train set.
     Files are hard-linked, so this is cheap."""
-    from synthmed.dataset import Dataset, DatasetWriter
+    from synthmed.data import Dataset, DatasetWriter
 
     data = Dataset.open(real)
     parents = [real] + ([extra] if extra else [])
@@ -93,8 +93,8 @@ def pixel_mixup(parents: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def mixup_dataset(real: Path, interpolated: Path, out: Path) -> Path:
     """`real` plus, for every interpolant, the pixel-space mix of its parents with its weights."""
-    from synthmed.dataset import Dataset, DatasetWriter, origins_of
-    from synthmed.imageio import from_chw
+    from synthmed.data import Dataset, DatasetWriter, origins_of
+    from synthmed.data.imageio import from_chw
 
     data = Dataset.open(real)
     by_id = {row["id"]: row for row in data.rows}

@@ -7,7 +7,7 @@ hosted images API that takes its time:
 2. a run with --concurrency 8 interrupted with Ctrl-C (SIGINT) part-way, then resumed:
    prints how many tasks the server was asked for twice (should be 0), and the same after
    a hard kill (SIGKILL), where the answers in flight are lost.
-Driven through synthmed.engine.variation.run_variations (no CLI needed).
+Driven through synthmed.generate.variation.run_variations (no CLI needed).
 
     python benchmarks/bench_openai_concurrency.py [--quick] [--latency 0.5]
 """
@@ -27,15 +27,15 @@ API_KEY = "sk-benchmark-local-only"
 
 
 def make_dataset(root: Path) -> Path:
-    from synthmed.sample_data import write_sample_dataset
+    from synthmed.data.sample import write_sample_dataset
 
     return write_sample_dataset(root / "data", size=32, scale=0.05, seed=0)
 
 
 def generate(data_path: Path, out: Path, base_url: str, *, images: int, concurrency: int, resume: bool = False,
              quiet: bool = True) -> dict:
-    from synthmed.dataset import Dataset, DatasetWriter
-    from synthmed.engine.variation import plan_variations, run_variations
+    from synthmed.data import Dataset, DatasetWriter
+    from synthmed.generate.variation import plan_variations, run_variations
     from synthmed.registry import get_entry
 
     data = Dataset.open(data_path)

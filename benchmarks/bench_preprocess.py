@@ -52,7 +52,8 @@ def pillow_loop(files: list[Path], out: Path, size: int) -> float:
 
 
 def synthmed_run(root: Path, out: Path, size: int, workers: int) -> float:
-    from synthmed.engine.preprocessing import PreprocessConfig, preprocess
+    from synthmed.preprocess.plan import PreprocessConfig
+    from synthmed.preprocess.job import preprocess
     from synthmed.preprocess.labels import LabelRules, compile_regex
     from synthmed.preprocess.steps import Steps
 

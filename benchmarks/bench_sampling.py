@@ -28,7 +28,7 @@ def main() -> None:
     import torch
 
     from synthmed.devices import resolve_device
-    from synthmed.engine.generators.ddpm import DdpmGenerator
+    from synthmed.generate.ddpm import DdpmGenerator
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     size, batch, timesteps = (16, 4, 250) if args.quick else (args.size, args.batch, 1000)

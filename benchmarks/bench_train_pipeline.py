@@ -27,8 +27,8 @@ import torch.nn.functional as F
 
 def decode(dataset_path: Path, device: torch.device):
     """What `synthmed train` does once per run: decode train and val into uint8 tensors."""
-    from synthmed.dataset import Dataset
-    from synthmed.engine.training import load_training_data, split_train_val
+    from synthmed.data import Dataset
+    from synthmed.train.data import load_training_data, split_train_val
 
     dataset = Dataset.open(dataset_path)
     train, val, notes = split_train_val(dataset, val_fraction=None, seed=0)
@@ -37,7 +37,8 @@ def decode(dataset_path: Path, device: torch.device):
 
 def synthmed_epochs(data, epochs: int, batch_size: int, device: torch.device, between, clock) -> list[float]:
     """`synthmed train`'s loop for `epochs` epochs (no early stopping); `between()` runs after each."""
-    from synthmed.engine.training import TrainSettings, build_classifier, fit
+    from synthmed.train.settings import TrainSettings
+    from synthmed.train.loop import build_classifier, fit
     from synthmed.registry import get_entry
 
     settings = TrainSettings(model="cnn-basic", epochs=epochs, batch_size=batch_size, patience=epochs + 1)
@@ -126,7 +127,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from synthmed.devices import resolve_device
-    from synthmed.sample_data import write_sample_dataset
+    from synthmed.data.sample import write_sample_dataset
 
     device = resolve_device(args.device)
     size, scale = (32, 0.05) if args.quick else (64, 0.2)

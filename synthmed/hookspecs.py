@@ -62,7 +62,7 @@ def register_codecs(register: Register) -> None:
 def read_image(path: Path, options: Any) -> Any:
     """Read a raw input file for `preprocess`.
 
-    Return a list of `synthmed.imageio.RawImage` (one per frame or slice), or None
+    Return a list of `synthmed.data.imageio.RawImage` (one per frame or slice), or None
     when this plugin does not handle the file; the first non-None answer wins.
     `options` is a `synthmed.preprocess.reading.ReadOptions` (windowing, slicing); an
     implementation that needs none of it may take only `path`.

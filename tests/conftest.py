@@ -39,7 +39,7 @@ def run(capsys):
 @pytest.fixture(scope="session")
 def sample_dataset(tmp_path_factory) -> Path:
     """A tiny sample dataset (32 px, 265 images) shared by the session. Do not modify it."""
-    from synthmed.sample_data import write_sample_dataset
+    from synthmed.data.sample import write_sample_dataset
 
     return write_sample_dataset(tmp_path_factory.mktemp("sample") / "data", size=32, scale=0.05, seed=0)
 

@@ -11,7 +11,7 @@ from synthmed.hookspecs import hookimpl
 
 def make_dataset(out: Path, layout: dict[str, list[tuple[str, int]]], *, seed: int = 0) -> Path:
     """A dataset of random images: layout = {label: [(split, side), ...]}."""
-    from synthmed.dataset import DatasetWriter
+    from synthmed.data import DatasetWriter
 
     rng = np.random.default_rng(seed)
     with DatasetWriter(out, classes=list(layout), command="test") as writer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthmed.engine.quality import contact_sheet, mean_pairwise_distance, nearest_distances, quality_report
+from synthmed.quality import contact_sheet, mean_pairwise_distance, nearest_distances, quality_report
 
 
 def images(*values, side=8):

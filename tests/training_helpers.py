@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional
 
-from synthmed.dataset import Dataset, DatasetWriter, Row
+from synthmed.data import Dataset, DatasetWriter, Row
 
 
 def derive_dataset(source: Path, out: Path, change: Callable[[Row], Optional[Row]],

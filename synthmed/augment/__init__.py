@@ -113,7 +113,7 @@ def policy_tag(spec: str, *, channels: int) -> str:
 def training_input(images: Any, policy: Policy, normalization: dict[str, Sequence[float]], *, device: Any = None) -> Any:
     """What `train --augment` feeds a classifier: stored uint8/uint16 pixels -> [0, 1] floats on
     `device` -> policy (on that device) -> standardised with the dataset statistics."""
-    from synthmed.engine.batches import standardize, to_unit_float
+    from synthmed.batches import standardize, to_unit_float
 
     x = policy(to_unit_float(images, device=device))
     return standardize(x, normalization["mean"], normalization["std"])

@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet, Resume, Seed, Shard, comma_list
+from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet, Resume, Seed, Shard
+from synthmed.parsing import comma_list
 from synthmed.cli.output import emit, progress
 
 
@@ -32,9 +33,9 @@ def augment(
     quiet: Quiet = False,
 ) -> None:
     """Write K augmented copies of each selected image (source=augmented, origin, generator=policy@version, seed)."""
-    from synthmed.dataset import Dataset
+    from synthmed.data import Dataset
     from synthmed.devices import parse_shard, resolve_device
-    from synthmed.engine.augmentation import augment_dataset
+    from synthmed.augment.job import augment_dataset
 
     shard_index = parse_shard(shard)
     torch_device = resolve_device(device)

@@ -28,7 +28,7 @@ def compare(
     from rich.markup import escape
     from rich.table import Table
 
-    from synthmed.engine.evaluation import compare_reports
+    from synthmed.evaluate.report import compare_reports
 
     metrics = metric or ["accuracy", "balanced_accuracy", "macro_f1", "cross_entropy", "auroc_macro"]
     header, rows = compare_reports(reports, metrics)

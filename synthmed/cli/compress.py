@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from synthmed.cli.options import Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Seed, comma_list
+from synthmed.cli.options import Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Seed
+from synthmed.parsing import comma_list
 from synthmed.cli.output import emit, progress, show
 from synthmed.errors import UsageError
 
@@ -48,7 +49,7 @@ def compress(
         return
 
     from synthmed.devices import resolve_device
-    from synthmed.engine.compression import compress_dataset
+    from synthmed.compress.job import compress_dataset
 
     chosen_device = resolve_device(device)
     split_list = comma_list(splits) or []
@@ -73,7 +74,8 @@ def compress(
 
 def _decode(streams: Path, output: Path, codec: Optional[list[str]], qualities: list[int], *, overwrite: bool,
             json: bool, quiet: bool) -> None:
-    from synthmed.engine.compression import decode_streams, parse_codec_specs
+    from synthmed.compress.decode import decode_streams
+    from synthmed.compress.job import parse_codec_specs
 
     specs = parse_codec_specs(codec or [])
     qualities = qualities + [q for _, own in specs for q in own or []]
@@ -90,7 +92,7 @@ def _decode(streams: Path, output: Path, codec: Optional[list[str]], qualities: 
         )
     summary = None
     if json:
-        from synthmed.dataset import Dataset
+        from synthmed.data import Dataset
 
         summary = {"images": len(Dataset.open(path).rows)}
     emit(path, summary, as_json=json)

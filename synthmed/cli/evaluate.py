@@ -31,9 +31,11 @@ def evaluate(
     from rich.markup import escape
     from rich.table import Table
 
-    from synthmed.dataset import OutputFolder, refuse_output_over_inputs
+    from synthmed.data import OutputFolder, refuse_output_over_inputs
     from synthmed.devices import resolve_device
-    from synthmed.engine.evaluation import METRICS, PER_CLASS, evaluate_run, format_stat, write_report
+    from synthmed.evaluate.metrics import METRICS, PER_CLASS
+    from synthmed.evaluate.scoring import evaluate_run
+    from synthmed.evaluate.report import format_stat, write_report
     from synthmed.errors import UsageError
 
     refuse_output_over_inputs(output, [run, dataset])

@@ -10,8 +10,19 @@ from typing import Annotated, Optional
 import typer
 
 from synthmed.cli.options import (
-    DatasetArg, Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Resume, Seed, Shard, comma_list, parse_key_values,
+    DatasetArg,
+    Device,
+    FitEpochs,
+    Json,
+    ModelDir,
+    Output,
+    Overwrite,
+    Quiet,
+    Resume,
+    Seed,
+    Shard,
 )
+from synthmed.parsing import comma_list, parse_key_values
 from synthmed.cli.output import emit, progress, show
 
 
@@ -79,38 +90,39 @@ def generate(
     quiet: Quiet = False,
 ) -> None:
     """Fit a generator on the real train images and sample synthetic ones per class (OUT/model/, OUT/quality.json)."""
-    from synthmed.dataset import Dataset
+    from synthmed.data import Dataset
     from synthmed.devices import parse_shard
-    from synthmed.engine import generation as gen
+    from synthmed.generate import job, sampling
+    from synthmed.generate import plan as options
     from synthmed.errors import UsageError
 
     shard_index = parse_shard(shard)
     data = Dataset.open(dataset)
-    entry = gen.generator_entry(generator)
+    entry = options.generator_entry(generator)
     args = parse_key_values(generator_arg, "-g/--generator-arg", "steps=50")
     for name, value in (("steps", steps), ("guidance", guidance)):
         if value is not None:
             args[name] = value
-    gen.check_count_options(per_class, ratio, balance, per_image)
+    options.check_count_options(per_class, ratio, balance, per_image)
     if copy_threshold < 0:
         raise UsageError("--copy-threshold must be >= 0")
-    chosen = gen.resolve_classes(data, classes)
+    chosen = options.resolve_classes(data, classes)
     counts_given = per_class is not None or ratio is not None or balance
 
     if entry.meta["conditioning"] == "image":
         split_list = tuple(comma_list(splits) or ())
-        gen.check_variation_options(splits=split_list, concurrency=concurrency, max_requests=max_requests,
+        job.check_variation_options(splits=split_list, concurrency=concurrency, max_requests=max_requests,
                                     per_image=per_image, counts_given=counts_given, model=model, fit_only=fit_only,
                                     fit_epochs=fit_epochs)
-        request = gen.VariationRequest(
+        request = job.VariationRequest(
             dataset=data, entry=entry, out=output, args=args, classes=chosen if classes else None,
-            counts=gen.plan_counts(data, chosen, per_class=per_class, ratio=ratio, balance=balance) if counts_given else None,
+            counts=options.plan_counts(data, chosen, per_class=per_class, ratio=ratio, balance=balance) if counts_given else None,
             per_image=per_image, splits=split_list, seed=seed, device_spec=device, shard=shard_index,
             concurrency=concurrency, max_requests=max_requests,
             allow_upload=allow_upload or os.environ.get("SYNTHMED_ALLOW_UPLOAD") == "1", dry_run=dry_run,
             judge=judge, copy_threshold=copy_threshold, overwrite=overwrite, resume=resume)
         with progress(quiet=quiet) as bar:
-            summary = gen.run_variation_generation(request, progress_factory=_progress_factory(bar))
+            summary = job.run_variation_generation(request, progress_factory=_progress_factory(bar))
         if dry_run:
             _print_dry_run(summary, json)
             return
@@ -129,22 +141,22 @@ def generate(
         raise UsageError("--fit-only fits without sampling; drop --per-class/--ratio/--balance/--judge, or --fit-only")
     if not fit_only and not counts_given:
         raise UsageError("say how many images to make: --per-class N, --ratio R or --balance (or --fit-only)")
-    counts = gen.plan_counts(data, chosen, per_class=per_class, ratio=ratio, balance=balance) if counts_given else {}
-    request = gen.ClassRequest(
+    counts = options.plan_counts(data, chosen, per_class=per_class, ratio=ratio, balance=balance) if counts_given else {}
+    request = job.ClassRequest(
         dataset=data, entry=entry, out=output, args=args, classes=chosen, counts=counts, seed=seed, device_spec=device,
         shard=shard_index, model=model, fit_only=fit_only, fit_epochs=fit_epochs, batch_size=batch_size, judge=judge,
         copy_threshold=copy_threshold, overwrite=overwrite, resume=resume)
     if dry_run:
-        gen.validate_class_request(request)
-        done = gen.journal_ids(output) if resume else set()
-        plan = gen.plan_sampling(counts, generator_name=entry.name, seed=seed, shard=shard_index,
+        job.validate_class_request(request)
+        done = job.journal_ids(output) if resume else set()
+        plan = sampling.plan_sampling(counts, generator_name=entry.name, seed=seed, shard=shard_index,
                                  done=done.__contains__)
         _print_dry_run({"dry_run": True, "fit": model is None, "planned": plan.total,
                         "already_done": plan.already_done,
                         "counts": {label: len(v) for label, v in plan.todo.items()}}, json)
         return
     with progress(quiet=quiet) as bar:
-        summary = gen.run_class_generation(request, progress_factory=_progress_factory(bar))
+        summary = job.run_class_generation(request, progress_factory=_progress_factory(bar))
     if "quality" in summary:
         show(_quality_table(summary["quality"]), quiet=quiet)
     emit(output, summary, as_json=json)

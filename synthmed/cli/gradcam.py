@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet, Resume, Seed, comma_list
+from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet, Resume, Seed
+from synthmed.parsing import comma_list
 from synthmed.cli.output import emit, progress, show
 
 
@@ -37,7 +38,7 @@ def gradcam(
     quiet: Quiet = False,
 ) -> None:
     """Grad-CAM heat maps of a trained classifier on a dataset's images; with --pairs, how alike the maps of synthetic images and their real origins are."""
-    from synthmed.engine.cam_report import GradcamRequest, run_gradcam
+    from synthmed.gradcam.report import GradcamRequest, run_gradcam
 
     request = GradcamRequest(
         run=run, dataset=dataset, out=output, targets=target or ["predicted"], method=method, layer=layer,

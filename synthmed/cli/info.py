@@ -13,7 +13,7 @@ def info(dataset: DatasetArg, json: Json = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from synthmed.dataset import SOURCES, SPLITS, Dataset
+    from synthmed.data import SOURCES, SPLITS, Dataset
 
     data = Dataset.open(dataset)
     data.verify()

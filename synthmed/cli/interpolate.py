@@ -9,8 +9,19 @@ from typing import Annotated, Optional
 import typer
 
 from synthmed.cli.options import (
-    DatasetArg, Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Resume, Seed, Shard, comma_list, parse_key_values,
+    DatasetArg,
+    Device,
+    FitEpochs,
+    Json,
+    ModelDir,
+    Output,
+    Overwrite,
+    Quiet,
+    Resume,
+    Seed,
+    Shard,
 )
+from synthmed.parsing import comma_list, parse_key_values
 from synthmed.cli.output import emit, progress, show
 
 
@@ -63,7 +74,7 @@ def interpolate(
     Fits the autoencoder on the train split (--fit-epochs, default 20) or loads --model.
     OUT holds the interpolants (train split, source=synthetic), model/, quality.json and figures/.
     """
-    from synthmed.engine.interpolation_job import InterpolationSettings, execute, prepare
+    from synthmed.interpolate.job import InterpolationSettings, execute, prepare
 
     settings = InterpolationSettings(
         dataset=dataset,

@@ -34,8 +34,8 @@ def mix(
     """Mix real and synthetic images per class into a new train split; val and test stay REAL's."""
     from rich.table import Table
 
-    from synthmed.dataset import Dataset, refuse_output_over_inputs
-    from synthmed.engine.mixing import plan_mix, write_mix
+    from synthmed.data import Dataset, refuse_output_over_inputs
+    from synthmed.mix.plan import plan_mix, write_mix
     from synthmed.preprocess.options import distinct_names
 
     refuse_output_over_inputs(output, [real, *(synthetic_datasets or [])])

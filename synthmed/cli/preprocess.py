@@ -54,7 +54,8 @@ def preprocess(
     quiet: Quiet = False,
 ) -> None:
     """Clean raw medical images into a dataset: read, crop, denoise, resize, label and split."""
-    from synthmed.engine.preprocessing import prepare_preprocess, run_preprocess
+    from synthmed.preprocess.plan import prepare_preprocess
+    from synthmed.preprocess.job import run_preprocess
     from synthmed.preprocess.options import build_config
 
     config = build_config(

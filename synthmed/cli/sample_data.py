@@ -20,8 +20,8 @@ def sample_data(
     quiet: Quiet = False,
 ) -> None:
     """Write a deterministic sample dataset of brain-MRI-like phantoms in four severity classes."""
-    from synthmed.dataset import Dataset
-    from synthmed.sample_data import write_sample_dataset
+    from synthmed.data import Dataset
+    from synthmed.data.sample import write_sample_dataset
 
     with progress(quiet=quiet) as bar:
 

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet, Seed, parse_key_values
+from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet, Seed
+from synthmed.parsing import parse_key_values
 from synthmed.cli.output import emit, progress, show
 from synthmed.errors import UsageError
 
@@ -45,7 +46,8 @@ def train(
     import torch
 
     from synthmed.devices import resolve_device
-    from synthmed.engine.training import TrainSettings, distributed_from_env, init_distributed, train_run
+    from synthmed.train.settings import TrainSettings
+    from synthmed.train.run import distributed_from_env, init_distributed, train_run
 
     settings = TrainSettings(
         model=model, model_args=parse_key_values(model_arg, "--model-arg", "dropout=0.3"), epochs=epochs, batch_size=batch_size, lr=lr,

@@ -9,7 +9,7 @@ from synthmed.hookspecs import hookimpl
 
 def build_cnn_ae(*, in_channels: int = 1, image_size=64, width: int = 16):
     """`cnn-ae`: one conv + one transposed conv; `width` 8, 16 or 32 channels as in the report."""
-    from synthmed.models.autoencoders import ConvAutoencoder
+    from synthmed.interpolate.models import ConvAutoencoder
 
     return ConvAutoencoder(in_channels=in_channels, image_size=image_size, width=width)
 
@@ -17,7 +17,7 @@ def build_cnn_ae(*, in_channels: int = 1, image_size=64, width: int = 16):
 def build_unet_ae(*, in_channels: int = 1, image_size=64, base_width: int = 64, width_mult: float = 1.0,
                   levels: int | None = None):
     """`unet-ae`: U-Net without skips; widths base_width x (1, 2, 4, 8) x width_mult."""
-    from synthmed.models.autoencoders import NoSkipUNetAutoencoder
+    from synthmed.interpolate.models import NoSkipUNetAutoencoder
 
     widths = tuple(base_width * 2**i for i in range(4))
     return NoSkipUNetAutoencoder(
@@ -27,7 +27,7 @@ def build_unet_ae(*, in_channels: int = 1, image_size=64, base_width: int = 64, 
 
 def build_vae(*, in_channels: int = 1, image_size=64, base_width: int = 32, latent_dim: int = 64, beta: float = 1.0):
     """`vae`: convolutional VAE with a `latent_dim` vector latent (KL weight `beta`)."""
-    from synthmed.models.autoencoders import ConvVAE
+    from synthmed.interpolate.models import ConvVAE
 
     return ConvVAE(in_channels=in_channels, image_size=image_size, base_width=base_width, latent_dim=latent_dim,
                    beta=beta)
@@ -36,7 +36,7 @@ def build_vae(*, in_channels: int = 1, image_size=64, base_width: int = 32, late
 def build_acai(*, in_channels: int = 1, image_size=64, base_width: int = 32, latent_channels: int = 16,
                critic_weight: float = 0.5):
     """`acai`: conv autoencoder with ACAI's adversarial interpolation critic."""
-    from synthmed.models.autoencoders import AdversarialInterpolationAutoencoder
+    from synthmed.interpolate.models import AdversarialInterpolationAutoencoder
 
     return AdversarialInterpolationAutoencoder(in_channels=in_channels, image_size=image_size, base_width=base_width,
                                                latent_channels=latent_channels, critic_weight=critic_weight)

@@ -1,4 +1,4 @@
-"""Built-in classifiers (synthmed.models.classifiers), registered as a third-party plugin would.
+"""Built-in classifiers (synthmed.train.models), registered as a third-party plugin would.
 
 `register(name, builder, input_size=INT, head=NAME, min_size=INT, size_multiple=INT)`:
 `input_size` is the size the model was designed for, `head` the submodule replaced and
@@ -12,12 +12,12 @@ def _lazy(builder_name: str):
     """A builder that imports torch only when a model is built (listing stays instant)."""
 
     def build(**kwargs):
-        from synthmed.models import classifiers
+        from synthmed.train import models as classifiers
 
         return getattr(classifiers, builder_name)(**kwargs)
 
     build.__name__ = builder_name
-    build.__doc__ = f"synthmed.models.classifiers.{builder_name}"
+    build.__doc__ = f"synthmed.train.models.{builder_name}"
     return build
 
 

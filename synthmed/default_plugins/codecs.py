@@ -6,7 +6,7 @@ from synthmed.hookspecs import hookimpl
 
 @hookimpl
 def register_codecs(register):
-    from synthmed.codecs import learned, pillow
+    from synthmed.compress import learned, pillow
 
     register("learned-factorized", learned.factorized_codec, learned=True)
     register("learned-hyperprior", learned.hyperprior_codec, learned=True)

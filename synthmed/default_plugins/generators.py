@@ -12,21 +12,21 @@ MIN_IMAGES_PER_CLASS = 4
 
 def ddpm(**args):
     """Class-conditional diffusion (diffusers UNet2DModel, DDIM/DPM-Solver sampling, guidance, EMA)."""
-    from synthmed.engine.generators.ddpm import DdpmGenerator
+    from synthmed.generate.ddpm import DdpmGenerator
 
     return DdpmGenerator(**args)
 
 
 def acgan(**args):
     """AC-GAN of the cross-modality paper (label embedding, RMSProp 1e-4)."""
-    from synthmed.engine.generators.gans import AcganGenerator
+    from synthmed.generate.gans import AcganGenerator
 
     return AcganGenerator(**args)
 
 
 def dcgan(**args):
     """DCGAN (Radford et al.; Adam 2e-4), one per class."""
-    from synthmed.engine.generators.gans import DcganGenerator
+    from synthmed.generate.gans import DcganGenerator
 
     return DcganGenerator(**args)
 

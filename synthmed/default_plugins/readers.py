@@ -16,7 +16,7 @@ import numpy as np
 
 from synthmed.errors import UsageError
 from synthmed.hookspecs import hookimpl
-from synthmed.imageio import RawImage
+from synthmed.data.imageio import RawImage
 from synthmed.preprocess.reading import UnreadableFile
 
 PILLOW_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}

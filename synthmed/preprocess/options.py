@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from synthmed.cli.options import comma_list
+from synthmed.parsing import comma_list
 from synthmed.errors import UsageError
 from synthmed.preprocess.labels import LabelRules, compile_regex, read_labels_csv
 from synthmed.preprocess.reading import ReadOptions
@@ -66,7 +66,7 @@ def build_config(*, inputs: list[Path], size, fit, mode, bit_depth, intensity, p
                  label_regex, default_label, labels_csv, subject_regex, classes, class_names, split, seed,
                  workers, shard, strict, val_fraction=None, subjects_per_split=False):
     from synthmed.devices import parse_shard
-    from synthmed.engine.preprocessing import PreprocessConfig
+    from synthmed.preprocess.plan import PreprocessConfig
 
     for path in inputs:
         if not path.exists():

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthmed.errors import UsageError
-from synthmed.imageio import RawImage
+from synthmed.data.imageio import RawImage
 
 
 @dataclass(frozen=True)

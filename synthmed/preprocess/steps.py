@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from synthmed.imageio import RawImage
+from synthmed.data.imageio import RawImage
 
 INTENSITY_MODES = ("auto", "minmax", "percentile", "dtype")
 CHANNEL_MODES = ("auto", "L", "RGB")

@@ -19,7 +19,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from synthmed.engine.variation import from_square_rgb, to_square_rgb
+from synthmed.generate.square import from_square_rgb, to_square_rgb
 from synthmed.errors import SynthmedError, UsageError
 from synthmed.protocols import VariationTask
 

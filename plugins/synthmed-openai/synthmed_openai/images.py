@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from synthmed.engine.variation import from_square_rgb, to_square_rgb
+from synthmed.generate.square import from_square_rgb, to_square_rgb
 from synthmed.errors import UsageError
 
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # the API's limit for a variation's source PNG

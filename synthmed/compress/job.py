@@ -1,0 +1,377 @@
+"""`synthmed compress`: encode a dataset into bitstream files, report rate and quality, decode back.
+
+A compress output folder:
+
+    OUT/
+      streams.json          format, the source dataset's classes/channels/bit depth, the stream sets
+      streams.csv           one row per (image, set): the dataset row + stream, bytes, bpp, times
+      streams/<set>/<split>/<label>/<id>.smb    one bitstream file per image (synthmed.compress.bitstream)
+      models/<set>/         learned codecs only: model.safetensors + config.json (needed to decode)
+      report.json           per codec and quality: bpp, PSNR, SSIM, MS-SSIM, encode/decode time
+      rate_distortion.png   PSNR against bpp, one curve per codec
+      provenance.json
+
+A set is one codec at one quality (`jpeg-q75`, `learned-hyperprior-q3`, `png`). bpp is always
+8 * file size / pixels of the real file, header included.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from synthmed.compress import bitstream
+from synthmed.data import SPLITS, Dataset, OutputFolder, Row
+from synthmed.errors import UsageError
+
+MANIFEST = "streams.json"
+STREAMS_CSV = "streams.csv"
+REPORT = "report.json"
+RD_PLOT = "rate_distortion.png"
+MANIFEST_VERSION = 1
+
+# task(description, total) -> advance(n); the CLI passes a rich progress bar's
+Tasks = Callable[[str, int], Callable[[int], None]]
+
+
+def _no_tasks(description: str, total: int) -> Callable[[int], None]:
+    return lambda n=1: None
+
+
+@dataclass
+class StreamSet:
+    """One codec at one quality."""
+
+    codec_name: str
+    quality: int | None
+    codec: Any = field(repr=False, default=None)
+    plugin: str = ""
+    version: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.codec_name if self.quality is None else f"{self.codec_name}-q{self.quality}"
+
+
+
+
+def parse_codec_specs(specs: Sequence[str]) -> list[tuple[str, list[int] | None]]:
+    """`NAME` or `NAME=Q1,Q2` -> (name, its own qualities or None)."""
+    parsed = []
+    for spec in specs:
+        name, _, listed = spec.partition("=")
+        name = name.strip()
+        if not name:
+            raise UsageError(f"--codec {spec!r}: expected NAME or NAME=Q1,Q2")
+        own = None
+        if listed:
+            try:
+                own = [int(q) for q in listed.split(",") if q.strip()]
+            except ValueError:
+                raise UsageError(f"--codec {spec!r}: qualities must be integers, for example jpeg=50,75") from None
+        parsed.append((name, own))
+    return parsed
+
+
+def plan_sets(specs: Sequence[tuple[str, list[int] | None]], qualities: Sequence[int] | None = None) -> list[StreamSet]:
+    """Build each codec once and check its qualities (its own, else `--quality`, else its
+    defaults) against its range. A lossless codec has one set and ignores `--quality`
+    unless it is the only codec asked for."""
+    from synthmed.registry import get_entry
+
+    sets: list[StreamSet] = []
+    for name, own in specs:
+        entry = get_entry("codec", name)
+        codec = entry.factory()
+        if codec.quality_range is None:
+            if own or (qualities and len(specs) == 1):
+                raise UsageError(f"--quality: codec {name} is lossless and has no quality setting; drop the quality")
+            chosen: list[int | None] = [None]
+        else:
+            low, high = codec.quality_range
+            chosen = list(own or qualities or codec.default_qualities)
+            for q in chosen:
+                if not low <= q <= high:
+                    raise UsageError(f"--quality {q} is out of range for codec {name} ({low} to {high})")
+        for q in dict.fromkeys(chosen):
+            sets.append(StreamSet(name, q, codec, entry.plugin, entry.version))
+    names = [s.name for s in sets]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise UsageError(f"--codec: {', '.join(sorted(duplicates))} asked for twice")
+    return sets
+
+
+def check_fits(dataset: Dataset, rows: Sequence[Row], sets: Sequence[StreamSet]) -> None:
+    """Bit depth and image size against each codec, before any work."""
+    for stream_set in sets:
+        codec = stream_set.codec
+        if dataset.bit_depth not in codec.bit_depths:
+            able = [s.codec_name for s in sets if 16 in s.codec.bit_depths] or ["png"]
+            raise UsageError(
+                f"{dataset.root}: {dataset.bit_depth}-bit images, but codec {stream_set.codec_name} stores only "
+                f"{'/'.join(map(str, codec.bit_depths))}-bit; use {', '.join(dict.fromkeys(able))} or convert to 8-bit"
+            )
+        size = dataset.image_size
+        if size is not None and max(size) > codec.max_side:
+            raise UsageError(
+                f"{dataset.root}: images are {size[0]}x{size[1]} px, larger than codec {stream_set.codec_name} "
+                f"supports ({codec.max_side} px per side); resize with `synthmed preprocess --size N`"
+            )
+
+
+def find_model(model_dir: Path, stream_set: StreamSet) -> Path:
+    """A fitted model for this set inside `--model DIR` (a compress output or its models/ folder)."""
+    for candidate in (model_dir / "models" / stream_set.name, model_dir / stream_set.name):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise UsageError(f"--model {model_dir}: no fitted model for {stream_set.name} (looked in models/{stream_set.name})")
+
+
+
+
+def compress_dataset(
+    dataset_path: Path,
+    out: Path,
+    *,
+    codecs: Sequence[str],
+    qualities: Sequence[int] | None = None,
+    splits: Sequence[str] = SPLITS,
+    report_split: str = "test",
+    fit_epochs: int | None = None,
+    model_dir: Path | None = None,
+    device: Any = "cpu",
+    seed: int = 0,
+    overwrite: bool = False,
+    tasks: Tasks = _no_tasks,
+) -> dict[str, Any]:
+    """Encode every image of `splits` with every set; returns the report (also in OUT/report.json)."""
+    from synthmed.compress.learned import DEFAULT_EPOCHS
+    from synthmed.data.imageio import decode_png
+
+    for split in splits:
+        if split not in SPLITS:
+            raise UsageError(f"--splits: {split!r} is not one of {', '.join(SPLITS)}")
+    if fit_epochs is not None and fit_epochs < 1:
+        raise UsageError("--fit-epochs must be at least 1")
+    dataset = Dataset.open(dataset_path)
+    rows = dataset.select(split=list(splits))
+    if not rows:
+        raise UsageError(f"{dataset_path}: no images in split(s) {', '.join(splits)}")
+    sets = plan_sets(parse_codec_specs(codecs), qualities)
+    check_fits(dataset, rows, sets)
+    learned = [s for s in sets if s.codec.needs_fit]
+    model_paths = {s.name: find_model(Path(model_dir), s) for s in learned} if model_dir else {}
+    train_rows = dataset.select(split="train")
+    if learned and not model_dir and not train_rows:
+        raise UsageError(f"{dataset_path}: no train split to fit {learned[0].codec_name} on; pass --model DIR")
+    if learned and not model_dir:
+        dataset.require_uniform_size()
+    report_rows = [r for r in rows if r["split"] == report_split] or rows
+
+    folder = OutputFolder(out, inputs=[dataset_path, model_dir], overwrite=overwrite)
+    try:
+        fit_seconds = _prepare_models(
+            dataset, train_rows, learned, folder.tmp / "models", model_paths=model_paths,
+            epochs=fit_epochs or DEFAULT_EPOCHS, device=device, seed=seed, tasks=tasks,
+        )
+        originals = {r["id"]: decode_png(dataset.path_of(r)) for r in report_rows}
+        stream_rows: list[dict[str, Any]] = []
+        results = []
+        for stream_set in sets:
+            records, result = _encode_set(dataset, rows, stream_set, folder.tmp, originals, tasks)
+            stream_rows += records
+            results.append({**result, "fit_s": fit_seconds.get(stream_set.name)})
+        report = {
+            "dataset": str(Path(dataset_path).resolve()),
+            "split": report_split if any(r["split"] == report_split for r in rows) else "all",
+            "images": len(report_rows),
+            "image_size": dataset.image_size,
+            "channels": dataset.channels,
+            "bit_depth": dataset.bit_depth,
+            "results": results,
+        }
+        _write_outputs(folder, dataset, rows, sets, stream_rows, report)
+        folder.write_provenance("compress", [Path(dataset_path)], codecs=[s.name for s in sets])
+        folder.commit()
+    except BaseException:
+        folder.discard()
+        raise
+    return report
+
+
+def _prepare_models(dataset: Dataset, train_rows, learned: Sequence[StreamSet], models: Path, *,
+                    model_paths: dict[str, Path], epochs: int, device: Any, seed: int, tasks: Tasks) -> dict[str, float]:
+    """Fit (or load, with --model) every learned set's model and save it under `models/<set>`;
+    returns the seconds each took."""
+    train_images = dataset.load_images(train_rows) if learned and not model_paths else None
+    seconds: dict[str, float] = {}
+    previous: dict[int, int] = {}  # id(codec) -> last quality fitted with it
+    # Highest quality first; each lower one starts from the one above it.
+    for stream_set in sorted(learned, key=lambda s: -s.quality):
+        codec = stream_set.codec
+        started = time.perf_counter()
+        if model_paths:
+            codec.load(model_paths[stream_set.name], quality=stream_set.quality)
+            channels = codec.config(stream_set.quality)["channels"]
+            if channels != dataset.channels:
+                raise UsageError(
+                    f"--model {model_paths[stream_set.name]}: fitted on {channels}-channel images, "
+                    f"{dataset.root} has {dataset.channels}"
+                )
+        else:
+            codec.fit(
+                train_images, quality=stream_set.quality, epochs=epochs, device=device, seed=seed,
+                progress=tasks(f"fitting {stream_set.name}", epochs), warm_start=previous.get(id(codec)),
+            )
+            previous[id(codec)] = stream_set.quality
+        seconds[stream_set.name] = time.perf_counter() - started
+        codec.save(models / stream_set.name, quality=stream_set.quality,
+                   extra={"plugin": stream_set.plugin, "version": stream_set.version})
+    return seconds
+
+
+def _encode_set(dataset: Dataset, rows, stream_set: StreamSet, root: Path, originals: dict[str, np.ndarray],
+                tasks: Tasks) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Encode every row with one set; measure quality on the rows in `originals` (the report split)."""
+    from synthmed.compress.report import image_quality, summarise
+
+    advance = tasks(f"encoding {stream_set.name}", len(rows))
+    records, measured, decoded = [], [], []
+    for row in rows:
+        record, pixels = _encode_row(dataset, row, stream_set, root, decode=row["id"] in originals)
+        records.append(record)
+        if pixels is not None:
+            measured.append(record)
+            decoded.append(pixels)
+        advance(1)
+    quality = image_quality([originals[r["id"]] for r in measured], decoded, bit_depth=dataset.bit_depth)
+    for record, values in zip(measured, quality):
+        record.update(values)
+    result = {
+        "set": stream_set.name,
+        "codec": stream_set.codec_name,
+        "codec_tag": f"{stream_set.codec_name}@{stream_set.version}",
+        "quality": stream_set.quality,
+        "lossless": bool(stream_set.codec.lossless),
+        "images": len(measured),
+        **summarise(measured),
+        "bytes_all_splits": int(sum(r["bytes"] for r in records)),
+    }
+    return records, result
+
+
+def _encode_row(dataset: Dataset, row: Row, stream_set: StreamSet, root: Path, *, decode: bool):
+    """Encode one image into its bitstream file; decode it back when it is in the report split."""
+    from synthmed.data.imageio import channels_of, decode_png
+
+    pixels = decode_png(dataset.path_of(row))
+    codec = stream_set.codec
+    height, width = pixels.shape[:2]
+    if max(height, width) > codec.max_side:
+        raise UsageError(
+            f"{dataset.path_of(row)}: {height}x{width} px is larger than codec {stream_set.codec_name} supports "
+            f"({codec.max_side} px per side)"
+        )
+    bit_depth = 16 if pixels.dtype == np.uint16 else 8
+    started = time.perf_counter()
+    payload = codec.encode(pixels, quality=stream_set.quality)
+    header = bitstream.Header(
+        codec=stream_set.codec_name,
+        codec_version=codec.stream_version,
+        quality=stream_set.quality,
+        channels=channels_of(pixels),
+        bit_depth=bit_depth,
+        height=height,
+        width=width,
+        model_tag=codec.model_tag(stream_set.quality),
+    )
+    data = bitstream.pack(header, payload)
+    encode_s = time.perf_counter() - started
+    relative = Path("streams") / stream_set.name / row["split"] / row["label"] / f"{row['id']}{bitstream.SUFFIX}"
+    target = root / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    size = os.path.getsize(target)
+    record: dict[str, Any] = {
+        **{k: v for k, v in row.items() if k != "file_name"},
+        "set": stream_set.name,
+        "codec": stream_set.codec_name,
+        "quality": "" if stream_set.quality is None else stream_set.quality,
+        "stream": relative.as_posix(),
+        "bytes": size,
+        "bpp": 8.0 * size / (height * width),
+        "encode_s": encode_s,
+    }
+    decoded = None
+    if decode:
+        started = time.perf_counter()
+        decoded = decode_stream(target.read_bytes(), codec, where=str(target), expect=stream_set)
+        record["decode_s"] = time.perf_counter() - started
+    return record, decoded
+
+
+def decode_stream(data: bytes, codec: Any, *, where: str, expect: StreamSet) -> np.ndarray:
+    """Check a bitstream's header against the set it belongs to, then decode its payload."""
+    header, payload = bitstream.unpack(data, where=where)
+    bitstream.check_codec(header, codec=expect.codec_name, codec_version=codec.stream_version, where=where)
+    if header.quality != expect.quality:
+        raise bitstream.BitstreamError(f"{where}: stream is at quality {header.quality}, its set is {expect.name}")
+    if header.model_tag != codec.model_tag(expect.quality):
+        raise bitstream.BitstreamError(f"{where}: stream was encoded with another {expect.codec_name} model than models/{expect.name}")
+    if header.bit_depth not in codec.bit_depths or header.channels not in (1, 3):
+        raise bitstream.BitstreamError(f"{where}: header holds an unsupported image format ({header.channels} ch, {header.bit_depth}-bit)")
+    try:
+        return codec.decode(payload, quality=expect.quality, shape=header.shape, dtype=header.dtype)
+    except bitstream.BitstreamError as exc:
+        raise bitstream.BitstreamError(f"{where}: {exc}") from None
+
+
+def _write_outputs(folder: OutputFolder, dataset: Dataset, rows, sets, stream_rows, report) -> None:
+    from synthmed.compress.report import plot_rate_distortion
+
+    manifest = {
+        "format_version": MANIFEST_VERSION,
+        "bitstream_version": bitstream.FORMAT_VERSION,
+        "classes": dataset.classes,
+        "channels": dataset.channels,
+        "bit_depth": dataset.bit_depth,
+        "image_size": dataset.image_size,
+        "source": str(dataset.root.resolve()),
+        "sets": [
+            {
+                "name": s.name,
+                "codec": s.codec_name,
+                "codec_tag": f"{s.codec_name}@{s.version}",
+                "quality": s.quality,
+                "stream_version": s.codec.stream_version,
+                "model": f"models/{s.name}" if s.codec.needs_fit else None,
+            }
+            for s in sets
+        ],
+    }
+    (folder.tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    first = ["set", "codec", "quality", "id", "label", "split", "source", "stream", "bytes", "bpp"]
+    rest = sorted({k for r in stream_rows for k in r} - set(first))
+    with open(folder.tmp / STREAMS_CSV, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=first + rest, lineterminator="\n")
+        writer.writeheader()
+        for record in stream_rows:
+            writer.writerow({k: _cell(record.get(k)) for k in first + rest})
+    (folder.tmp / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    plot_rate_distortion(report["results"], folder.tmp / RD_PLOT, title=f"{dataset.root.name}: {report['split']} split")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

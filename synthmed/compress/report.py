@@ -1,0 +1,109 @@
+"""Quality of decoded images (PSNR, SSIM, MS-SSIM via torchmetrics) and the rate-distortion plot."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, five scales
+SSIM_KERNEL = 11
+
+
+def ms_ssim_scales(height: int, width: int) -> int:
+    """How many MS-SSIM scales fit an image (torchmetrics needs side // (s-1)^2 > kernel - 1
+    and side >= 2^s); 0 when even two scales do not fit."""
+    side = min(height, width)
+    for scales in range(len(MS_SSIM_BETAS), 1, -1):
+        if side >= 2**scales and side // max(1, scales - 1) ** 2 > SSIM_KERNEL - 1:
+            return scales
+    return 0
+
+
+def image_quality(originals: Sequence[np.ndarray], decoded: Sequence[np.ndarray], *, bit_depth: int) -> list[dict[str, Any]]:
+    """Per image: mse, psnr (None when decoded exactly), ssim, ms_ssim (None when too small)."""
+    import torch
+    from torchmetrics.functional.image import (
+        multiscale_structural_similarity_index_measure,
+        structural_similarity_index_measure,
+    )
+
+    from synthmed.data.imageio import to_chw
+
+    peak = 65535.0 if bit_depth > 8 else 255.0
+    results: list[dict[str, Any]] = [{} for _ in originals]
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, image in enumerate(originals):
+        by_shape.setdefault(image.shape, []).append(i)
+    for shape, indices in by_shape.items():
+        target = torch.from_numpy(np.stack([to_chw(originals[i]) for i in indices]).astype(np.float64))
+        preds = torch.from_numpy(np.stack([to_chw(decoded[i]) for i in indices]).astype(np.float64))
+        mse = ((preds - target) ** 2).flatten(1).mean(1)
+        ssim = structural_similarity_index_measure(preds, target, data_range=peak, reduction="none")
+        scales = ms_ssim_scales(*target.shape[-2:])
+        ms_ssim = None
+        if scales:
+            betas = np.array(MS_SSIM_BETAS[:scales]) / sum(MS_SSIM_BETAS[:scales])
+            ms_ssim = multiscale_structural_similarity_index_measure(
+                preds, target, data_range=peak, betas=tuple(betas.tolist()), reduction="none", normalize="relu"
+            )
+        for k, i in enumerate(indices):
+            error = float(mse[k])
+            results[i] = {
+                "mse": error,
+                "psnr": None if error == 0 else 10 * math.log10(peak**2 / error),
+                "ssim": float(ssim[k]),
+                "ms_ssim": None if ms_ssim is None else float(ms_ssim[k]),
+                "ms_ssim_scales": scales,
+            }
+    return results
+
+
+def summarise(per_image: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Means over the images of one codec and quality."""
+
+    def mean(key: str) -> float | None:
+        values = [r[key] for r in per_image if r.get(key) is not None]
+        return float(np.mean(values)) if values else None
+
+    exact = sum(1 for r in per_image if r["mse"] == 0)
+    return {
+        "bpp": mean("bpp"),
+        "psnr": mean("psnr"),
+        "ssim": mean("ssim"),
+        "ms_ssim": mean("ms_ssim"),
+        "ms_ssim_scales": min((r["ms_ssim_scales"] for r in per_image), default=0),
+        "mse": mean("mse"),
+        "exact_images": exact,
+        "encode_s": mean("encode_s"),
+        "decode_s": mean("decode_s"),
+    }
+
+
+def plot_rate_distortion(results: Sequence[dict[str, Any]], path: Path, *, title: str = "") -> None:
+    """PSNR against bpp, one curve per codec; a lossless codec is a vertical line at its bpp."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=120)
+    codecs = list(dict.fromkeys(r["codec"] for r in results))
+    for name in codecs:
+        points = sorted((r["bpp"], r["psnr"]) for r in results if r["codec"] == name and r["bpp"] is not None)
+        if points and all(p is None for _, p in points):
+            ax.axvline(points[0][0], linestyle="--", color="gray", label=f"{name} (lossless)")
+            continue
+        points = [(b, p) for b, p in points if p is not None]
+        if points:
+            ax.plot([b for b, _ in points], [p for _, p in points], marker="o", label=name)
+    ax.set_xlabel("bits per pixel (real file sizes)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_title(title or "rate-distortion")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,395 @@
+"""Writing outputs: `OutputFolder` (any output, written in a hidden sibling and renamed into
+place when complete) and `DatasetWriter` (a dataset, row by row, with a resume journal)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from synthmed.data.imageio import (
+    channels_of,
+    decode_png,
+    encode_png,
+    sha256_bytes,
+    sha256_file,
+    to_chw,
+)
+from synthmed.data.journal import JOURNAL
+from synthmed.data.reading import Dataset
+from synthmed.data.schema import COLUMNS, FORMAT_VERSION, SOURCES, SPLITS, Row
+from synthmed.errors import UsageError
+
+
+def partial_path(out: Path) -> Path:
+    """The temporary sibling a command writes into before renaming it to `out`."""
+    return out.parent / f".{out.name}.partial"
+
+
+_OWNED_MARKERS = ("dataset.json", "provenance.json")
+
+
+def refuse_output_over_inputs(out: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None]) -> None:
+    """Refuse (UsageError) an output that is, contains or lies inside any input.
+
+    Paths are compared resolved (symbolic links and `.` followed), so `cd D && ... D -o .`
+    is caught too. Called before anything is written: with or without --overwrite, a
+    command never changes its inputs."""
+    target = Path(out).resolve()
+    for given in inputs:
+        if given is None:
+            continue
+        source = Path(given).resolve()
+        if target == source:
+            problem = "is the input"
+        elif target.is_relative_to(source):
+            problem = "lies inside the input"
+        elif source.is_relative_to(target):
+            problem = "contains the input"
+        else:
+            continue
+        raise UsageError(f"-o {out}: the output {problem} {given}; inputs are never changed, choose another output folder")
+
+
+class OutputFolder:
+    """An output folder written atomically: everything goes into a temporary sibling,
+    which replaces `out` only in `commit()`. Without `--overwrite` an existing `out`
+    is refused up front; with `--resume` an unfinished temporary folder is continued.
+
+    With `continue_existing` (datasets under `--resume`), a finished `out` may be continued
+    too: `continues_finished` is then set and the caller seeds the new folder from it.
+
+    Also used for outputs that are not datasets (training runs, reports). `inputs` are every
+    folder and file the command reads: an output that is, contains or lies inside one of them
+    is refused before anything is touched."""
+
+    def __init__(
+        self,
+        out: str | os.PathLike[str],
+        *,
+        inputs: Sequence[str | os.PathLike[str] | None],
+        overwrite: bool = False,
+        resume: bool = False,
+        continue_existing: bool = False,
+    ) -> None:
+        refuse_output_over_inputs(out, inputs)
+        self.out = Path(out)
+        self.tmp = partial_path(self.out)
+        self.resumed = False
+        self.continues_finished = False
+        if self.out.exists():
+            if continue_existing and resume and (self.out / "dataset.json").is_file():
+                self.continues_finished = not self.tmp.exists()
+            elif not overwrite:
+                raise UsageError(f"output {self.out} exists; pass --overwrite to replace it")
+            if not self.out.is_dir() or (any(self.out.iterdir()) and not any((self.out / m).exists() for m in _OWNED_MARKERS)):
+                raise UsageError(f"refusing to replace {self.out}: it does not look like a synthmed output")
+        if not self.out.parent.is_dir():
+            raise UsageError(f"output {self.out}: parent folder {self.out.parent} does not exist")
+        if self.tmp.exists():
+            if resume:
+                self.resumed = True
+            else:
+                shutil.rmtree(self.tmp)  # leftover of an interrupted run that was not resumed
+        self.tmp.mkdir(exist_ok=True)
+
+    def write_provenance(self, command: str, parents: Sequence[Path] = (), **extra: Any) -> dict[str, Any]:
+        record = provenance(command, parents, **extra)
+        (self.tmp / "provenance.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        return record
+
+    def commit(self) -> Path:
+        """Move the finished folder into place; an old `out` is removed only after that."""
+        old = None
+        if self.out.exists():
+            old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
+            os.replace(self.out, old)
+        os.replace(self.tmp, self.out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.out
+
+    def discard(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def provenance(command: str, parents: Sequence[Path] = (), **extra: Any) -> dict[str, Any]:
+    from synthmed import __version__
+
+    return {
+        "command": command,
+        "version": __version__,
+        "argv": sys.argv[1:],
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "parents": [str(Path(p).resolve()) for p in parents],
+        **extra,
+    }
+
+
+class DatasetWriter:
+    """Write a new dataset folder row by row.
+
+    Each image is written to a temporary file and renamed, then its row is appended to a
+    journal (`rows.jsonl`) in the temporary folder; after a crash, `resume=True` reloads
+    the journal so `has(id)` tells what is already done and nothing is written twice.
+
+        with DatasetWriter(out, classes=[...], command="sample-data") as writer:
+            writer.add_image(pixels, id="a", label="x", split="train")
+        # `out` now exists, complete
+
+    On an exception the temporary folder is kept when `resumable` (so `--resume` can
+    continue) and removed otherwise; a UsageError always removes it.
+    """
+
+    def __init__(
+        self,
+        out: str | os.PathLike[str],
+        *,
+        classes: Sequence[str],
+        command: str,
+        parents: Sequence[Path] = (),
+        overwrite: bool = False,
+        resume: bool = False,
+        resumable: bool = False,
+        info: dict[str, Any] | None = None,
+        link_files: bool = True,
+        inputs: Sequence[str | os.PathLike[str] | None] = (),
+    ) -> None:
+        if not classes:
+            raise UsageError("a dataset needs at least one class")
+        self.folder = OutputFolder(
+            out, inputs=[*parents, *inputs], overwrite=overwrite, resume=resume, continue_existing=resumable
+        )
+        self.out = self.folder.out
+        self.tmp = self.folder.tmp
+        self.classes = list(classes)
+        self.command = command
+        self.parents = list(parents)
+        self.resumable = resumable
+        self.extra_info = dict(info or {})
+        self.link_files = link_files
+        self.rows: list[Row] = []
+        self._ids: set[str] = set()
+        self._shapes: Counter[tuple[int, ...]] = Counter()
+        self._dtypes: set[str] = set()
+        self._row_shapes: dict[str, tuple[int, ...]] = {}
+        self._row_dtypes: dict[str, str] = {}
+        self._journal_path = self.tmp / JOURNAL
+        if self.folder.resumed:
+            self._reload_journal()
+        self._journal = open(self._journal_path, "a", encoding="utf-8")
+        if self.folder.continues_finished:
+            self._seed_from_finished()
+
+    # ---- context manager
+
+    def __enter__(self) -> "DatasetWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.finish()
+            return
+        self._journal.close()
+        if not self.resumable or isinstance(exc, UsageError):
+            self.folder.discard()
+
+    # ---- resume
+
+    def _reload_journal(self) -> None:
+        with open(self._journal_path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    break  # a line cut short by the crash: its file is rewritten later
+                if (self.tmp / row["file_name"]).is_file():
+                    self._remember(row, shape=tuple(row.pop("_shape")), dtype=row.pop("_dtype"))
+        # Rewrite the journal with only the rows we kept.
+        with open(self._journal_path, "w", encoding="utf-8") as handle:
+            for row in self.rows:
+                handle.write(json.dumps(self._journal_record(row)) + "\n")
+
+    def _seed_from_finished(self) -> None:
+        """`--resume` on a finished output (for example one cut short by --max-requests):
+        its rows count as done, and the output is replaced by the continued one on commit."""
+        finished = Dataset.open(self.out)
+        if finished.classes != self.classes:
+            raise UsageError(f"--resume: {self.out} has classes {finished.classes}, not {self.classes}")
+        dtype = "uint16" if finished.bit_depth > 8 else "uint8"
+        for row in finished.rows:
+            target = self.tmp / row["file_name"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(finished.path_of(row), target)
+            except OSError:
+                shutil.copyfile(finished.path_of(row), target)
+            pixels_shape = (finished.channels, *(finished.image_size or decode_png(target).shape[:2]))
+            self._commit_row(dict(row), shape=pixels_shape, dtype=dtype)
+
+    def _journal_record(self, row: Row) -> dict[str, Any]:
+        return {**row, "_shape": list(self._row_shapes[row["id"]]), "_dtype": self._row_dtypes[row["id"]]}
+
+    def _remember(self, row: Row, *, shape: tuple[int, ...], dtype: str) -> None:
+        self.rows.append(row)
+        self._ids.add(row["id"])
+        self._shapes[shape] += 1
+        self._dtypes.add(dtype)
+        self._row_shapes[row["id"]] = shape
+        self._row_dtypes[row["id"]] = dtype
+
+    def has(self, row_id: str) -> bool:
+        """True when a row with this id is already written (after `--resume`)."""
+        return row_id in self._ids
+
+    # ---- adding rows
+
+    def _new_row(self, *, id: str, label: str, split: str, source: str, extension: str, fields: dict[str, Any]) -> Row:
+        if not id or "/" in id or "\\" in id or id.startswith("."):
+            raise ValueError(f"invalid row id {id!r}")
+        if id in self._ids:
+            raise UsageError(f"duplicate id {id!r} in output {self.out}")
+        if label not in self.classes:
+            raise UsageError(f"unknown label {label!r} for output {self.out}; classes are {self.classes}")
+        if split not in SPLITS:
+            raise ValueError(f"split {split!r} is not one of {SPLITS}")
+        if source not in SOURCES:
+            raise ValueError(f"source {source!r} is not one of {SOURCES}")
+        row: Row = {c: "" for c in COLUMNS}
+        row.update({k: "" if v is None else str(v) for k, v in fields.items()})
+        row.update(file_name=f"{split}/{label}/{id}{extension}", id=id, label=label, split=split, source=source)
+        return row
+
+    def add_image(
+        self,
+        pixels: np.ndarray,
+        *,
+        id: str,
+        label: str,
+        split: str,
+        source: str = "real",
+        **fields: Any,
+    ) -> Row:
+        """Store (H, W) / (H, W, C) uint8 or (H, W) uint16 pixels as PNG and add its row.
+
+        `fields` fills the other columns (origin, subject, generator, seed) and any extra ones.
+        """
+        row = self._new_row(id=id, label=label, split=split, source=source, extension=".png", fields=fields)
+        data = encode_png(pixels)
+        self._write_bytes(row, data)
+        shape = (channels_of(pixels), *pixels.shape[:2])
+        self._commit_row(row, shape=shape, dtype=str(pixels.dtype))
+        return row
+
+    def add_png(
+        self, data: bytes, *, shape: tuple[int, ...], dtype: str, id: str, label: str, split: str, source: str = "real", **fields: Any
+    ) -> Row:
+        """Like `add_image` for PNG bytes encoded elsewhere (worker processes); `shape` is (C, H, W)."""
+        row = self._new_row(id=id, label=label, split=split, source=source, extension=".png", fields=fields)
+        self._write_bytes(row, data)
+        self._commit_row(row, shape=tuple(shape), dtype=dtype)
+        return row
+
+    def add_file(self, source_path: Path, row: Row, **overrides: Any) -> Row:
+        """Copy an existing dataset image with its row (hard link when the filesystem allows).
+
+        `row` keeps its id, label, split and extra columns unless overridden."""
+        fields = {k: v for k, v in row.items() if k not in ("file_name", "id", "label", "split", "source")}
+        fields.update({k: v for k, v in overrides.items() if k not in ("id", "label", "split", "source")})
+        new = self._new_row(
+            id=overrides.get("id", row["id"]),
+            label=overrides.get("label", row["label"]),
+            split=overrides.get("split", row["split"]),
+            source=overrides.get("source", row["source"]),
+            extension=Path(row["file_name"]).suffix or ".png",
+            fields=fields,
+        )
+        target = self.tmp / new["file_name"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            target.unlink()
+        try:
+            if not self.link_files:
+                raise OSError("linking disabled")
+            os.link(source_path, target)
+        except OSError:
+            shutil.copyfile(source_path, target)
+        new["sha256"] = row.get("sha256") or sha256_file(target)
+        pixels = decode_png(target)
+        self._commit_row(new, shape=(channels_of(pixels), *pixels.shape[:2]), dtype=str(pixels.dtype))
+        return new
+
+    def _write_bytes(self, row: Row, data: bytes) -> None:
+        target = self.tmp / row["file_name"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = target.with_name(target.name + ".tmp")
+        scratch.write_bytes(data)
+        os.replace(scratch, target)
+        row["sha256"] = sha256_bytes(data)
+
+    def _commit_row(self, row: Row, *, shape: tuple[int, ...], dtype: str) -> None:
+        self._remember(row, shape=shape, dtype=dtype)
+        self._journal.write(json.dumps(self._journal_record(row)) + "\n")
+        self._journal.flush()
+
+    # ---- finishing
+
+    def finish(self) -> Path:
+        """Write metadata.csv and dataset.json, then rename the folder into place."""
+        self._journal.close()
+        if not self.rows:
+            self.folder.discard()
+            raise UsageError(f"output {self.out}: no images to write")
+        columns = list(COLUMNS) + sorted({k for row in self.rows for k in row} - set(COLUMNS))
+        with open(self.tmp / "metadata.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            for row in self.rows:
+                writer.writerow({c: row.get(c, "") for c in columns})
+        channels = {shape[0] for shape in self._shapes}
+        if len(channels) != 1:
+            self.folder.discard()
+            raise UsageError(f"output {self.out}: images mix channel counts {sorted(channels)}")
+        sizes = {shape[1:] for shape in self._shapes}
+        bit_depth = 16 if "uint16" in self._dtypes else 8
+        info = {
+            "format_version": FORMAT_VERSION,
+            "classes": self.classes,
+            "channels": channels.pop(),
+            "image_size": list(sizes.pop()) if len(sizes) == 1 else None,
+            "bit_depth": bit_depth,
+            "stats": self._train_stats(bit_depth),
+            **self.extra_info,
+            "provenance": provenance(self.command, self.parents),
+        }
+        (self.tmp / "dataset.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        self._journal_path.unlink()
+        return self.folder.commit()
+
+    def _train_stats(self, bit_depth: int) -> dict[str, list[float]] | None:
+        """Per-channel mean/std of the real train images on the [0, 1] scale."""
+        rows = [r for r in self.rows if r["split"] == "train" and r["source"] == "real"] or [
+            r for r in self.rows if r["split"] == "train"
+        ]
+        if not rows:
+            return None
+        scale = 65535.0 if bit_depth > 8 else 255.0
+        total = total_sq = None
+        count = 0
+        for row in rows:
+            chw = to_chw(decode_png(self.tmp / row["file_name"])).astype(np.float64) / scale
+            flat = chw.reshape(chw.shape[0], -1)
+            total = flat.sum(1) if total is None else total + flat.sum(1)
+            total_sq = (flat**2).sum(1) if total_sq is None else total_sq + (flat**2).sum(1)
+            count += flat.shape[1]
+        mean = total / count
+        std = np.sqrt(np.maximum(total_sq / count - mean**2, 1e-12))
+        return {"mean": [round(float(m), 6) for m in mean], "std": [round(float(s), 6) for s in std]}

@@ -1,1 +1,0 @@
-"""Loops and numerics callable from Python without the CLI: training, evaluation, sampling."""

@@ -1,0 +1,109 @@
+"""Scoring every repeat of a training RUN on one split of a dataset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthmed.batches import predict_logits
+from synthmed.errors import UsageError
+from synthmed.evaluate.metrics import METRICS, PER_CLASS, classification_metrics, summarize
+
+
+@dataclass
+class Evaluation:
+    report: dict[str, Any]  # metrics.json
+    confusion: np.ndarray  # (K, K) counts summed over repeats; rows = true class
+    predictions: list[dict[str, Any]]  # one row per image and repeat
+
+
+def check_compatible(config: dict[str, Any], dataset: Any, folder: Path) -> None:
+    """A model can score a dataset only with the same classes (in order), channels and size."""
+    if list(config.get("classes", [])) != dataset.classes:
+        raise UsageError(f"{folder}: the model was trained on classes {config.get('classes')}, "
+                         f"but {dataset.root} has {dataset.classes}")
+    if int(config.get("channels", -1)) != dataset.channels:
+        raise UsageError(f"{folder}: the model takes {config.get('channels')}-channel images, "
+                         f"{dataset.root} has {dataset.channels}")
+    size = dataset.require_uniform_size()
+    if list(config.get("image_size", [])) != list(size):
+        raise UsageError(f"{folder}: the model takes {config.get('image_size')} px images, {dataset.root} has "
+                         f"{list(size)}; run `synthmed preprocess --size N` to match")
+
+
+def load_run(run: Path, dataset: Any) -> list[tuple[Path, Any, dict[str, Any]]]:
+    """Every repeat of RUN as (folder, module, config), checked against `dataset` first."""
+    from synthmed.checkpoint import load_weights, model_folders, read_config
+    from synthmed.registry import get_entry
+
+    folders = model_folders(Path(run))
+    configs = [read_config(folder, kind="classifier") for folder in folders]
+    for folder, config in zip(folders, configs):
+        check_compatible(config, dataset, folder)
+    loaded = []
+    for folder, config in zip(folders, configs):
+        entry = get_entry("classifier", config["name"])
+        module = entry.factory(**config.get("args", {}))
+        load_weights(module, folder)
+        module.eval()
+        loaded.append((folder, module, config))
+    return loaded
+
+
+def evaluate_run(run: Path, dataset_path: Path, *, split: str = "test", device: Any,
+                 batch_size: int = 256) -> Evaluation:
+    """Score every repeat of RUN on one split of a dataset."""
+    import torch
+
+    from synthmed.data import SPLITS, Dataset
+
+    if split not in SPLITS:
+        raise UsageError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
+    dataset = Dataset.open(dataset_path)
+    rows = dataset.select(split)
+    if not rows:
+        raise UsageError(f"{dataset.root}: the {split} split is empty; pick another with --split")
+    repeats = load_run(run, dataset)
+    images = torch.from_numpy(dataset.load_images(rows))
+    if images.dtype != torch.uint8:
+        images = images.to(torch.int32)
+    labels = dataset.label_indices(rows)
+    num_classes = len(dataset.classes)
+
+    per_repeat = []
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    predictions: list[dict[str, Any]] = []
+    for folder, module, config in repeats:
+        module.to(device)
+        logits = predict_logits(module, images, config["normalization"], device=device, batch_size=batch_size)
+        scores = classification_metrics(logits.cpu().numpy(), labels, num_classes)
+        module.cpu()
+        per_repeat.append(scores)
+        confusion += scores["confusion"]
+        for row, probs in zip(rows, scores["probabilities"]):
+            predictions.append({
+                "id": row["id"], "file_name": row["file_name"], "label": row["label"],
+                "predicted": dataset.classes[int(probs.argmax())], "run": folder.name,
+                **{f"p_{name}": round(float(p), 6) for name, p in zip(dataset.classes, probs)},
+            })
+
+    report = {
+        "split": split,
+        "classes": dataset.classes,
+        "repeats": len(per_repeat),
+        "summary": {metric: summarize([scores[metric] for scores in per_repeat]) for metric in METRICS},
+        "per_class": {
+            name: {stat: summarize([scores["per_class"][stat][k] for scores in per_repeat]) for stat in PER_CLASS}
+            for k, name in enumerate(dataset.classes)
+        },
+        "model": repeats[0][2]["name"],
+        "run": str(Path(run).resolve()),
+        "dataset": str(Path(dataset_path).resolve()),
+        "images": len(rows),
+        "support": {name: int((labels == k).sum()) for k, name in enumerate(dataset.classes)},
+        "train_support": {name: len(dataset.select("train", labels=[name])) for name in dataset.classes},
+    }
+    return Evaluation(report, confusion, predictions)

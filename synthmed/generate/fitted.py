@@ -1,0 +1,213 @@
+"""What the built-in class-conditional generators share: the epoch loop, fit checkpoints,
+model folders, and seeded per-image sampling.
+
+Beyond `synthmed.protocols.ClassConditionalGenerator`, they offer the optional extras that
+`synthmed.generate` uses when a generator has them:
+
+- `fit(..., num_classes=K, state_dir=DIR)`: the size of the class list (labels may not
+  use every class), and a folder for a fit checkpoint written after every epoch, from
+  which an interrupted fit continues;
+- `fit_steps(labels, epochs)`: the length of a fit in optimizer steps (for the progress bar);
+- `sample_seeds(class_index, seeds, device=)`: one image per seed in one batch, image i
+  drawn only from `seeds[i]`, so results do not depend on batching or sharding;
+- `load(folder)`: the inverse of `save(folder)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from synthmed import __version__
+from synthmed.seeding import derive_seed
+
+MIN_BATCH = 2  # batch norm cannot train on a batch of one
+
+
+class FittedGenerator:
+    """Subclasses set `name` and implement `_arch_extra`, `_build`, `_training_setup`,
+    `_train_step` and `_generate`."""
+
+    name = ""
+    version = __version__
+
+    def __init__(self, *, batch_size: int = 32, lr: float = 1e-4) -> None:
+        if batch_size < MIN_BATCH:
+            raise ValueError(f"batch_size must be at least {MIN_BATCH}")
+        if lr <= 0:
+            raise ValueError("lr must be positive")
+        self.batch_size = int(batch_size)
+        self.lr = float(lr)
+        self.arch: dict[str, Any] | None = None
+        self.net: Any = None  # the network used for sampling
+
+    # ---- to implement
+
+    def _arch_extra(self, image_size: tuple[int, int]) -> dict[str, Any]:
+        """Architecture facts beyond size, channels and classes (saved in config.json)."""
+        return {}
+
+    def _build(self, arch: dict[str, Any]) -> None:
+        """Create `self.net` (on the CPU) from `arch`."""
+        raise NotImplementedError
+
+    def _training_setup(self, device: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Training-only networks and optimizers: (modules, optimizers) by name, for fit checkpoints."""
+        raise NotImplementedError
+
+    def _train_step(self, group: Any, images: Any, labels: Any, device: Any) -> dict[str, float]:
+        """One optimizer step on float images in [-1, 1]; returns losses to show."""
+        raise NotImplementedError
+
+    def _finish_fit(self) -> None:
+        """Called once the last epoch is done (for example to keep the EMA weights)."""
+
+    def _generate(self, class_index: int, noises: Sequence[Any], device: Any) -> Any:
+        """Float images in [-1, 1] (N, C, H, W) from per-image CPU generators."""
+        raise NotImplementedError
+
+    def _groups(self, labels: np.ndarray) -> list[tuple[Any, np.ndarray]]:
+        """Subsets fitted one after another within an epoch: all images by default."""
+        return [(None, np.arange(len(labels)))]
+
+    # ---- fitting
+
+    def check_size(self, image_size: tuple[int, int], channels: int) -> None:
+        """Raise ValueError when this generator cannot make images of this size."""
+        self._arch_extra(tuple(image_size))
+
+    def fit_steps(self, labels: np.ndarray, epochs: int) -> int:
+        steps = 0
+        for _, indices in self._groups(labels):
+            full, rest = divmod(len(indices), self.batch_size)
+            steps += full + (1 if rest >= MIN_BATCH else 0)
+        return steps * epochs
+
+    def fit(self, images: np.ndarray, labels: np.ndarray, *, epochs: int, device: Any, seed: int,
+            progress: Callable[..., None] | None = None, num_classes: int | None = None,
+            state_dir: Path | None = None) -> None:
+        import torch
+
+        from synthmed.batches import to_unit_float
+        from synthmed.errors import UsageError
+        from synthmed.generate.fit_state import (
+            has_fit_state,
+            load_fit_state,
+            save_fit_state,
+        )
+
+        labels = np.asarray(labels, dtype=np.int64)
+        image_size = (int(images.shape[2]), int(images.shape[3]))
+        self.arch = {
+            "channels": int(images.shape[1]),
+            "image_size": list(image_size),
+            "num_classes": int(num_classes if num_classes is not None else labels.max() + 1),
+            "fitted_classes": sorted({int(k) for k in labels}),
+            **self._arch_extra(image_size),
+        }
+        torch.manual_seed(derive_seed(seed, "init"))
+        self._build(self.arch)
+        self.net.to(device)
+        modules, optimizers = self._training_setup(device)
+        start = 0
+        if has_fit_state(state_dir):
+            meta = load_fit_state(state_dir, modules=modules, optimizers=optimizers)
+            if meta.get("arch") != self.arch or meta.get("seed") != seed:
+                raise UsageError(f"{state_dir}: the fit checkpoint was made with other data, seed or generator arguments; rerun without --resume")
+            start = int(meta["epoch"])
+        data = to_unit_float(images, device=device) * 2 - 1
+        targets = torch.from_numpy(labels).to(device)
+        groups = self._groups(labels)
+        if progress is not None and start:
+            progress(self.fit_steps(labels, start))
+        for epoch in range(start, epochs):
+            # Re-seeding per epoch makes a resumed fit draw what an uninterrupted one would.
+            torch.manual_seed(derive_seed(seed, "fit", epoch))
+            for group, indices in groups:
+                order = torch.from_numpy(indices)[torch.randperm(len(indices))]
+                for chunk in order.split(self.batch_size):
+                    if len(chunk) < MIN_BATCH:
+                        continue
+                    chunk = chunk.to(device)
+                    losses = self._train_step(group, data[chunk], targets[chunk], device)
+                    if progress is not None:
+                        progress(1, **losses)
+            if state_dir is not None:
+                save_fit_state(state_dir, modules=modules, optimizers=optimizers,
+                               meta={"epoch": epoch + 1, "arch": self.arch, "seed": seed})
+        torch.manual_seed(derive_seed(seed, "finish"))
+        self._finish_fit()
+        self.net.eval()
+
+    # ---- sampling
+
+    def sample_seeds(self, class_index: int, seeds: Sequence[int], *, device: Any) -> np.ndarray:
+        """uint8 (len(seeds), C, H, W); image i depends only on seeds[i]."""
+        import torch
+
+        if self.net is None or self.arch is None:
+            raise RuntimeError(f"{self.name}: fit or load a model before sampling")
+        if class_index not in self.arch["fitted_classes"]:
+            raise ValueError(f"{self.name}: the model was not fitted on class index {class_index}")
+        noises = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
+        self.net.to(device).eval()
+        with torch.no_grad():
+            images = self._generate(class_index, noises, device)
+        return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+
+    def sample(self, class_index: int, count: int, *, seed: int, device: Any) -> np.ndarray:
+        return self.sample_seeds(class_index, [derive_seed(seed, class_index, i) for i in range(count)], device=device)
+
+    # ---- model folders
+
+    def save(self, folder: Path) -> None:
+        from synthmed.checkpoint import save_checkpoint
+
+        save_checkpoint(Path(folder), self.net, {"kind": "generator", "arch": self.arch})
+
+    def load(self, folder: Path) -> None:
+        from synthmed.checkpoint import load_weights, read_config
+
+        config = read_config(Path(folder), kind="generator")
+        self.arch = config["arch"]
+        self._build(self.arch)
+        load_weights(self.net, Path(folder))
+        self.net.eval()
+
+    def to(self, device: Any) -> "FittedGenerator":
+        self.net.to(device)
+        return self
+
+
+def standing_statistics(net: Any, draw_inputs: Callable[[], tuple], *, batches: int = 16) -> None:
+    """Recompute batch-norm running statistics as averages over `batches` generated batches
+    (BigGAN's "standing statistics"). Sampling runs the network in eval mode, so an image
+    depends only on its own noise; after a short fit the running averages still remember
+    their initial values, and eval-mode outputs would be flat grey."""
+    import torch
+    from torch import nn
+
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    net.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            net(*draw_inputs())
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    net.eval()
+
+
+def noise_batch(noises: Sequence[Any], shape: Sequence[int], device: Any) -> Any:
+    """One standard-normal tensor per CPU generator, stacked and moved to `device`, so the
+    noise of an image is the same on every device and in every batch."""
+    import torch
+
+    return torch.stack([torch.randn(*shape, generator=g) for g in noises]).to(device)

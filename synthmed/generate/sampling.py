@@ -1,0 +1,110 @@
+"""Fitting a class-conditional generator and sampling it per class, resumably."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from synthmed.data import Dataset, DatasetWriter, Row
+from synthmed.errors import UsageError
+from synthmed.generate.plan import ProgressFactory, _no_progress
+from synthmed.registry import Entry
+from synthmed.seeding import derive_seed
+
+
+def fit_rows(dataset: Dataset, classes: Sequence[str], min_images: int) -> list[Row]:
+    """The real train rows a fit uses; every chosen class needs `min_images` of them."""
+    dataset.require_uniform_size()
+    rows = dataset.select(split="train", source="real", labels=list(classes))
+    counts = {label: 0 for label in classes}
+    for row in rows:
+        counts[row["label"]] += 1
+    for label, count in counts.items():
+        if count < min_images:
+            raise UsageError(f"class {label!r} has {count} real train image(s) in {dataset.root}; fitting needs at least "
+                             f"{min_images} per class (leave it out with --classes)")
+    return rows
+
+
+def _accepts(function: Callable[..., Any], name: str) -> bool:
+    parameters = inspect.signature(function).parameters
+    return name in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def fit_generator(generator: Any, dataset: Dataset, rows: Sequence[Row], *, epochs: int, device: Any, seed: int,
+                  state_dir: Path | None, progress_factory: ProgressFactory = _no_progress) -> None:
+    images = dataset.load_images(rows)
+    labels = dataset.label_indices(rows)
+    total = generator.fit_steps(labels, epochs) if hasattr(generator, "fit_steps") else None
+    advance = progress_factory(f"fitting {generator.name}", total, "step")
+    extras: dict[str, Any] = {}
+    if _accepts(generator.fit, "num_classes"):
+        extras["num_classes"] = len(dataset.classes)
+    if _accepts(generator.fit, "state_dir"):
+        extras["state_dir"] = state_dir
+    generator.fit(images, labels, epochs=epochs, device=device, seed=seed, progress=advance, **extras)
+
+
+
+
+def row_id(generator_name: str, label: str, seed: int, index: int) -> str:
+    return f"{generator_name}-{label}-s{seed}-{index:05d}"
+
+
+def image_seed(seed: int, generator_name: str, label: str, index: int) -> int:
+    return derive_seed(seed, generator_name, label, index)
+
+
+@dataclass
+class SamplingPlan:
+    """The (label, index) pairs of this shard that are not written yet."""
+
+    todo: dict[str, list[int]] = field(default_factory=dict)
+    already_done: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(len(v) for v in self.todo.values())
+
+
+def plan_sampling(counts: dict[str, int], *, generator_name: str, seed: int, shard: tuple[int, int],
+                  done: Callable[[str], bool] = lambda _id: False) -> SamplingPlan:
+    from synthmed.devices import take_shard
+
+    plan = SamplingPlan()
+    for label, count in counts.items():
+        mine = take_shard(list(range(count)), shard)
+        todo = [i for i in mine if not done(row_id(generator_name, label, seed, i))]
+        plan.already_done += len(mine) - len(todo)
+        if todo:
+            plan.todo[label] = todo
+    return plan
+
+
+def sample_into(writer: DatasetWriter, generator: Any, entry: Entry, dataset: Dataset, plan: SamplingPlan, *,
+                seed: int, device: Any, batch_size: int = 64, progress_factory: ProgressFactory = _no_progress) -> int:
+    """Sample every planned image and write it at once (the writer's journal is the resume record)."""
+    from synthmed.data.imageio import from_chw
+
+    advance = progress_factory("sampling", plan.total, "img")
+    written = 0
+    batched = hasattr(generator, "sample_seeds")
+    for label, indices in plan.todo.items():
+        class_index = dataset.classes.index(label)
+        for start in range(0, len(indices), batch_size if batched else 1):
+            chunk = indices[start : start + (batch_size if batched else 1)]
+            seeds = [image_seed(seed, entry.name, label, i) for i in chunk]
+            if batched:
+                images = generator.sample_seeds(class_index, seeds, device=device)
+            else:
+                images = generator.sample(class_index, 1, seed=seeds[0], device=device)
+            for index, image_seed_, pixels in zip(chunk, seeds, images):
+                writer.add_image(from_chw(np.ascontiguousarray(pixels)), id=row_id(entry.name, label, seed, index),
+                                 label=label, split="train", source="synthetic", generator=entry.tag, seed=image_seed_)
+                written += 1
+            advance(len(chunk))
+    return written

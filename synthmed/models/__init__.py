@@ -1,1 +1,0 @@
-"""nn.Module code: classifiers, GANs, autoencoders, codecs."""

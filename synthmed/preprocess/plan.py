@@ -1,0 +1,197 @@
+"""Planning a preprocess run: its configuration, the input files and their labels, subjects and splits."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from synthmed.data.imageio import channels_of, encode_png
+from synthmed.data import refuse_output_over_inputs
+from synthmed.devices import take_shard
+from synthmed.errors import UsageError
+from synthmed.preprocess.labels import InputFile, LabelRules, discover, plan_file
+from synthmed.preprocess.reading import ReadOptions, UnreadableFile, read_file
+from synthmed.preprocess.steps import Steps, pixel_digest, process
+
+# Files with these endings are images for the built-in readers; their labels are checked before reading.
+KNOWN_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom", ".nii", ".nii.gz")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    steps: Steps = Steps()
+    read: ReadOptions = ReadOptions()
+    rules: LabelRules = field(default_factory=LabelRules)
+    classes: tuple[str, ...] | None = None  # --classes: keep only these, in this order
+    class_names: tuple[str, ...] | None = None  # names of label indices stored in .npz files
+    split: tuple[float, float, float] | None = None  # generate splits; None keeps the input's
+    val_fraction: float | None = None  # with kept splits: carve val out of the input's train split
+    seed: int = 0
+    workers: int = 1
+    shard: tuple[int, int] = (0, 1)
+    strict: bool = False
+
+
+@dataclass
+class ProcessedImage:
+    key: str
+    png: bytes  # encoded in the worker, so the main process only writes files
+    shape: tuple[int, int, int]  # (C, H, W)
+    dtype: str
+    digest: str
+    subject: str | None = None
+    split: str | None = None
+    label_index: int | None = None
+    subject_is_file: bool = False
+    pseudonymise: bool = False
+
+
+@dataclass
+class FileResult:
+    images: list[ProcessedImage] = field(default_factory=list)
+    error: str | None = None  # the file is rejected
+    usage_error: str | None = None  # the run stops
+
+
+@dataclass
+class Planned:
+    """One output row before writing."""
+
+    file: InputFile
+    image: ProcessedImage
+    id: str
+    label: str
+    subject: str | None
+    split: str | None
+
+
+def process_file(task: tuple[Path, ReadOptions, Steps]) -> FileResult:
+    """Read one file and process its images (runs in a worker process)."""
+    path, read_options, steps = task
+    try:
+        raws = read_file(path, read_options)
+        images = []
+        for raw in raws:
+            pixels = process(raw, steps)
+            images.append(
+                ProcessedImage(
+                    key=raw.key,
+                    png=encode_png(pixels),
+                    shape=(channels_of(pixels), *pixels.shape[:2]),
+                    dtype=str(pixels.dtype),
+                    digest=pixel_digest(pixels),
+                    subject=raw.subject,
+                    split=raw.meta.get("split"),
+                    label_index=raw.meta.get("label_index"),
+                    subject_is_file=bool(raw.meta.get("subject_is_file")),
+                    pseudonymise=bool(raw.meta.get("pseudonymise_subject")),
+                )
+            )
+        return FileResult(images)
+    except UsageError as exc:
+        return FileResult(usage_error=str(exc))
+    except UnreadableFile as exc:
+        return FileResult(error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a processing failure rejects this file only
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        return FileResult(error=f"cannot process ({type(exc).__name__}: {message})")
+
+
+def _map_files(tasks: list, workers: int) -> Iterator[FileResult]:
+    """Results in task order; a process pool when workers > 1."""
+    if workers <= 1 or len(tasks) <= 1:
+        yield from map(process_file, tasks)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # forkserver: workers do not inherit the progress bar's thread or locks (plain fork could deadlock).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["synthmed.preprocess.plan", "synthmed.default_plugins.readers"])
+    chunk = max(1, min(16, len(tasks) // (workers * 8)))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield from pool.map(process_file, tasks, chunksize=chunk)
+
+
+def row_id(rel: str, key: str, *, opaque: bool = False) -> str:
+    """Readable, stable and unique: the sanitised relative path (and frame/slice key) plus a short hash.
+
+    `opaque` ids (DICOM files, whose names are often UIDs or patient names) keep only a hash."""
+    if opaque:
+        digest = hashlib.sha256(f"{rel}\x1f{key}".encode()).hexdigest()[:12]
+        return f"dicom-{digest}-{key}" if key else f"dicom-{digest}"
+    stem = re.sub(r"(\.nii\.gz|\.[A-Za-z0-9]{1,5})$", "", rel)
+    text = f"{stem}-{key}" if key else stem
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-_")[-80:].lstrip("-_") or "image"
+    short = hashlib.sha256(f"{rel}\x1f{key}".encode()).hexdigest()[:6]
+    return f"{safe}-{short}"
+
+
+def _natural_key(name: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def plan_files(inputs: list[Path], config: PreprocessConfig, out: Path) -> tuple[list[InputFile], int]:
+    """Every input file with what its path says; (files to read, files filtered out by --classes)."""
+    skip = {config.rules.csv_path.resolve()} if config.rules.csv_path else set()
+    found = discover(inputs, skip=skip, skip_under=out)
+    if not found:
+        raise UsageError(f"no files found in {', '.join(map(str, inputs))}")
+    files = [plan_file(path, rel, config.rules) for path, rel in found]
+    unlabeled = [f for f in files if f.label is None and f.rel.lower().endswith(KNOWN_IMAGE_SUFFIXES)]
+    if unlabeled:
+        _missing_labels(unlabeled, len(files), config.rules)
+    if config.split is None:
+        no_split = [f for f in files if f.split is None and f.rel.lower().endswith(KNOWN_IMAGE_SUFFIXES)]
+        if no_split:
+            _missing_splits(no_split)
+    filtered = 0
+    if config.classes is not None:
+        kept = [f for f in files if f.label is None or f.label in config.classes]
+        filtered = len(files) - len(kept)
+        files = kept
+    return files, filtered
+
+
+def _missing_labels(files: list[InputFile], total: int, rules: LabelRules) -> None:
+    if rules.csv is not None:
+        how = f"add them to {rules.csv_path}"
+    elif rules.regex is not None:
+        how = "pass --default-label for names the --label-regex does not match"
+    else:
+        how = "put images in class folders, or pass --label-regex or --labels-csv"
+    raise UsageError(f"labels missing for {len(files)} of {total} files (first: {files[0].rel}); {how}")
+
+
+def _missing_splits(files: list) -> None:
+    first = files[0].rel if isinstance(files[0], InputFile) else files[0]
+    raise UsageError(
+        f"{len(files)} file(s) are not in a train/val/test folder (first: {first}); pass --split 0.8,0.1,0.1 to make splits"
+    )
+
+
+@dataclass
+class PreprocessJob:
+    """Everything checked and planned before any image is read."""
+
+    inputs: list[Path]
+    out: Path
+    config: PreprocessConfig
+    overwrite: bool
+    files: list[InputFile]  # this shard's files, in input order
+    filtered: int  # files left out by --classes
+    planned_labels: set[str]
+
+
+def prepare_preprocess(inputs: list[Path], out: Path, config: PreprocessConfig, *, overwrite: bool = False) -> PreprocessJob:
+    """Validate the output and plan the files (labels, subjects, splits from paths); raises UsageError."""
+    refuse_output_over_inputs(out, [*inputs, config.rules.csv_path])
+    if out.exists() and not overwrite:  # DatasetWriter checks again; this saves reading everything first
+        raise UsageError(f"output {out} exists; pass --overwrite to replace it")
+    files, filtered = plan_files(inputs, config, out)
+    # Classes named by image files' paths; a class whose files were all rejected is then an error.
+    planned_labels = {f.label for f in files if f.label is not None and f.rel.lower().endswith(KNOWN_IMAGE_SUFFIXES)}
+    return PreprocessJob(list(inputs), out, config, overwrite, take_shard(files, config.shard), filtered, planned_labels)

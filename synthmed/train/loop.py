@@ -1,0 +1,159 @@
+"""The training loop: `fit` trains one classifier (`train_run` in run.py calls it per repeat).
+
+Speed comes from doing no per-image Python work inside an epoch: the dataset is decoded once
+into a uint8 tensor (on the GPU when it fits), every epoch is a seeded permutation, a batch is
+one index into that tensor, and scaling, augmentation and standardisation run on the device.
+Under `torchrun` each rank takes its slice of every batch and DistributedDataParallel averages
+the gradients; rank 0 writes the output.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from synthmed.batches import predict_logits, standardize, to_unit_float
+from synthmed.errors import UsageError
+from synthmed.registry import Entry
+from synthmed.seeding import derive_seed, seed_everything
+from synthmed.train.data import class_weights, resolve_amp
+from synthmed.train.models import (
+    freeze_backbone,
+    load_pretrained,
+    set_train_mode,
+)
+from synthmed.train.settings import Distributed, TrainingData, TrainSettings
+
+
+def build_classifier(entry: Entry, data: TrainingData, settings: TrainSettings) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The module with fresh (or `--weights`) parameters, and the builder arguments that rebuild it."""
+    args = {
+        "num_classes": len(data.classes),
+        "in_channels": data.channels,
+        "image_size": list(data.image_size),
+        **settings.model_args,
+    }
+    try:
+        module = entry.factory(**args)
+    except TypeError as exc:
+        raise UsageError(f"--model-arg: classifier {entry.name!r} does not take these arguments ({exc})") from None
+    head = entry.meta.get("head")
+    if settings.weights:
+        load_pretrained(module, Path(settings.weights), head=head)
+    if settings.freeze_backbone:
+        freeze_backbone(module, head, name=entry.name)
+    return module, args
+
+
+
+
+def fit(
+    module: torch.nn.Module,
+    data: TrainingData,
+    settings: TrainSettings,
+    *,
+    seed: int,
+    device: torch.device,
+    head: str | None,
+    dist: Distributed = Distributed(),
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[list[dict[str, float]], int]:
+    """Train `module` in place and leave it holding the weights of its best epoch (lowest
+    val loss). Returns (history rows, best epoch). `clock` times the epochs (the benchmark
+    passes time.process_time, which other processes' load does not disturb)."""
+    from synthmed.augment import build_policy
+
+    model = module.to(device)
+    trainer = model
+    if dist.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        trainer = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
+                                 lr=settings.lr, weight_decay=settings.weight_decay)
+    policy = build_policy(settings.augment, channels=data.channels)
+    amp_dtype = resolve_amp(settings.amp, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    weight = class_weights(data.train.labels, len(data.classes)).to(device) if settings.class_weights else None
+    mean = torch.tensor(data.normalization["mean"], device=device)
+    std = torch.tensor(data.normalization["std"], device=device)
+    autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype is not None else nullcontext
+    # Batch order is the same on every rank; augmentation randomness differs per rank.
+    order_rng = torch.Generator().manual_seed(derive_seed(seed, "batch-order"))
+    seed_everything(derive_seed(seed, "augment", dist.rank))
+
+    images, labels = data.train.images, data.train.labels
+    n_train = len(data.train)
+    history: list[dict[str, float]] = []
+    best_loss, best_epoch, best_state, stale = math.inf, 0, None, 0
+    for epoch in range(1, settings.epochs + 1):
+        started = clock()
+        set_train_mode(model, head=head, frozen=settings.freeze_backbone)
+        order = torch.randperm(n_train, generator=order_rng).to(images.device)
+        totals = torch.zeros(3, device=device)  # loss sum, correct, seen (one sync per epoch, not per batch)
+        for start in range(0, n_train, settings.batch_size):
+            batch = order[start : start + settings.batch_size]
+            if len(batch) < 2 * dist.world:
+                break  # a last batch too small to give every rank 2 images (batch norm needs 2)
+            index = batch[dist.rank :: dist.world]
+            x = to_unit_float(images[index], device=device)
+            x = standardize(policy(x), mean, std)
+            y = labels[index].to(device, non_blocking=True)
+            with autocast():
+                logits = trainer(x)
+            loss_sum = F.cross_entropy(logits.float(), y, weight=weight, reduction="sum")
+            # Divide by the whole batch's weight (not this rank's share): after DDP averages the
+            # gradients over ranks, they equal the single-process gradient of the batch mean.
+            batch_weight = weight[labels[batch].to(device)].sum() if weight is not None else len(batch)
+            loss = loss_sum * dist.world / batch_weight
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            with torch.no_grad():
+                totals[0] += loss_sum.detach()
+                totals[1] += (logits.argmax(1) == y).sum()
+                totals[2] += len(y)
+        if dist.world > 1:
+            torch.distributed.all_reduce(totals)
+        train_loss, train_correct, seen = totals.tolist()  # also waits for the GPU
+        train_seconds = clock() - started
+        # Every rank scores the whole val split, so all reach the same early-stopping decision.
+        val_logits = predict_logits(model, data.val.images, data.normalization, device=device,
+                                    batch_size=max(64, settings.batch_size), amp_dtype=amp_dtype)
+        val_labels = data.val.labels.to(device)
+        val_scores = torch.stack([F.cross_entropy(val_logits, val_labels),
+                                  (val_logits.argmax(1) == val_labels).float().mean()])
+        if dist.world > 1:
+            torch.distributed.broadcast(val_scores, 0)  # GPU results may differ in the last bit across ranks
+        val_loss, val_accuracy = val_scores.tolist()
+        record = {
+            "epoch": epoch,
+            "train_loss": train_loss / max(seen, 1),
+            "train_accuracy": train_correct / max(seen, 1),
+            "val_loss": val_loss,
+            "val_accuracy": val_accuracy,
+            "seconds": clock() - started,
+            "train_seconds": train_seconds,
+        }
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+        if val_loss < best_loss:
+            best_loss, best_epoch, stale = val_loss, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= settings.patience:
+                break  # early stopping: `patience` epochs without a lower val loss
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history, best_epoch

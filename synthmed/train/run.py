@@ -1,0 +1,182 @@
+"""`synthmed train`: N repeats of a classifier into a RUN folder, under torchrun when launched so."""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from synthmed.checkpoint import save_checkpoint
+from synthmed.data import check_leakage, Dataset, OutputFolder, refuse_output_over_inputs
+from synthmed.errors import UsageError
+from synthmed.registry import get_entry
+from synthmed.seeding import derive_seed, seed_everything
+from synthmed.train.data import (
+    check_training_rows,
+    load_training_data,
+    resolve_amp,
+    split_train_val,
+)
+from synthmed.train.loop import build_classifier, fit
+from synthmed.train.models import (
+    describe,
+)
+from synthmed.train.report import plot_curves, write_history
+from synthmed.train.settings import (
+    Distributed,
+    TrainSettings,
+    check_image_size,
+    check_settings,
+)
+
+
+def distributed_from_env() -> Distributed:
+    """Rank and world size set by `torchrun` (none: a single process)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    return Distributed(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def init_distributed(dist: Distributed, device: torch.device) -> None:
+    if dist.world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def repeat_seed(seed: int, repeat: int) -> int:
+    """Repeat r's seed: run-01 of `--repeats 5` equals a single run with the same --seed."""
+    return derive_seed(seed, "repeat", repeat)
+
+
+def train_run(
+    dataset_path: Path,
+    out: Path,
+    settings: TrainSettings,
+    *,
+    repeats: int = 1,
+    seed: int = 0,
+    device: torch.device,
+    overwrite: bool = False,
+    dist: Distributed = Distributed(),
+    on_start: Callable[[int, int], None] | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> dict[str, Any]:
+    """Train `repeats` classifiers on a dataset into RUN (one model folder, or run-01/...).
+
+    Everything the user can get wrong is checked before the output folder is created.
+    `on_start(repeat, epochs)` and `on_epoch(repeat, record)` report progress."""
+    check_settings(settings, repeats=repeats)
+    out = Path(out)
+    refuse_output_over_inputs(out, [dataset_path, settings.weights])
+    # Checked on every rank (OutputFolder repeats it on rank 0), so no rank is left waiting.
+    if out.exists() and not overwrite:
+        raise UsageError(f"output {out} exists; pass --overwrite to replace it")
+    if not out.parent.is_dir():
+        raise UsageError(f"output {out}: parent folder {out.parent} does not exist")
+    entry = get_entry("classifier", settings.model)
+    dataset = Dataset.open(dataset_path)
+    size = dataset.require_uniform_size()
+    check_image_size(entry, size, where=str(dataset.root))
+    check_leakage(dataset.rows, where=str(dataset.root))
+    train_rows, val_rows, notes = split_train_val(dataset, val_fraction=settings.val_fraction, seed=seed)
+    check_training_rows(dataset, train_rows, val_rows)
+    if len(train_rows) < 2 * dist.world:
+        raise UsageError(f"{dataset.root}: {len(train_rows)} train images are too few for {dist.world} processes")
+    if settings.weights and not Path(settings.weights).is_file():
+        raise UsageError(f"--weights {settings.weights}: no such file")
+    resolve_amp(settings.amp, device)
+    from synthmed.augment import build_policy
+
+    build_policy(settings.augment, channels=dataset.channels)  # an unknown policy fails here, not mid-run
+    if settings.freeze_backbone and not settings.weights:
+        notes.append("--freeze-backbone without --weights: only a head is trained, on random features")
+    data = load_training_data(dataset, train_rows, val_rows, device, notes)
+    # Build once before anything is written: bad --model-arg/--weights fail here, not mid-run.
+    probe, _ = build_classifier(entry, data, settings)
+    model_size = describe(probe)
+    del probe
+
+    folder = OutputFolder(out, inputs=[dataset_path, settings.weights], overwrite=overwrite) if dist.is_main else None
+    try:
+        runs = []
+        for repeat in range(1, repeats + 1):
+            run_seed = repeat_seed(seed, repeat)
+            seed_everything(run_seed)
+            module, args = build_classifier(entry, data, settings)
+            if on_start is not None:
+                on_start(repeat, settings.epochs)
+            started = time.perf_counter()
+            history, best_epoch = fit(
+                module, data, settings, seed=run_seed, device=device, head=entry.meta.get("head"), dist=dist,
+                on_epoch=None if on_epoch is None else (lambda record, r=repeat: on_epoch(r, record)),
+            )
+            best = history[best_epoch - 1]
+            summary = {
+                "repeat": repeat,
+                "seed": run_seed,
+                "epochs_run": len(history),
+                "best_epoch": best_epoch,
+                "val_loss": best["val_loss"],
+                "val_accuracy": best["val_accuracy"],
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+            if folder is not None:
+                target = folder.tmp if repeats == 1 else folder.tmp / f"run-{repeat:02d}"
+                config = {
+                    "kind": "classifier",
+                    "name": entry.name,
+                    "plugin": entry.plugin,
+                    "version": entry.version,
+                    "args": args,
+                    "classes": data.classes,
+                    "image_size": list(data.image_size),
+                    "channels": data.channels,
+                    "normalization": data.normalization,
+                    "training": {
+                        **asdict(settings),
+                        "seed": run_seed,
+                        "run_seed": seed,
+                        "repeat": repeat,
+                        "best_epoch": best_epoch,
+                        "best_val_loss": best["val_loss"],
+                        "dataset": str(Path(dataset_path).resolve()),
+                        "train_images": len(data.train),
+                        "val_images": len(data.val),
+                        "processes": dist.world,
+                        "notes": data.notes,
+                    },
+                }
+                save_checkpoint(target, module, config)
+                write_history(target, history)
+                plot_curves(target, history, best_epoch, f"{entry.name} on {Path(dataset_path).name} (repeat {repeat})")
+                summary["folder"] = str(out if repeats == 1 else out / target.name)
+            runs.append(summary)
+        result = {
+            "model": entry.name,
+            "repeats": repeats,
+            "train_images": len(data.train),
+            "val_images": len(data.val),
+            **model_size,
+            "notes": data.notes,
+            "runs": runs,
+        }
+        if folder is not None:
+            folder.write_provenance("train", [Path(dataset_path)], settings=asdict(settings), seed=seed,
+                                    repeats=repeats, processes=dist.world)
+            if repeats > 1:
+                with open(folder.tmp / "runs.csv", "w", newline="", encoding="utf-8") as handle:
+                    columns = ["repeat", "seed", "epochs_run", "best_epoch", "val_loss", "val_accuracy", "seconds"]
+                    writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+                    writer.writeheader()
+                    writer.writerows(runs)
+            folder.commit()
+        return result
+    except BaseException:
+        if folder is not None:
+            folder.discard()
+        raise

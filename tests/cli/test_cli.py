@@ -1,0 +1,104 @@
+"""Command-line conventions: stdout carries only results, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from synthmed.data import Dataset, partial_path
+from synthmed.data.sample import total_images
+
+
+def test_sample_data_prints_only_the_output_path(run, tmp_path):
+    result = run("sample-data", "-o", tmp_path / "d", "--size", 16, "--scale", 0.01, "--quiet")
+    assert result.code == 0
+    assert result.out == f"{tmp_path / 'd'}\n"
+    assert Dataset.open(tmp_path / "d").image_size == (16, 16)
+
+
+def test_json_summary(run, tmp_path):
+    result = run("sample-data", "-o", tmp_path / "d", "--size", 16, "--scale", 0.01, "--json", "-q")
+    summary = json.loads(result.out)
+    assert summary["output"] == str(tmp_path / "d")
+    assert summary["images"] == total_images(0.01) and summary["image_size"] == [16, 16]
+
+
+def test_existing_output_is_exit_2_one_line(run, tmp_path):
+    out = tmp_path / "d"
+    assert run("sample-data", "-o", out, "--size", 16, "--scale", 0.01, "-q").code == 0
+    before = (out / "metadata.csv").read_bytes()
+    result = run("sample-data", "-o", out, "--size", 16, "--scale", 0.01, "-q")
+    assert result.code == 2
+    assert result.err.strip().startswith("synthmed: error: output") and "--overwrite" in result.err
+    assert len(result.err.strip().splitlines()) == 1 and result.out == ""
+    assert (out / "metadata.csv").read_bytes() == before
+
+
+def test_overwrite_replaces(run, tmp_path):
+    out = tmp_path / "d"
+    assert run("sample-data", "-o", out, "--size", 16, "--scale", 0.01, "-q").code == 0
+    assert run("sample-data", "-o", out, "--size", 24, "--scale", 0.01, "-q", "--overwrite").code == 0
+    assert Dataset.open(out).image_size == (24, 24)
+    assert not partial_path(out).exists()
+
+
+def test_bad_option_value_is_exit_2_one_line(run, tmp_path):
+    result = run("sample-data", "-o", tmp_path / "d", "--size", 4)
+    assert result.code == 2 and result.err.startswith("synthmed: error: --size 4")
+    assert not (tmp_path / "d").exists() and not partial_path(tmp_path / "d").exists()
+    result = run("sample-data", "-o", tmp_path / "d", "--size", "big")
+    assert result.code == 2 and result.err.startswith("synthmed: error: ") and len(result.err.splitlines()) == 1
+
+
+def test_unknown_command_and_missing_option(run):
+    result = run("frobnicate")
+    assert result.code == 2 and result.err.startswith("synthmed: error: No such command")
+    result = run("sample-data")
+    assert result.code == 2 and "--output" in result.err and len(result.err.splitlines()) == 1
+
+
+def test_info_table_and_json(run, sample_dataset):
+    result = run("info", sample_dataset)
+    assert result.code == 0 and "ModerateDemented" in result.out and "train" in result.out
+    record = json.loads(run("info", sample_dataset, "--json").out)
+    data = Dataset.open(sample_dataset)
+    assert record["images"] == len(data.rows)
+    total = sum(n for split in record["counts"].values() for label in split.values() for n in label.values())
+    assert total == len(data.rows)
+    assert record["counts"]["train"]["ModerateDemented"]["real"] == len(
+        data.select(split="train", labels=["ModerateDemented"])
+    )
+
+
+def test_info_rejects_a_non_dataset(run, tmp_path):
+    result = run("info", tmp_path)
+    assert result.code == 2 and result.err.startswith("synthmed: error: ") and "not a dataset folder" in result.err
+
+
+def test_debug_shows_a_traceback(tmp_path):
+    command = [sys.executable, "-m", "synthmed", "info", str(tmp_path)]
+    plain = subprocess.run(command, capture_output=True, text=True)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    debug = subprocess.run([*command, "--debug"], capture_output=True, text=True)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "DatasetError" in debug.stderr
+
+
+def test_help_does_not_import_torch():
+    code = (
+        "import sys; from synthmed.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'kornia', 'diffusers', 'openai', 'numpy') if m in sys.modules]\n"
+        "print(','.join(heavy))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"SYNTHMED_PLUGINS": "", "PATH": ""})
+    assert result.returncode == 0, result.stderr
+    assert "torch" not in result.stdout.strip().splitlines()[-1]
+
+
+def test_console_script_and_module_entry_point(tmp_path):
+    import shutil
+
+    exe = shutil.which("synthmed") or str(__import__("pathlib").Path(sys.executable).with_name("synthmed"))
+    result = subprocess.run([exe, "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("synthmed ")

@@ -1,0 +1,460 @@
+"""`synthmed compress`: bitstream files, codecs, report, decoding, and every Bad input case."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synthmed.compress import bitstream
+from synthmed.data import Dataset, DatasetWriter, partial_path
+from synthmed.data.imageio import decode_png
+
+
+def _stream_rows(out: Path, set_name: str | None = None) -> list[dict[str, str]]:
+    with open(out / "streams.csv", newline="", encoding="utf-8") as handle:
+        return [r for r in csv.DictReader(handle) if set_name is None or r["set"] == set_name]
+
+
+def _assert_usage_error(result, *words: str) -> None:
+    assert result.code == 2, result.err
+    # stderr may hold a progress bar before the error; the error itself is one line, the last.
+    lines = result.err.strip().splitlines()
+    assert [line for line in lines if "error" in line] == lines[-1:], result.err
+    assert lines[-1].startswith("synthmed: error: "), result.err
+    for word in words:
+        assert word in lines[-1], lines[-1]
+    assert result.out == ""
+
+
+@pytest.fixture(scope="module")
+def classical_output(sample_dataset, tmp_path_factory) -> Path:
+    """png + jpeg at quality 50 over every split of the sample dataset (read only)."""
+    from synthmed.cli import main
+
+    out = tmp_path_factory.mktemp("compress") / "streams"
+    code = main(["compress", str(sample_dataset), "-o", str(out), "--codec", "png", "--codec", "jpeg=50", "-q"])
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_images() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:16, 0:16]
+    base = (np.sin(xx / 3.0) + np.cos(yy / 4.0)) * 60 + 128
+    return np.stack([(base + rng.normal(0, 8, base.shape)).clip(0, 255) for _ in range(8)])[:, None].astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- bitstream format
+
+
+def _header(**overrides) -> bitstream.Header:
+    fields = dict(codec="jpeg", codec_version=1, quality=75, channels=1, bit_depth=8, height=4, width=5)
+    return bitstream.Header(**{**fields, **overrides})
+
+
+def test_bitstream_round_trip_and_checks():
+    data = bitstream.pack(_header(), b"payload-bytes")
+    header, payload = bitstream.unpack(data)
+    assert header == _header() and payload == b"payload-bytes"
+    assert header.shape == (4, 5) and header.dtype == np.uint8
+
+    with pytest.raises(bitstream.BitstreamError, match="truncated"):
+        bitstream.unpack(data[:-3])
+    with pytest.raises(bitstream.BitstreamError, match="truncated"):
+        bitstream.unpack(data[:12])
+    altered = bytearray(data)
+    altered[-1] ^= 0x01
+    with pytest.raises(bitstream.BitstreamError, match="checksum"):
+        bitstream.unpack(bytes(altered))
+    newer = bytearray(data)
+    newer[4] = bitstream.FORMAT_VERSION + 1
+    with pytest.raises(bitstream.BitstreamError, match="format version 2 is not supported"):
+        bitstream.unpack(bytes(newer))
+    with pytest.raises(bitstream.BitstreamError, match="not a synthmed bitstream"):
+        bitstream.unpack(b"\x89PNG\r\n\x1a\n" + data)
+    with pytest.raises(bitstream.BitstreamError, match="written by codec 'jpeg', not 'webp'"):
+        bitstream.check_codec(header, codec="webp", codec_version=1, where="x")
+    with pytest.raises(bitstream.BitstreamError, match="stream version 1 is not supported"):
+        bitstream.check_codec(header, codec="jpeg", codec_version=2, where="x")
+
+
+# --------------------------------------------------------------------------- learned codecs
+
+
+@pytest.mark.parametrize("name", ["learned-factorized", "learned-hyperprior"])
+def test_learned_codec_decodes_exactly_what_the_encoder_reconstructed(name, tiny_images, tmp_path):
+    from synthmed.registry import create_codec
+
+    codec = create_codec(name, hidden=8, latent=8, hyper=4) if "hyper" in name else create_codec(name, hidden=8, latent=8)
+    codec.fit(tiny_images, quality=8, epochs=2, device="cpu", seed=0)
+    image = tiny_images[0, 0]
+    payload = codec.encode(image, quality=8)
+    decoded = codec.decode(payload, quality=8, shape=image.shape, dtype=image.dtype)
+    assert decoded.dtype == np.uint8 and decoded.shape == (16, 16)
+    assert np.array_equal(decoded, codec.reconstruct(image, quality=8))
+    assert codec.encode(image, quality=8) == payload  # deterministic
+
+    # A model read back from safetensors decodes the same stream to the same pixels.
+    codec.save(tmp_path / "model", quality=8)
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["kind"] == "codec" and config["name"] == name and config["quality"] == 8
+    fresh = create_codec(name)
+    fresh.load(tmp_path / "model", quality=8)
+    assert fresh.model_tag(8) == codec.model_tag(8)
+    assert np.array_equal(fresh.decode(payload, quality=8, shape=image.shape, dtype=image.dtype), decoded)
+
+    # 16-bit images go through the same model and come back as 16-bit.
+    deep = image.astype(np.uint16) * 257
+    deep_payload = codec.encode(deep, quality=8)
+    deep_decoded = codec.decode(deep_payload, quality=8, shape=deep.shape, dtype=np.uint16)
+    assert deep_decoded.dtype == np.uint16
+    assert np.array_equal(deep_decoded, codec.reconstruct(deep, quality=8))
+
+
+def test_learned_codec_compress_decode_and_reuse_model(sample_dataset, run, tmp_path):
+    out = tmp_path / "learned"
+    args = ["--codec", "learned-factorized=8", "--splits", "test", "--fit-epochs", "1", "--device", "cpu", "-q"]
+    result = run("compress", sample_dataset, "-o", out, *args)
+    assert result.code == 0, result.err
+    assert result.out.strip() == str(out)
+    assert (out / "models" / "learned-factorized-q8" / "model.safetensors").is_file()
+    rows = _stream_rows(out)
+    assert len(rows) == len(Dataset.open(sample_dataset).select(split="test"))
+
+    # --model reuses the fitted model: byte-identical streams.
+    again = tmp_path / "again"
+    assert run("compress", sample_dataset, "-o", again, *args, "--model", out).code == 0
+    for row in rows:
+        assert (again / row["stream"]).read_bytes() == (out / row["stream"]).read_bytes()
+
+    restored = tmp_path / "restored"
+    result = run("compress", "--decode", out, "-o", restored, "-q")
+    assert result.code == 0, result.err
+    dataset = Dataset.open(restored)
+    dataset.verify()
+    by_id = {r["id"]: r for r in dataset.rows}
+    assert set(by_id) == {r["id"] for r in rows}
+    from synthmed import __version__
+
+    assert {r["codec"] for r in dataset.rows} == {f"learned-factorized@{__version__}"}
+    assert {r["codec_quality"] for r in dataset.rows} == {"8"}
+
+    from synthmed.compress.learned import factorized_codec
+
+    codec = factorized_codec()
+    codec.load(out / "models" / "learned-factorized-q8", quality=8)
+    original_root = Dataset.open(sample_dataset)
+    for row in rows[:5]:
+        original = decode_png(original_root.root / f"{row['split']}/{row['label']}/{row['id']}.png")
+        expected = codec.reconstruct(original, quality=8)
+        assert np.array_equal(decode_png(restored / by_id[row["id"]]["file_name"]), expected)
+
+
+# --------------------------------------------------------------------------- classical codecs and report
+
+
+def test_classical_compress_report_and_lossless_decode(classical_output, sample_dataset, run, tmp_path):
+    out = classical_output
+    report = json.loads((out / "report.json").read_text())
+    results = {r["set"]: r for r in report["results"]}
+    assert set(results) == {"png", "jpeg-q50"}
+    assert report["split"] == "test"
+    test_rows = Dataset.open(sample_dataset).select(split="test")
+    assert results["png"]["images"] == len(test_rows)
+    assert results["png"]["exact_images"] == len(test_rows) and results["png"]["psnr"] is None
+    assert results["png"]["ssim"] == pytest.approx(1.0)
+    assert 15 < results["jpeg-q50"]["psnr"] < 60 and results["jpeg-q50"]["exact_images"] == 0
+    assert 0 < results["jpeg-q50"]["ssim"] < 1
+    assert results["jpeg-q50"]["ms_ssim_scales"] == 2  # 32 px: only two MS-SSIM scales fit
+    assert results["jpeg-q50"]["bpp"] < results["png"]["bpp"]
+    assert (out / "rate_distortion.png").stat().st_size > 1000
+
+    # bpp comes from the real file sizes, header included.
+    rows = _stream_rows(out, "jpeg-q50")
+    assert len(rows) == 265
+    for row in rows[:20]:
+        size = (out / row["stream"]).stat().st_size
+        assert int(row["bytes"]) == size
+        assert float(row["bpp"]) == pytest.approx(8 * size / (32 * 32), rel=1e-5)
+        header, _ = bitstream.unpack((out / row["stream"]).read_bytes())
+        assert (header.codec, header.quality, header.height, header.width, header.bit_depth) == ("jpeg", 50, 32, 32, 8)
+    test_bpp = [float(r["bpp"]) for r in rows if r["split"] == "test"]
+    assert results["jpeg-q50"]["bpp"] == pytest.approx(np.mean(test_bpp), rel=1e-4)
+
+    # PNG decodes back to the very pixels, with the rows carried through.
+    restored = tmp_path / "restored"
+    result = run("compress", "--decode", out, "-o", restored, "--codec", "png", "-q")
+    assert result.code == 0, result.err
+    assert result.out.strip() == str(restored)
+    original = Dataset.open(sample_dataset)
+    decoded = Dataset.open(restored)
+    assert decoded.classes == original.classes
+    restored_rows = {r["id"]: r for r in decoded.rows}
+    for row in original.rows:
+        twin = restored_rows[row["id"]]
+        assert (twin["split"], twin["label"], twin["subject"], twin["source"]) == (
+            row["split"], row["label"], row["subject"], row["source"])
+        assert np.array_equal(decode_png(restored / twin["file_name"]), decode_png(sample_dataset / row["file_name"]))
+
+
+def test_jpeg_stream_decodes_like_pillow(classical_output):
+    from PIL import Image
+    import io
+
+    row = _stream_rows(classical_output, "jpeg-q50")[0]
+    _, payload = bitstream.unpack((classical_output / row["stream"]).read_bytes())
+    with Image.open(io.BytesIO(payload)) as image:
+        assert image.format == "JPEG" and image.size == (32, 32)
+
+
+def test_sixteen_bit_png_round_trip(tmp_path, run):
+    source = _sixteen_bit_dataset(tmp_path / "deep")
+    out = tmp_path / "out"
+    assert run("compress", source, "-o", out, "--codec", "png", "-q").code == 0
+    restored = tmp_path / "restored"
+    assert run("compress", "--decode", out, "-o", restored, "-q").code == 0
+    assert Dataset.open(restored).bit_depth == 16
+    for row in Dataset.open(source).rows:
+        restored_pixels = decode_png(restored / row["file_name"])
+        assert restored_pixels.dtype == np.uint16
+        assert np.array_equal(restored_pixels, decode_png(source / row["file_name"]))
+
+
+def _sixteen_bit_dataset(path: Path) -> Path:
+    rng = np.random.default_rng(1)
+    with DatasetWriter(path, classes=["a"], command="test") as writer:
+        for i, split in enumerate(["train", "train", "test"]):
+            writer.add_image(rng.integers(0, 65535, (16, 16), dtype=np.uint16), id=f"x{i}", label="a", split=split)
+    return path
+
+
+# --------------------------------------------------------------------------- Bad input
+
+
+def _copy(folder: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "streams-copy"
+    shutil.copytree(folder, target)
+    return target
+
+
+def _first_stream(out: Path, set_name: str) -> Path:
+    return out / _stream_rows(out, set_name)[0]["stream"]
+
+
+def test_truncated_stream_is_refused(classical_output, run, tmp_path):
+    out = _copy(classical_output, tmp_path)
+    stream = _first_stream(out, "jpeg-q50")
+    stream.write_bytes(stream.read_bytes()[:-10])
+    target = tmp_path / "restored"
+    result = run("compress", "--decode", out, "-o", target, "--codec", "jpeg=50")
+    _assert_usage_error(result, str(stream), "truncated")
+    assert not target.exists() and not partial_path(target).exists()
+
+
+def test_altered_stream_is_refused(classical_output, run, tmp_path):
+    out = _copy(classical_output, tmp_path)
+    stream = _first_stream(out, "png")
+    data = bytearray(stream.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    stream.write_bytes(bytes(data))
+    target = tmp_path / "restored"
+    result = run("compress", "--decode", out, "-o", target, "--codec", "png")
+    _assert_usage_error(result, str(stream), "checksum mismatch")
+    assert not target.exists() and not partial_path(target).exists()
+
+
+def test_stream_of_another_codec_is_refused(classical_output, run, tmp_path):
+    out = _copy(classical_output, tmp_path)
+    png_stream = _first_stream(out, "png")
+    jpeg_row = next(r for r in _stream_rows(out, "jpeg-q50") if png_stream.name in r["stream"])
+    png_stream.write_bytes((out / jpeg_row["stream"]).read_bytes())
+    target = tmp_path / "restored"
+    result = run("compress", "--decode", out, "-o", target, "--codec", "png")
+    _assert_usage_error(result, str(png_stream), "written by codec 'jpeg', not 'png'")
+    assert not target.exists() and not partial_path(target).exists()
+
+
+def test_stream_of_another_format_version_is_refused(classical_output, run, tmp_path):
+    out = _copy(classical_output, tmp_path)
+    stream = _first_stream(out, "png")
+    data = bytearray(stream.read_bytes())
+    data[4] = 9
+    stream.write_bytes(bytes(data))
+    target = tmp_path / "restored"
+    result = run("compress", "--decode", out, "-o", target, "--codec", "png")
+    _assert_usage_error(result, str(stream), "format version 9 is not supported")
+    assert not target.exists()
+
+
+def test_stream_of_another_learned_model_is_refused(sample_dataset, run, tmp_path):
+    args = ["--codec", "learned-factorized=8", "--splits", "test", "--fit-epochs", "1", "--device", "cpu", "-q"]
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert run("compress", sample_dataset, "-o", first, *args).code == 0
+    assert run("compress", sample_dataset, "-o", second, *args, "--seed", "1").code == 0
+    stream = _first_stream(first, "learned-factorized-q8")
+    stream.write_bytes(_first_stream(second, "learned-factorized-q8").read_bytes())
+    target = tmp_path / "restored"
+    result = run("compress", "--decode", first, "-o", target)
+    _assert_usage_error(result, str(stream), "another learned-factorized model")
+    assert not target.exists()
+
+
+def test_stream_of_another_codec_version_is_refused(classical_output, run, tmp_path):
+    from dataclasses import replace
+
+    out = _copy(classical_output, tmp_path)
+    stream = _first_stream(out, "png")
+    header, payload = bitstream.unpack(stream.read_bytes())
+    stream.write_bytes(bitstream.pack(replace(header, codec_version=2), payload))  # valid checksum
+    target = tmp_path / "restored"
+    result = run("compress", "--decode", out, "-o", target, "--codec", "png")
+    _assert_usage_error(result, str(stream), "png stream version 2 is not supported")
+    assert not target.exists() and not partial_path(target).exists()
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--codec", "jpeg", "--quality", "200"], ["--quality 200", "jpeg", "1 to 95"]),
+        (["--codec", "learned-hyperprior", "--quality", "0"], ["--quality 0", "learned-hyperprior", "1 to 8"]),
+        (["--codec", "jpeg=50,101"], ["--quality 101"]),
+        (["--codec", "png", "--quality", "5"], ["png", "lossless"]),
+        (["--codec", "jpeg", "--quality", "high"], ["--quality 'high'"]),
+        (["--codec", "nope"], ["unknown codec 'nope'"]),
+        (["--codec", "jpeg", "--splits", "holdout"], ["--splits", "holdout"]),
+    ],
+)
+def test_bad_options_are_refused_before_any_work(sample_dataset, run, tmp_path, args, words):
+    out = tmp_path / "out"
+    result = run("compress", sample_dataset, "-o", out, *args)
+    _assert_usage_error(result, *words)
+    assert not out.exists() and not partial_path(out).exists()
+
+
+def test_image_larger_than_the_codec_supports_is_refused(tmp_path, run):
+    wide = tmp_path / "wide"
+    with DatasetWriter(wide, classes=["a"], command="test") as writer:
+        writer.add_image(np.zeros((8, 16400), dtype=np.uint8), id="w0", label="a", split="test")
+    out = tmp_path / "out"
+    result = run("compress", wide, "-o", out, "--codec", "webp=50")
+    _assert_usage_error(result, "8x16400", "webp", "16383")
+    assert not out.exists() and not partial_path(out).exists()
+
+
+def test_sixteen_bit_input_is_refused_by_eight_bit_codecs(tmp_path, run):
+    source = _sixteen_bit_dataset(tmp_path / "deep")
+    out = tmp_path / "out"
+    result = run("compress", source, "-o", out, "--codec", "jpeg=75")
+    _assert_usage_error(result, "16-bit", "jpeg", "png")
+    assert not out.exists() and not partial_path(out).exists()
+
+
+def test_decoding_into_an_existing_folder_is_refused(classical_output, run, tmp_path):
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    result = run("compress", "--decode", classical_output, "-o", existing, "--codec", "png")
+    _assert_usage_error(result, str(existing), "exists")
+    assert [p.name for p in existing.iterdir()] == ["keep.txt"]
+    assert not partial_path(existing).exists()
+
+
+def test_decode_needs_a_set_when_several_are_present(classical_output, run, tmp_path):
+    target = tmp_path / "restored"
+    result = run("compress", "--decode", classical_output, "-o", target)
+    _assert_usage_error(result, "png, jpeg-q50", "--codec")
+    assert not target.exists()
+
+
+def test_decode_of_a_folder_that_is_not_a_compress_output(sample_dataset, run, tmp_path):
+    target = tmp_path / "restored"
+    result = run("compress", "--decode", sample_dataset, "-o", target)
+    _assert_usage_error(result, "not a compress output")
+
+
+def test_dataset_and_decode_together_are_refused(sample_dataset, classical_output, run, tmp_path):
+    result = run("compress", sample_dataset, "--decode", classical_output, "-o", tmp_path / "x")
+    _assert_usage_error(result, "either")
+
+
+def test_compressing_into_an_existing_folder_is_refused(sample_dataset, run, tmp_path):
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    result = run("compress", sample_dataset, "-o", existing, "--codec", "png")
+    _assert_usage_error(result, str(existing), "exists")
+    assert [p.name for p in existing.iterdir()] == ["keep.txt"]
+
+
+def test_jpeg2000_keeps_sixteen_bits(tmp_path, run):
+    from synthmed.compress.pillow import jpeg2000_available
+
+    if not jpeg2000_available():
+        pytest.skip("this Pillow has no OpenJPEG (JPEG 2000)")
+    source = _sixteen_bit_dataset(tmp_path / "deep")
+    out = tmp_path / "out"
+    assert run("compress", source, "-o", out, "--codec", "jpeg2000=60", "-q").code == 0
+    result = json.loads((out / "report.json").read_text())["results"][0]
+    assert result["set"] == "jpeg2000-q60" and result["images"] == 1
+    restored = tmp_path / "restored"
+    assert run("compress", "--decode", out, "-o", restored, "-q").code == 0
+    assert Dataset.open(restored).bit_depth == 16
+    row = Dataset.open(source).rows[0]
+    assert decode_png(restored / row["file_name"]).dtype == np.uint16
+
+
+def test_codecs_are_registered(fresh_plugins):
+    from synthmed.registry import list_codecs
+
+    names = list_codecs()
+    assert {"learned-factorized", "learned-hyperprior", "png", "jpeg"} <= set(names)
+
+
+def test_an_inline_codec_plugin_runs_through_compress(sample_dataset, run, tmp_path):
+    """A third-party codec only implements the interface; compress, report and decode follow."""
+    import synthmed.plugins
+    from synthmed.hookspecs import hookimpl
+
+    class InvertCodec:
+        name = "invert"
+        stream_version = 1
+        lossless = True
+        quality_range = None
+        default_qualities = (0,)
+        max_side = 1024
+        bit_depths = (8,)
+        needs_fit = False
+
+        def encode(self, pixels, *, quality):
+            return (255 - pixels).tobytes()
+
+        def decode(self, payload, *, quality, shape, dtype):
+            return 255 - np.frombuffer(payload, dtype=dtype).reshape(shape)
+
+        def model_tag(self, quality):
+            return bytes(8)
+
+    class Plugin:
+        @hookimpl
+        def register_codecs(self, register):
+            register("invert", InvertCodec)
+
+    pm = synthmed.plugins.get_plugin_manager()
+    pm.register(Plugin(), name="invert-plugin")
+    try:
+        out = tmp_path / "out"
+        assert run("compress", sample_dataset, "-o", out, "--codec", "invert", "--splits", "test", "-q").code == 0
+        result = json.loads((out / "report.json").read_text())["results"][0]
+        assert result["exact_images"] == result["images"]
+        header_bytes = len(bitstream.pack(_header(codec="invert", quality=None), b""))
+        assert result["bpp"] == pytest.approx(8 + 8 * header_bytes / (32 * 32))
+        restored = tmp_path / "restored"
+        assert run("compress", "--decode", out, "-o", restored, "-q").code == 0
+    finally:
+        pm.unregister(name="invert-plugin")

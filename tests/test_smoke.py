@@ -1,6 +1,0 @@
-def test_sample_dataset_opens(sample_dataset):
-    from synthmed.dataset import Dataset
-
-    data = Dataset.open(sample_dataset)
-    assert data.classes[0] == "NonDemented"
-    assert {r["split"] for r in data.rows} == {"train", "val", "test"}

@@ -1,0 +1,281 @@
+"""`synthmed train`: outputs of contract 1, reproducibility, repeats, options and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+
+from training_helpers import derive_dataset, no_outputs
+
+FAST = ("--epochs", "1", "--batch-size", "32", "--device", "cpu", "--quiet")
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_train_writes_a_classifier_folder_of_contract_1(run, sample_dataset, tmp_path):
+    from synthmed.checkpoint import load_classifier
+    from synthmed.data import Dataset
+    from synthmed.batches import model_input
+
+    out = tmp_path / "run"
+    result = run("train", sample_dataset, "-o", out, "--epochs", "2", "--device", "cpu", "--quiet")
+    assert result.code == 0, result.err
+    assert result.out == f"{out}\n"
+    assert {p.name for p in out.iterdir()} >= {"model.safetensors", "config.json", "history.csv", "curves.png",
+                                               "provenance.json"}
+    config = json.loads((out / "config.json").read_text())
+    data = Dataset.open(sample_dataset)
+    assert config["kind"] == "classifier" and config["name"] == "cnn-basic"
+    assert config["args"] == {"num_classes": 4, "in_channels": 1, "image_size": [32, 32]}
+    assert config["classes"] == data.classes and config["image_size"] == [32, 32] and config["channels"] == 1
+    assert config["normalization"] == {"mean": data.stats["mean"], "std": data.stats["std"]}
+    with open(out / "history.csv") as handle:
+        history = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in history] == [1, 2]
+    best = min(history, key=lambda r: float(r["val_loss"]))
+    assert config["training"]["best_epoch"] == int(best["epoch"])
+    # Anyone can load it and reproduce the best epoch's val loss from the stored weights.
+    module, loaded = load_classifier(out)
+    val = data.select("val")
+    with torch.no_grad():
+        logits = module(model_input(data.load_images(val), loaded["normalization"]))
+    loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(data.label_indices(val)))
+    assert loss.item() == pytest.approx(float(best["val_loss"]), rel=1e-4)
+
+
+def test_same_seed_same_weights_and_repeats_get_distinct_seeds(run, sample_dataset, tmp_path):
+    assert run("train", sample_dataset, "-o", tmp_path / "a", *FAST, "--seed", "3").code == 0
+    assert run("train", sample_dataset, "-o", tmp_path / "b", *FAST, "--seed", "3").code == 0
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    result = run("train", sample_dataset, "-o", tmp_path / "r", *FAST, "--seed", "3", "--repeats", "2", "--json")
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    assert summary["output"] == str(tmp_path / "r") and summary["repeats"] == 2
+    folders = sorted(p.name for p in (tmp_path / "r").iterdir() if p.is_dir())
+    assert folders == ["run-01", "run-02"]
+    seeds = [json.loads((tmp_path / "r" / f / "config.json").read_text())["training"]["seed"] for f in folders]
+    assert seeds[0] != seeds[1]
+    # run-01 of a repeated run is the single run with the same --seed; run-02 differs.
+    first, second = _weights(tmp_path / "r" / "run-01"), _weights(tmp_path / "r" / "run-02")
+    assert all(torch.equal(a[k], first[k]) for k in a)
+    assert not all(torch.equal(a[k], second[k]) for k in a)
+    assert (tmp_path / "r" / "runs.csv").read_text().count("\n") == 3
+
+
+def test_early_stopping_keeps_the_best_epoch(sample_dataset, tmp_path):
+    from synthmed.train.settings import TrainSettings
+    from synthmed.train.run import train_run
+
+    # A learning rate this high makes the val loss rise after the first epochs.
+    settings = TrainSettings(epochs=12, lr=0.05, patience=2, batch_size=16)
+    summary = train_run(sample_dataset, tmp_path / "run", settings, device=torch.device("cpu"))
+    (only,) = summary["runs"]
+    assert only["epochs_run"] < 12
+    assert only["epochs_run"] == only["best_epoch"] + 2
+    with open(tmp_path / "run" / "history.csv") as handle:
+        losses = [float(r["val_loss"]) for r in csv.DictReader(handle)]
+    assert min(losses) == pytest.approx(only["val_loss"], rel=1e-5) and losses.index(min(losses)) + 1 == only["best_epoch"]
+
+
+def test_class_weights_are_inverse_frequency():
+    from synthmed.train.data import class_weights
+
+    weights = class_weights(torch.tensor([0, 0, 0, 1]), 3)
+    assert weights.tolist() == pytest.approx([4 / 9, 4 / 3, 4 / 3])
+
+
+def test_class_weights_change_training(run, sample_dataset, tmp_path):
+    assert run("train", sample_dataset, "-o", tmp_path / "a", *FAST).code == 0
+    assert run("train", sample_dataset, "-o", tmp_path / "b", *FAST, "--class-weights").code == 0
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert not all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["training"]["class_weights"] is True
+
+
+def test_augment_policy_is_applied_to_unit_range_train_batches(run, sample_dataset, tmp_path):
+    from synthmed import hookimpl
+    from synthmed.plugins import get_plugin_manager
+
+    seen = []
+
+    def factory():
+        def policy(x):
+            seen.append((tuple(x.shape), float(x.min()), float(x.max()), x.dtype))
+            return torch.flip(x, dims=[3])
+
+        return policy
+
+    class Plugin:
+        @hookimpl
+        def register_augmentations(self, register):
+            register("test-flip", factory)
+
+    pm = get_plugin_manager()
+    pm.register(Plugin(), name="test-flip-plugin")
+    try:
+        result = run("train", sample_dataset, "-o", tmp_path / "run", *FAST, "--augment", "test-flip")
+    finally:
+        pm.unregister(name="test-flip-plugin")
+    assert result.code == 0, result.err
+    train_images = json.loads((tmp_path / "run" / "config.json").read_text())["training"]["train_images"]
+    assert sum(shape[0] for shape, *_ in seen) == train_images  # every train image, once per epoch, no val
+    assert all(shape[1:] == (1, 32, 32) and low >= 0 and high <= 1 and dtype == torch.float32
+               for shape, low, high, dtype in seen)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["training"]["augment"] == "test-flip"
+
+
+def test_freeze_backbone_with_local_weights(run, sample_dataset, tmp_path):
+    from synthmed.registry import create_classifier
+
+    torch.manual_seed(0)
+    pretrained = create_classifier("cnn-bn", num_classes=7, in_channels=3, image_size=[32, 32])
+    torch.save(pretrained.state_dict(), tmp_path / "pre.pth")
+    result = run("train", sample_dataset, "-o", tmp_path / "run", *FAST, "--model", "cnn-bn",
+                 "--weights", tmp_path / "pre.pth", "--freeze-backbone", "--json")
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    assert summary["trainable_parameters"] == sum(p.numel() for p in pretrained.classifier.parameters()) - 7 * 129 + 4 * 129
+    trained = _weights(tmp_path / "run")
+    # Backbone: the RGB kernels summed for gray input, the rest unchanged, batch norm statistics included.
+    assert torch.allclose(trained["features.0.weight"], pretrained.features[0].weight.sum(1, keepdim=True))
+    assert torch.equal(trained["features.5.running_mean"], pretrained.features[5].running_mean)
+
+
+def test_val_fraction_carves_a_val_split_by_subject(run, sample_dataset, tmp_path):
+    from synthmed.data import Dataset
+    from synthmed.train.data import split_train_val
+
+    no_val = derive_dataset(sample_dataset, tmp_path / "noval", lambda r: None if r["split"] == "val" else r)
+    out = tmp_path / "run"
+    result = run("train", no_val, "-o", out, *FAST)
+    assert result.code == 2 and no_outputs(out)
+    assert result.err.startswith("synthmed: error: ") and "--val-fraction" in result.err and result.err.count("\n") == 1
+
+    data = Dataset.open(no_val)
+    train, val, notes = split_train_val(data, val_fraction=0.2, seed=0)
+    subjects = {label: {r["subject"] for r in data.select("train", labels=[label])} for label in data.classes}
+    assert {r["label"] for r in val} == {label for label in data.classes if len(subjects[label]) >= 2}
+    assert any("no val images for ModerateDemented" in note for note in notes)
+    assert not {r["subject"] for r in train} & {r["subject"] for r in val}
+    assert len(train) + len(val) == len(data.select("train"))
+    assert 0.1 < len(val) / len(data.select("train")) < 0.35
+    result = run("train", no_val, "-o", out, *FAST, "--val-fraction", "0.2")
+    assert result.code == 0, result.err
+    assert json.loads((out / "config.json").read_text())["training"]["val_images"] == len(val)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _refused(result, out, *words):
+    assert result.code == 2, result.err
+    assert result.err.startswith("synthmed: error: ") and result.err.count("\n") == 1, result.err
+    for word in words:
+        assert word in result.err, result.err
+    assert no_outputs(out)
+
+
+def test_leakage_is_refused_before_training(run, sample_dataset, tmp_path):
+    from synthmed.data import Dataset
+
+    test_id = Dataset.open(sample_dataset).select("test")[0]["id"]
+    first_train = Dataset.open(sample_dataset).select("train")[0]["id"]
+
+    def leak(row):
+        if row["id"] == first_train:
+            row.update(source="synthetic", origin=test_id)
+        return row
+
+    leaky = derive_dataset(sample_dataset, tmp_path / "leaky", leak)
+    _refused(run("train", leaky, "-o", tmp_path / "run", *FAST), tmp_path / "run", "leakage", test_id)
+
+
+def test_class_missing_from_train(run, sample_dataset, tmp_path):
+    missing = derive_dataset(sample_dataset, tmp_path / "missing",
+                             lambda r: None if r["split"] == "train" and r["label"] == "ModerateDemented" else r)
+    _refused(run("train", missing, "-o", tmp_path / "run", *FAST), tmp_path / "run", "ModerateDemented", "no train images")
+
+
+def test_image_size_the_model_cannot_take(run, tmp_path):
+    from synthmed.data.sample import write_sample_dataset
+
+    data = write_sample_dataset(tmp_path / "d20", size=20, scale=0.01, seed=0)
+    _refused(run("train", data, "-o", tmp_path / "run", *FAST, "--model", "vit_b_16"), tmp_path / "run",
+             "20x20", "multiples of 16")
+
+
+@pytest.mark.parametrize("args, words", [
+    (("--repeats", "0"), ("--repeats",)),
+    (("--model", "no-such-net"), ("no-such-net", "cnn-basic")),
+    (("--val-fraction", "0.2"), ("already has a val split",)),
+    (("--weights", "missing.pth"), ("--weights", "no such file")),
+    (("--model-arg", "nonsense"), ("--model-arg",)),
+    (("--model-arg", "depth=3"), ("--model-arg", "cnn-basic")),
+    (("--amp", "bf16"), ("--amp",)),
+    (("--augment", "no-such-policy"), ("no-such-policy",)),
+    (("--epochs", "0"), ("--epochs",)),
+])
+def test_bad_options(run, sample_dataset, tmp_path, args, words):
+    _refused(run("train", sample_dataset, "-o", tmp_path / "run", *FAST, *args), tmp_path / "run", *words)
+
+
+def test_weights_for_another_architecture(run, sample_dataset, tmp_path):
+    from synthmed.registry import create_classifier
+
+    torch.save(create_classifier("resnet18", num_classes=4, in_channels=1, image_size=[32, 32]).state_dict(),
+               tmp_path / "r.pth")
+    _refused(run("train", sample_dataset, "-o", tmp_path / "run", *FAST, "--weights", tmp_path / "r.pth"),
+             tmp_path / "run", "another architecture")
+
+
+def test_existing_output_needs_overwrite(run, sample_dataset, tmp_path):
+    out = tmp_path / "run"
+    assert run("train", sample_dataset, "-o", out, *FAST).code == 0
+    before = (out / "model.safetensors").read_bytes()
+    result = run("train", sample_dataset, "-o", out, *FAST)
+    assert result.code == 2 and "--overwrite" in result.err
+    assert (out / "model.safetensors").read_bytes() == before
+    assert run("train", sample_dataset, "-o", out, *FAST, "--overwrite", "--seed", "1").code == 0
+    assert (out / "model.safetensors").read_bytes() != before
+
+
+def test_model_args_are_recorded_and_rebuild_the_model(run, sample_dataset, tmp_path):
+    from synthmed.checkpoint import load_classifier
+
+    result = run("train", sample_dataset, "-o", tmp_path / "run", *FAST, "--model-arg", "hidden=[32, 16]",
+                 "--model-arg", "conv_channels=[8, 16]")
+    assert result.code == 0, result.err
+    module, config = load_classifier(tmp_path / "run")
+    assert config["args"]["hidden"] == [32, 16] and config["args"]["conv_channels"] == [8, 16]
+    assert [m.out_features for m in module.modules() if isinstance(m, torch.nn.Linear)] == [32, 16, 4]
+
+
+def test_rgb_images_are_learned(run, tmp_path):
+    import numpy as np
+
+    from synthmed.data import DatasetWriter
+
+    rng = np.random.default_rng(0)
+    with DatasetWriter(tmp_path / "rgb", classes=["red", "blue"], command="test") as writer:
+        for split, count in (("train", 40), ("val", 10), ("test", 10)):
+            for i in range(count):
+                label = ("red", "blue")[i % 2]
+                pixels = rng.integers(0, 120, size=(16, 16, 3), dtype=np.uint8)
+                pixels[..., 0 if label == "red" else 2] += 120
+                writer.add_image(pixels, id=f"{split}-{i}", label=label, split=split)
+    result = run("train", tmp_path / "rgb", "-o", tmp_path / "run", "--epochs", "5", "--batch-size", "8",
+                 "--device", "cpu", "-q")
+    assert result.code == 0, result.err
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["channels"] == 3
+    report = run("evaluate", tmp_path / "run", tmp_path / "rgb", "-o", tmp_path / "report", "--device", "cpu",
+                 "-q", "--json")
+    assert json.loads(report.out)["summary"]["accuracy"]["median"] == 1.0
