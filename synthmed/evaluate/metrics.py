@@ -6,19 +6,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from synthmed.stats import summarize  # noqa: F401 - the summary every report uses
+
 METRICS = ("cross_entropy", "accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1",
            "auroc_macro")
 PER_CLASS = ("precision", "recall", "f1")
 LOWER_IS_BETTER = {"cross_entropy"}
-
-
-def summarize(values: Sequence[float | None]) -> dict[str, Any]:
-    """Median and quartiles over repeats (None for a metric that is undefined in every repeat)."""
-    defined = [v for v in values if v is not None]
-    if not defined:
-        return {"median": None, "q1": None, "q3": None, "values": list(values)}
-    q1, median, q3 = np.percentile(defined, [25, 50, 75])
-    return {"median": float(median), "q1": float(q1), "q3": float(q3), "values": list(values)}
 
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray, num_classes: int) -> dict[str, Any]:

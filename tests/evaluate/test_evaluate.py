@@ -72,7 +72,7 @@ def test_evaluate_writes_the_report_of_contract_2(run, trained, sample_dataset, 
     assert report["split"] == "test" and report["classes"] == data.classes and report["repeats"] == 1
     assert set(report["summary"]) == set(METRICS)
     for stat in report["summary"].values():
-        assert set(stat) == {"median", "q1", "q3", "values"} and len(stat["values"]) == 1
+        assert set(stat) == {"median", "q1", "q3", "n", "values"} and len(stat["values"]) == 1
     assert set(report["per_class"]) == set(data.classes)
     assert set(report["per_class"]["NonDemented"]) == {"precision", "recall", "f1"}
     # The report agrees with its own predictions and confusion matrix.
