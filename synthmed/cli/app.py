@@ -2,15 +2,17 @@
 
 Turning a command function into a click command (Typer reads every option's annotation) is
 most of the CLI's start-up time, so `synthmed --help` lists the built-ins from their
-docstrings and `synthmed train ...` makes `train` alone. Help is click's plain text: Rich's
+docstrings, read from the source without importing the modules (which load Rich), and
+`synthmed train ...` makes `train` alone. Help is click's plain text: Rich's
 help renderer alone costs more than twice a bare interpreter start. Plugin commands (the
 `register_commands` hook) are added the usual Typer way.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
-import inspect
+import importlib.util
 from collections.abc import Iterator, MutableMapping
 from typing import Annotated, Any, Callable, Optional
 
@@ -27,9 +29,23 @@ from synthmed.cli import BUILTIN_COMMANDS, HELP
 SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 
 
+def _where(name: str) -> tuple[str, str]:
+    return next((module, attr) for command, module, attr in BUILTIN_COMMANDS if command == name)
+
+
 def builtin_function(name: str) -> Callable[..., Any]:
-    module_name, attr = next((m, a) for command, m, a in BUILTIN_COMMANDS if command == name)
+    module_name, attr = _where(name)
     return getattr(importlib.import_module(module_name), attr)
+
+
+def builtin_docstring(name: str) -> str:
+    """The docstring of a built-in command's function, read from its source file."""
+    module_name, attr = _where(name)
+    source = importlib.util.find_spec(module_name).origin
+    with open(source, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read(), source)
+    function = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == attr)
+    return ast.get_docstring(function) or ""
 
 
 class Commands(MutableMapping):
@@ -78,7 +94,7 @@ class OnDemandGroup(TyperGroup):
             return
         limit = formatter.width - 6 - max(len(name) for name in names)
         rows = [(name, made[name].get_short_help_str(limit) if name in made
-                 else make_default_short_help(inspect.getdoc(builtin_function(name)) or "", limit)) for name in names]
+                 else make_default_short_help(builtin_docstring(name), limit)) for name in names]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
