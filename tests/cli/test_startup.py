@@ -1,5 +1,5 @@
-"""Start-up: `--help`, `--version` and a command's help load nothing heavy, and the help that
-lists commands not yet made matches the help of the made commands."""
+"""Start-up: `--help`, `--version`, a command's help and the completion scripts load nothing
+heavy, and the help that lists commands not yet made matches the help of the made commands."""
 
 from __future__ import annotations
 
@@ -48,6 +48,16 @@ def test_a_commands_help_imports_only_that_command(command):
     made = [m for m in modules if m.startswith("synthmed.cli.") and m not in ("synthmed.cli.app", "synthmed.cli.options",
                                                                                "synthmed.cli.output")]
     assert made == [f"synthmed.cli.{command}"]
+
+
+def test_making_the_completion_scripts_imports_nothing_heavy():
+    """Tab completion runs no Python (static scripts); generating them makes every command."""
+    code = ("import json, sys\nfrom synthmed.cli.completion import render_all\nrender_all()\n"
+            "print(json.dumps(sorted(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    modules = json.loads(result.stdout.splitlines()[-1])
+    assert "synthmed.cli.train" in modules and heavy_in(modules) == []
 
 
 def test_version_loads_neither_typer_nor_plugins():
