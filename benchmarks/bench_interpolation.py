@@ -1,6 +1,6 @@
 """Does latent interpolation help a classifier more than pixel-space mixup of the same parents?
 
-On the sample dataset, train the same classifier (`synthmed train --model cnn-basic
+On the sample dataset, train the same classifier (`synthmed train --classifier cnn-basic
 --repeats R`) on three train sets and evaluate each on the real test split
 (`synthmed evaluate --json`, median over the repeats):
 
@@ -116,7 +116,7 @@ def mixup_dataset(real: Path, interpolated: Path, out: Path) -> Path:
 def train_and_evaluate(train_set: Path, test_set: Path, work: Path, *, repeats: int, seed: int, device: str,
                        extra: list[str]) -> dict[str, float]:
     run = work / f"run-{train_set.name}"
-    synthmed("train", train_set, "-o", run, "--model", "cnn-basic", "--repeats", repeats, "--seed", seed,
+    synthmed("train", train_set, "-o", run, "--classifier", "cnn-basic", "--repeats", repeats, "--seed", seed,
              "--device", device, "--quiet", *extra)
     report = json.loads(synthmed("evaluate", run, test_set, "-o", work / f"report-{train_set.name}", "--json", "--quiet"))
     return {metric: float(report["summary"][metric]["median"]) for metric in METRICS if metric in report["summary"]}

@@ -41,7 +41,7 @@ def synthmed_epochs(data, epochs: int, batch_size: int, device: torch.device, be
     from synthmed.train.loop import build_classifier, fit
     from synthmed.registry import get_entry
 
-    settings = TrainSettings(model="cnn-basic", epochs=epochs, batch_size=batch_size, patience=epochs + 1)
+    settings = TrainSettings(classifier="cnn-basic", epochs=epochs, batch_size=batch_size, patience=epochs + 1)
     torch.manual_seed(0)
     module, _ = build_classifier(get_entry("classifier", "cnn-basic"), data, settings)
     history, _ = fit(module, data, settings, seed=0, device=device, head="classifier",

@@ -12,7 +12,7 @@ def parse_key_values(pairs: list[str] | None, option: str, example: str = "width
     """Repeated `KEY=VALUE` option values -> keyword arguments for a plugin factory.
 
     A value is JSON when it parses as JSON (3, 0.5, true, [16, 32]), else a string; dashes in
-    keys become underscores. One shared parser for -g, -a, --model-arg and friends."""
+    keys become underscores. One shared parser for -g, -a, --classifier-arg and friends."""
     import json
 
     result: dict[str, Any] = {}

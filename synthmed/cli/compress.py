@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from synthmed.cli.options import Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Seed
+from synthmed.cli.options import Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Seed, Splits
 from synthmed.parsing import comma_list
 from synthmed.cli.output import emit, progress, show
 from synthmed.errors import UsageError
@@ -25,7 +25,7 @@ def compress(
         Optional[list[str]],
         typer.Option("--quality", help="Quality level(s), e.g. 75 or 50,75 (repeatable); default: each codec's ladder."),
     ] = None,
-    splits: Annotated[str, typer.Option("--splits", help="Splits to encode, comma-separated.")] = "train,val,test",
+    splits: Splits = ["train", "val", "test"],  # noqa: B006 - typer
     report_split: Annotated[str, typer.Option("--report-split", help="Split the report measures.")] = "test",
     decode: Annotated[
         Optional[Path], typer.Option("--decode", help="Decode this compress output back into a dataset folder (-o).")

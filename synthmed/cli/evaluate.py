@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet
+from synthmed.cli.options import BatchSize, DatasetArg, Device, Json, Output, Overwrite, Quiet, Split
 from synthmed.cli.output import emit, show
 
 
@@ -16,8 +16,8 @@ def evaluate(
                                         show_default=False)],
     dataset: DatasetArg,
     output: Output,
-    split: Annotated[str, typer.Option("--split", help="Split to score: test, val or train.")] = "test",
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 256,
+    split: Split = "test",
+    batch_size: BatchSize = 256,
     device: Device = "auto",
     overwrite: Overwrite = False,
     json: Json = False,

@@ -10,6 +10,9 @@ from typing import Annotated, Optional
 import typer
 
 from synthmed.cli.options import (
+    Balance,
+    BatchSize,
+    Classes,
     DatasetArg,
     Device,
     FitEpochs,
@@ -17,10 +20,13 @@ from synthmed.cli.options import (
     ModelDir,
     Output,
     Overwrite,
+    PerClass,
     Quiet,
+    Ratio,
     Resume,
     Seed,
     Shard,
+    Splits,
 )
 from synthmed.parsing import comma_list, parse_key_values
 from synthmed.cli.output import emit, progress, show
@@ -63,20 +69,20 @@ def generate(
     output: Output,
     generator: Annotated[str, typer.Option("--generator", help="Generator name (see `synthmed plugins`): ddpm, acgan, dcgan, ...")],
     generator_arg: Annotated[Optional[list[str]], typer.Option("-g", "--generator-arg", help="KEY=VALUE for the generator (JSON values; repeatable), e.g. -g preset=tiny.")] = None,
-    classes: Annotated[Optional[list[str]], typer.Option("--classes", help="Classes to generate (comma list or repeated); default all.")] = None,
-    per_class: Annotated[Optional[int], typer.Option("--per-class", help="Make N images of each chosen class.")] = None,
-    ratio: Annotated[Optional[float], typer.Option("--ratio", help="Make R x each class's real train count (0.2 = +20%).")] = None,
-    balance: Annotated[bool, typer.Option("--balance", help="Top every chosen class up to the largest class's real train count.")] = False,
+    classes: Classes = None,
+    per_class: PerClass = None,
+    ratio: Ratio = None,
+    balance: Balance = False,
     model: ModelDir = None,
     fit_only: Annotated[bool, typer.Option("--fit-only", help="Fit and save OUT/model/ without sampling.")] = False,
     fit_epochs: FitEpochs = None,
     steps: Annotated[Optional[int], typer.Option("--steps", help="Sampling steps (ddpm; same as -g steps=N).")] = None,
     guidance: Annotated[Optional[float], typer.Option("--guidance", help="Classifier-free guidance scale (ddpm; 1 = none).")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Images sampled per batch.")] = 64,
+    batch_size: BatchSize = 64,
     judge: Annotated[Optional[Path], typer.Option("--judge", help="Classifier RUN from `synthmed train` for label fidelity.")] = None,
     copy_threshold: Annotated[float, typer.Option("--copy-threshold", help="RMS distance under which a synthetic image counts as a near copy of a real one.")] = 0.02,
     per_image: Annotated[Optional[int], typer.Option("--per-image", help="Image-conditional generators: K variations of each source image.")] = None,
-    splits: Annotated[str, typer.Option("--splits", help="Image-conditional generators: splits whose images are sources (comma list).")] = "train",
+    splits: Splits = ["train"],  # noqa: B006 - typer; image-conditional generators: the sources
     concurrency: Annotated[int, typer.Option("--concurrency", help="Image-conditional generators: requests in flight.")] = 1,
     max_requests: Annotated[Optional[int], typer.Option("--max-requests", help="Image-conditional generators: at most M requests this run (--resume continues).")] = None,
     allow_upload: Annotated[bool, typer.Option("--allow-upload", help="Allow sending source images to a hosted API (also SYNTHMED_ALLOW_UPLOAD=1).")] = False,
@@ -134,7 +140,7 @@ def generate(
         emit(output, summary, as_json=json)
         return
 
-    if per_image is not None or splits != "train" or concurrency != 1 or max_requests is not None or allow_upload:
+    if per_image is not None or comma_list(splits) != ["train"] or concurrency != 1 or max_requests is not None or allow_upload:
         raise UsageError(f"--per-image, --splits, --concurrency, --max-requests and --allow-upload are for "
                              f"image-conditional generators; {generator!r} is class-conditional")
     if fit_only and (counts_given or judge is not None):

@@ -9,23 +9,31 @@ from typing import Annotated, Optional
 import typer
 
 from synthmed.cli.options import (
+    BatchSize,
+    Classes,
     DatasetArg,
     Device,
     FitEpochs,
     Json,
+    LearningRate,
     ModelDir,
     Output,
     Overwrite,
+    PerClass,
     Quiet,
+    Ratio,
     Resume,
     Seed,
     Shard,
+    old_spelling,
+    renamed,
 )
 from synthmed.parsing import comma_list, parse_key_values
 from synthmed.cli.output import emit, progress, show
 
 
 def interpolate(
+    ctx: typer.Context,
     dataset: DatasetArg,
     output: Output,
     autoencoder: Annotated[
@@ -38,8 +46,8 @@ def interpolate(
     model: ModelDir = None,
     fit_epochs: FitEpochs = None,
     loss: Annotated[str, typer.Option("--loss", help="Fitting loss: mse or bce.")] = "mse",
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Batch size for fitting and decoding.")] = 32,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate for fitting (default: the autoencoder's own).")] = None,
+    batch_size: BatchSize = 32,
+    lr: LearningRate = None,
     n: Annotated[int, typer.Option("--n", help="Images mixed per interpolant (2..k).")] = 2,
     within_class: Annotated[
         bool,
@@ -48,15 +56,15 @@ def interpolate(
     alphas: Annotated[
         Optional[str], typer.Option("--alphas", help="For --n 2: weights of the second parent, e.g. 0.25,0.5,0.75 (the default).")
     ] = None,
-    weights: Annotated[
-        Optional[list[str]], typer.Option("--weights", help="An explicit weight vector W1,...,Wn on the simplex (repeatable).")
+    mix_weights: Annotated[
+        Optional[list[str]], typer.Option("--mix-weights", help="An explicit weight vector W1,...,Wn on the simplex (repeatable).")
     ] = None,
     concentration: Annotated[
         Optional[float], typer.Option("--concentration", help="Dirichlet concentration for random weights (default for --n > 2: 1.0).")
     ] = None,
-    per_class: Annotated[Optional[int], typer.Option("--per-class", help="Interpolants per class.")] = None,
-    ratio: Annotated[Optional[float], typer.Option("--ratio", help="Interpolants per class as a multiple of its train count (default 1.0).")] = None,
-    classes: Annotated[Optional[str], typer.Option("--classes", help="Comma-separated classes to make interpolants for (default all).")] = None,
+    per_class: PerClass = None,
+    ratio: Ratio = None,
+    classes: Classes = None,
     near_copy_ssim: Annotated[float, typer.Option("--near-copy-ssim", help="SSIM to the nearest train image at which an interpolant counts as a near-copy.")] = 0.95,
     lpips_weights: Annotated[
         Optional[Path], typer.Option("--lpips-weights", help="Local torchvision AlexNet/VGG-16/SqueezeNet weights file for LPIPS.")
@@ -68,6 +76,7 @@ def interpolate(
     resume: Resume = False,
     json: Json = False,
     quiet: Quiet = False,
+    old_weights: Annotated[Optional[list[str]], old_spelling("--weights", new="--mix-weights")] = None,
 ) -> None:
     """Interpolate in an autoencoder's latent space: within a class (labelled) or across classes (soft label).
 
@@ -76,6 +85,7 @@ def interpolate(
     """
     from synthmed.interpolate.job import InterpolationSettings, execute, prepare
 
+    mix_weights = renamed(ctx, mix_weights, old_weights, new="--mix-weights", old="--weights")
     settings = InterpolationSettings(
         dataset=dataset,
         out=output,
@@ -89,7 +99,7 @@ def interpolate(
         n=n,
         within_class=within_class,
         alphas=alphas,
-        weights=list(weights or []),
+        mix_weights=list(mix_weights or []),
         concentration=concentration,
         per_class=per_class,
         ratio=ratio,

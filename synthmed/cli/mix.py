@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from synthmed.cli.options import DatasetArg, Json, Output, Overwrite, Quiet, Seed
+from synthmed.cli.options import Balance, DatasetArg, Json, Output, Overwrite, Quiet, Seed
 from synthmed.cli.output import emit, progress, show
 
 
@@ -25,7 +25,7 @@ def mix(
     synthetic_classes: Annotated[
         Optional[str], typer.Option("--synthetic-classes", help="Comma list: only these classes get synthetic images.")
     ] = None,
-    balance: Annotated[bool, typer.Option("--balance", help="Add synthetic images until every class matches the largest.")] = False,
+    balance: Balance = False,
     seed: Seed = 0,
     overwrite: Overwrite = False,
     json: Json = False,

@@ -109,7 +109,7 @@ def plan(request: GradcamRequest) -> GradcamPlan:
     rows = limit_per_class(dataset.select(splits, request.source, classes), request.limit, seed=request.seed)
     if not rows:
         source = f" with source {request.source}" if request.source else ""
-        raise UsageError(f"{where}: no images{source}; check --split, --classes and --source")
+        raise UsageError(f"{where}: no images{source}; check --splits, --classes and --source")
     return GradcamPlan(request, dataset, folder, config, targets, rows)
 
 
@@ -133,11 +133,11 @@ def _check_run_fits(request: GradcamRequest, dataset: Dataset, config: dict[str,
 
 
 def _check_selection(request: GradcamRequest, dataset: Dataset) -> tuple[list[str] | None, list[str] | None]:
-    """--split, --classes and --source checked; (splits, classes) as lists or None for all."""
+    """--splits, --classes and --source checked; (splits, classes) as lists or None for all."""
     splits = list(request.splits) if request.splits else None
     for split in splits or ():
         if split not in SPLITS:
-            raise UsageError(f"--split {split!r}: choose from {', '.join(SPLITS)}")
+            raise UsageError(f"--splits {split!r}: choose from {', '.join(SPLITS)}")
     classes = list(request.classes) if request.classes else None
     for label in classes or ():
         if label not in dataset.classes:

@@ -37,7 +37,7 @@ class InterpolationSettings:
     n: int = 2
     within_class: bool = True
     alphas: str | None = None
-    weights: list[str] = field(default_factory=list)
+    mix_weights: list[str] = field(default_factory=list)
     concentration: float | None = None
     per_class: int | None = None
     ratio: float | None = None
@@ -86,17 +86,17 @@ def _check_numbers(s: InterpolationSettings) -> None:
 
 
 def _weight_vectors(s: InterpolationSettings) -> tuple[list[tuple[float, ...]] | None, str]:
-    given = [name for name, value in (("--alphas", s.alphas), ("--weights", s.weights), ("--concentration", s.concentration))
+    given = [name for name, value in (("--alphas", s.alphas), ("--mix-weights", s.mix_weights), ("--concentration", s.concentration))
              if value]
     if len(given) > 1:
         raise UsageError(f"{' and '.join(given)}: give only one way to choose the weights")
     if s.concentration is not None and s.concentration <= 0:
         raise UsageError(f"--concentration {s.concentration}: must be positive")
-    if s.weights:
-        return interp.parse_weight_vectors(s.weights, s.n), "weights"
+    if s.mix_weights:
+        return interp.parse_weight_vectors(s.mix_weights, s.n), "weights"
     if s.alphas is not None:
         if s.n != 2:
-            raise UsageError(f"--alphas is for pairs (--n 2); with --n {s.n} use --concentration or --weights")
+            raise UsageError(f"--alphas is for pairs (--n 2); with --n {s.n} use --concentration or --mix-weights")
         return interp.parse_alphas(s.alphas), "alphas"
     if s.concentration is None and s.n == 2:
         return interp.parse_alphas(DEFAULT_ALPHAS), "alphas"

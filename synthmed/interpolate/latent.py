@@ -34,7 +34,7 @@ LOSSES = ("mse", "bce")
 # --------------------------------------------------------------------------- weights
 
 
-def check_simplex(weights: Sequence[float], *, option: str = "--weights") -> tuple[float, ...]:
+def check_simplex(weights: Sequence[float], *, option: str = "--mix-weights") -> tuple[float, ...]:
     """Weights must be non-negative and sum to 1 (a point on the simplex)."""
     values = tuple(float(w) for w in weights)
     if not values or any(not math.isfinite(w) for w in values):
@@ -67,12 +67,12 @@ def parse_alphas(text: str) -> list[tuple[float, float]]:
 
 
 def parse_weight_vectors(texts: Sequence[str], n: int) -> list[tuple[float, ...]]:
-    """Each `--weights W1,...,Wn` is one explicit point on the simplex for n parents."""
+    """Each `--mix-weights W1,...,Wn` is one explicit point on the simplex for n parents."""
     vectors = []
     for text in texts:
-        values = _numbers(text, "--weights")
+        values = _numbers(text, "--mix-weights")
         if len(values) != n:
-            raise UsageError(f"--weights {text}: gives {len(values)} weight(s) but --n is {n}")
+            raise UsageError(f"--mix-weights {text}: gives {len(values)} weight(s) but --n is {n}")
         vectors.append(check_simplex(values))
     return vectors
 
@@ -139,7 +139,7 @@ def plan_interpolants(
 ) -> list[PlannedInterpolant]:
     """Groups of `n` parents per class with their weights.
 
-    With `weight_vectors` (alphas or explicit `--weights`), every group gets each vector
+    With `weight_vectors` (alphas or explicit `--mix-weights`), every group gets each vector
     once (a sweep between the same parents); otherwise each item is its own group with
     weights drawn from a symmetric Dirichlet(`concentration`)."""
     by_class = {label: [r["id"] for r in rows if r["label"] == label] for label in classes}

@@ -64,8 +64,8 @@ def run_preprocess(job: PreprocessJob, *, on_advance: Callable[[int], None] | No
             "labels": config.rules.describe(),
             "subjects": config.rules.describe_subjects(),
             "class_names": list(config.class_names) if config.class_names else None,
-            "splits": {"mode": "generated", "fractions": list(config.split), "seed": config.seed, "grouped_by": "subject and identical pixels"}
-            if config.split
+            "splits": {"mode": "generated", "fractions": list(config.split_fractions), "seed": config.seed, "grouped_by": "subject and identical pixels"}
+            if config.split_fractions
             else {"mode": "input", "val_from_train": config.val_fraction},
             "shard": f"{config.shard[0] + 1}/{config.shard[1]}",
             "duplicates": {"groups": len(duplicates.groups), "dropped_across_splits": len(duplicates.dropped)},
@@ -135,9 +135,9 @@ def _read_files(
 
 
 def _decide_splits(rows: list[Planned], items: list[Item], config: PreprocessConfig) -> dict[str, str]:
-    """id -> split: generated (--split), or the input's (optionally with val carved out of train)."""
-    if config.split is not None:
-        return assign_splits(items, config.split, config.seed)
+    """id -> split: generated (--split-fractions), or the input's (optionally with val carved out of train)."""
+    if config.split_fractions is not None:
+        return assign_splits(items, config.split_fractions, config.seed)
     unsplit = [r.file.rel for r in rows if r.split is None]
     if unsplit:
         _missing_splits(unsplit)
@@ -148,7 +148,7 @@ def _decide_splits(rows: list[Planned], items: list[Item], config: PreprocessCon
         check_leakage([{"id": r.id, "split": split_of[r.id], "subject": r.subject or "", "origin": ""} for r in rows])
     except UsageError as exc:
         raise UsageError(
-            f"the input's splits share a subject: {exc}; pass --split to make subject-grouped splits, "
+            f"the input's splits share a subject: {exc}; pass --split-fractions to make subject-grouped splits, "
             "or --subjects-per-split if subject ids restart in each split folder"
         ) from None
     return split_of

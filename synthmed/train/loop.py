@@ -37,12 +37,12 @@ def build_classifier(entry: Entry[ClassifierInfo], data: TrainingData, settings:
         "num_classes": len(data.classes),
         "in_channels": data.channels,
         "image_size": list(data.image_size),
-        **settings.model_args,
+        **settings.classifier_args,
     }
     try:
         module = entry.factory(**args)
     except TypeError as exc:
-        raise UsageError(f"--model-arg: classifier {entry.name!r} does not take these arguments ({exc})") from None
+        raise UsageError(f"--classifier-arg: classifier {entry.name!r} does not take these arguments ({exc})") from None
     head = entry.info.head
     if settings.weights:
         load_pretrained(module, Path(settings.weights), head=head)

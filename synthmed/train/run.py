@@ -78,7 +78,7 @@ def train_run(
         raise UsageError(f"output {out} exists; pass --overwrite to replace it")
     if not out.parent.is_dir():
         raise UsageError(f"output {out}: parent folder {out.parent} does not exist")
-    entry = get_entry("classifier", settings.model)
+    entry = get_entry("classifier", settings.classifier)
     dataset = Dataset.open(dataset_path)
     size = dataset.require_uniform_size()
     check_image_size(entry, size, channels=dataset.channels, where=str(dataset.root))
@@ -94,7 +94,7 @@ def train_run(
     if settings.freeze_backbone and not settings.weights:
         notes.append("--freeze-backbone without --weights: only a head is trained, on random features")
     data = load_training_data(dataset, train_rows, val_rows, device, notes)
-    # Build once before anything is written: bad --model-arg/--weights fail here, not mid-run.
+    # Build once before anything is written: bad --classifier-arg/--weights fail here, not mid-run.
     probe, _ = build_classifier(entry, data, settings)
     model_size = describe(probe)
     del probe

@@ -213,6 +213,18 @@ def test_same_seed_same_output_and_shards_add_up(fitted, sample_dataset, run, tm
     assert parts[0] | parts[1] == whole and not parts[0] & parts[1]
 
 
+def test_old_spelling_weights_mixes_the_same_with_one_warning(fitted, sample_dataset, run, tmp_path):
+    common = ["--model", fitted / "model", "--n", "3", "--per-class", "1", "--device", "cpu", "-q"]
+    new = run("interpolate", sample_dataset, "-o", tmp_path / "new", *common, "--mix-weights", "0.2,0.3,0.5")
+    assert new.code == 0 and new.err == "", new.err
+    old = run("interpolate", sample_dataset, "-o", tmp_path / "old", *common, "--weights", "0.2,0.3,0.5")
+    assert old.code == 0, old.err
+    assert old.err.splitlines() == ["synthmed: warning: interpolate --weights is deprecated; use --mix-weights "
+                                    "(the old spelling goes in the next release)"]
+    assert (tmp_path / "old" / "metadata.csv").read_bytes() == (tmp_path / "new" / "metadata.csv").read_bytes()
+    assert {row["weights"] for row in read_rows(tmp_path / "new")} == {"0.2;0.3;0.5"}
+
+
 def test_across_classes_n3_dirichlet_writes_soft_labels(fitted, sample_dataset, run, tmp_path):
     from synthmed.data import Dataset
 
@@ -298,8 +310,8 @@ def other_size_dataset(tmp_path_factory) -> Path:
 
 
 BAD_INPUT = {
-    "weights not summing to 1": (["--weights", "0.7,0.5"], "sum to 1"),
-    "negative weights": (["--weights", "-0.5,1.5"], "negative"),
+    "weights not summing to 1": (["--mix-weights", "0.7,0.5"], "sum to 1"),
+    "negative weights": (["--mix-weights", "-0.5,1.5"], "negative"),
     "alpha outside [0, 1]": (["--alphas", "1.5"], "[0, 1]"),
     "n larger than a class": (["--n", "5"], "'ModerateDemented' has 4 train image(s); --n 5"),
     "per-class with ratio": (["--per-class", "2", "--ratio", "0.5"], "--per-class and --ratio"),
@@ -309,6 +321,7 @@ BAD_INPUT = {
     "unknown class": (["--classes", "Nope"], "Nope not in"),
     "unknown loss": (["--loss", "l1"], "--loss 'l1'"),
     "unknown autoencoder": (["--autoencoder", "nope"], "unknown autoencoder 'nope'"),
+    "old and new spelling": (["--weights", "0.5,0.5", "--mix-weights", "0.5,0.5"], "give only --mix-weights"),
 }
 
 
