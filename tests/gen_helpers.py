@@ -23,7 +23,8 @@ def make_dataset(out: Path, layout: dict[str, list[tuple[str, int]]], *, seed: i
 
 
 class JudgePlugin:
-    """Registers `tinyjudge`: a linear classifier (contract 1 builder signature)."""
+    """Registers `tinyjudge`: a linear classifier with the classifier factory signature
+    (num_classes, in_channels, image_size)."""
 
     @hookimpl
     def register_classifiers(self, register):

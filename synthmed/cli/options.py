@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional, Sequence
+from typing import Annotated, Optional
 
 import typer
 
@@ -17,6 +17,6 @@ Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted 
 Json = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout instead of the output path.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables on stderr.")]
 Shard = Annotated[Optional[str], typer.Option("--shard", help="K/N: do only the K-th of N equal parts (for several machines).")]
-FitEpochs = Annotated[Optional[int], typer.Option("--fit-epochs", min=1, help="Epochs to fit the model for.")]
+FitEpochs = Annotated[Optional[int], typer.Option("--fit-epochs", help="Epochs to fit the model for.")]
 ModelDir = Annotated[Optional[Path], typer.Option("--model", help="Use a model folder fitted earlier instead of fitting.")]
 DatasetArg = Annotated[Path, typer.Argument(help="Dataset folder.", show_default=False, metavar="DATASET")]

@@ -187,6 +187,8 @@ def test_classical_compress_report_and_lossless_decode(classical_output, sample_
     test_bpp = [float(r["bpp"]) for r in rows if r["split"] == "test"]
     assert results["jpeg-q50"]["bpp"]["mean"] == pytest.approx(np.mean(test_bpp), rel=1e-4)
     assert results["jpeg-q50"]["bpp"]["values"] == pytest.approx(test_bpp, rel=1e-5)
+    # synthmed.stats.summarize, as every report, with the mean that rate-distortion compares
+    assert set(results["jpeg-q50"]["psnr"]) == {"median", "q1", "q3", "n", "values", "mean"}
 
     # PNG decodes back to the very pixels, with the rows carried through.
     restored = tmp_path / "restored"

@@ -298,6 +298,9 @@ def test_pairs_against_the_baseline(run, runs, pairs_dataset, tmp_path):
     assert exact["pearson"]["median"] == pytest.approx(1.0, abs=1e-6)
     assert exact["iou_top20"]["median"] == pytest.approx(1.0)
     assert exact["baseline"]["pearson"]["median"] < 0.99
+    summary_keys = {"median", "q1", "q3", "n", "values"}  # synthmed.stats.summarize, as every report
+    assert set(exact["pearson"]) == set(exact["baseline"]["iou_top20"]) == summary_keys
+    assert exact["pearson"]["n"] == exact["pairs"]
     noisy = per_class["MildDemented"]["ModerateDemented"]
     assert noisy["pearson"]["median"] < 0.999
 
@@ -455,7 +458,7 @@ def registered_classifiers() -> list[str]:
 
 @pytest.mark.parametrize("name", registered_classifiers())
 def test_registered_classifier(run, sample_dataset, tmp_path, name):
-    """Every built-in classifier (issue 4) gets a map, at 32 px, with its automatic layer."""
+    """Every built-in classifier (CNNs, ResNets, EfficientNet, ViT) gets a map, at 32 px, with its automatic layer."""
     from safetensors.numpy import load_file
 
     from synthmed.registry import get_entry
