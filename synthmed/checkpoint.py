@@ -35,9 +35,7 @@ def read_config(folder: Path, *, kind: str | None = None) -> dict[str, Any]:
     """config.json of a model folder, checked for version and (optionally) kind."""
     folder = Path(folder)
     path = folder / CONFIG
-    config = read_json(path, what="a model folder", where=str(folder))
-    if config.get("format_version") != CHECKPOINT_VERSION:
-        raise UsageError(f"{path}: checkpoint format {config.get('format_version')!r} is not supported")
+    config = read_json(path, what="a model folder", where=str(folder), format_version=CHECKPOINT_VERSION)
     if kind is not None and config.get("kind") != kind:
         raise UsageError(f"{folder}: holds a {config.get('kind')!r} model, not a {kind}")
     return config

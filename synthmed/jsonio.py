@@ -24,13 +24,15 @@ def read_json(
     error: type[UsageError] = UsageError,
     where: str | None = None,
     hint: str = "",
+    format_version: int | None = None,
 ) -> dict[str, Any]:
     """The JSON object stored in `path`, or `error` (UsageError, or DatasetError for dataset
     files) with one line naming the file.
 
     `what` is what the file makes of its folder, with its article ("a model folder"): a missing
     file reads `<where>: not a model folder (no config.json)`, `where` being the folder unless
-    given (an option and its value, say), followed by `; <hint>` when given."""
+    given (an option and its value, say), followed by `; <hint>` when given. With
+    `format_version`, the file's "format_version" must be that number."""
     path = Path(path)
     if not path.is_file():
         place = where if where is not None else str(path.parent)
@@ -41,4 +43,7 @@ def read_json(
         raise error(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(record, dict):
         raise error(f"{path}: expected a JSON object, found {type(record).__name__}")
+    if format_version is not None and record.get("format_version") != format_version:
+        raise error(f"{path}: format_version {record.get('format_version')!r} is not supported "
+                    f"(expected {format_version})")
     return record

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gen_helpers import inline_generator
 from synthmed.errors import UsageError
-from synthmed.hookspecs import hookimpl
 
 
 class Mirror:
@@ -29,20 +29,8 @@ class Mirror:
 
 @pytest.fixture
 def mirror():
-    import synthmed.plugins
-    from synthmed.registry import get_entry
-
-    class Plugin:
-        @hookimpl
-        def register_generators(self, register):
-            register("mirror", Mirror, conditioning="image")
-
-    pm = synthmed.plugins.get_plugin_manager()
-    pm.register(Plugin(), name="mirror-plugin")
-    try:
-        yield get_entry("generator", "mirror")
-    finally:
-        pm.unregister(name="mirror-plugin")
+    with inline_generator("mirror", Mirror, conditioning="image") as entry:
+        yield entry
 
 
 def variation_request(sample_dataset, entry, out, **options):

@@ -21,10 +21,8 @@ from synthmed.progress import Progress, no_progress, start_task
 
 def read_manifest(streams: Path) -> dict[str, Any]:
     path = Path(streams) / MANIFEST
-    manifest = read_json(path, what="a compress output", where=f"--decode {streams}", hint="make one with `synthmed compress`")
-    if manifest.get("format_version") != MANIFEST_VERSION:
-        raise UsageError(f"{path}: format_version {manifest.get('format_version')!r} is not supported (expected {MANIFEST_VERSION})")
-    return manifest
+    return read_json(path, what="a compress output", where=f"--decode {streams}",
+                     hint="make one with `synthmed compress`", format_version=MANIFEST_VERSION)
 
 
 def choose_set(manifest: dict[str, Any], streams: Path, *, codec: str | None, quality: int | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from synthmed.data.imageio import decode_png, sha256_file, to_chw
 from synthmed.data.leakage import check_leakage
-from synthmed.data.schema import COLUMNS, Row, check_info, check_rows
+from synthmed.data.schema import COLUMNS, FORMAT_VERSION, Row, check_info, check_rows
 from synthmed.errors import DatasetError
 from synthmed.jsonio import read_json
 
@@ -39,7 +39,7 @@ class Dataset:
         info_path = root / "dataset.json"
         meta_path = root / "metadata.csv"
         hint = "make one with `synthmed preprocess`"
-        info = read_json(info_path, what="a dataset folder", error=DatasetError, hint=hint)
+        info = read_json(info_path, what="a dataset folder", error=DatasetError, hint=hint, format_version=FORMAT_VERSION)
         if not meta_path.is_file():
             raise DatasetError(f"{root}: not a dataset folder (no metadata.csv); {hint}")
         check_info(info, info_path)

@@ -40,8 +40,9 @@ class DatasetWriter:
             writer.add_image(pixels, id="a", label="x", split="train")
         # `out` now exists, complete
 
-    On an exception the temporary folder is kept when `resumable` (so `--resume` can
-    continue) and removed otherwise; a UsageError always removes it.
+    On an exception (Ctrl-C and SIGTERM included) the temporary folder is kept when
+    `resumable` (so `--resume` can continue) and removed otherwise; a UsageError always
+    removes it: the rule of `OutputFolder`, which it writes into.
     """
 
     def __init__(
@@ -89,11 +90,16 @@ class DatasetWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.finish()
-            return
+        """On success: metadata.csv and dataset.json, then the folder's commit; on a failure (or a
+        failure to finish) the folder's own rule: kept for --resume when resumable, unless bad input."""
         self._journal.close()
-        self.folder.abandon(exc)
+        if exc_type is None:
+            try:
+                self._write_metadata()
+            except BaseException as error:
+                self.folder.abandon(error)
+                raise
+        self.folder.__exit__(exc_type, exc, tb)
 
     # ---- resume
 
@@ -231,10 +237,13 @@ class DatasetWriter:
     # ---- finishing
 
     def finish(self) -> Path:
-        """Write metadata.csv and dataset.json, then rename the folder into place."""
-        self._journal.close()
+        """Write metadata.csv and dataset.json, then rename the folder into place (what leaving
+        the `with` block does)."""
+        self.__exit__(None, None, None)
+        return self.out
+
+    def _write_metadata(self) -> None:
         if not self.rows:
-            self.folder.discard()
             raise UsageError(f"output {self.out}: no images to write")
         columns = list(COLUMNS) + sorted({k for row in self.rows for k in row} - set(COLUMNS))
         with open(self.tmp / "metadata.csv", "w", newline="", encoding="utf-8") as handle:
@@ -244,7 +253,6 @@ class DatasetWriter:
                 writer.writerow({c: row.get(c, "") for c in columns})
         channels = {shape[0] for shape in self._shapes}
         if len(channels) != 1:
-            self.folder.discard()
             raise UsageError(f"output {self.out}: images mix channel counts {sorted(channels)}")
         sizes = {shape[1:] for shape in self._shapes}
         bit_depth = 16 if "uint16" in self._dtypes else 8
@@ -260,7 +268,6 @@ class DatasetWriter:
         }
         write_json(self.tmp / "dataset.json", info)
         self._journal_path.unlink()
-        return self.folder.commit()
 
     def _train_stats(self, bit_depth: int) -> dict[str, list[float]] | None:
         """Per-channel mean/std of the real train images on the [0, 1] scale."""
