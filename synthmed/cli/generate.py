@@ -93,7 +93,7 @@ def generate(
     chosen = options.resolve_classes(data, classes)
     counts_given = per_class is not None or ratio is not None or balance
 
-    if entry.meta["conditioning"] == "image":
+    if entry.info.conditioning == "image":
         job.refuse_fit_options(model=model, fit_only=fit_only, fit_epochs=fit_epochs)
         request = job.VariationRequest(
             dataset=data, entry=entry, out=output, args=args, classes=chosen if classes else None,

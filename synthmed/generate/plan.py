@@ -9,21 +9,17 @@ from synthmed.data import Dataset
 from synthmed.errors import UsageError
 from synthmed.jsonio import read_json, write_json
 from synthmed.parsing import comma_list
-from synthmed.registry import Entry, get_entry
+from synthmed.protocols import LoadsModel
+from synthmed.registry import Entry, GeneratorInfo, get_entry
 
-DEFAULT_FIT_EPOCHS = 50
-DEFAULT_MIN_IMAGES = 4
 MODEL_FOLDER = "model"
 FIT_STATE_FOLDER = "fit-state"
 QUALITY_FILE = "quality.json"
 SHEETS_FOLDER = "contact-sheets"
 
 
-def generator_entry(name: str) -> Entry:
-    entry = get_entry("generator", name)
-    if entry.meta.get("conditioning") not in ("class", "image"):
-        raise UsageError(f"--generator {name}: registered without conditioning='class' or 'image' by {entry.plugin}")
-    return entry
+def generator_entry(name: str) -> Entry[GeneratorInfo]:
+    return get_entry("generator", name)
 
 
 def make_generator(entry: Entry, args: dict[str, Any]) -> Any:
@@ -115,7 +111,7 @@ def load_model(entry: Entry, folder: Path, dataset: Dataset, classes: Sequence[s
     config = read_config(folder, kind="generator")
     check_model_config(config, folder, entry, dataset, classes)
     generator = make_generator(entry, {**config.get("args", {}), **args})
-    if not hasattr(generator, "load"):
+    if not isinstance(generator, LoadsModel):
         raise UsageError(f"--model: generator {entry.name!r} cannot load a saved model (it has no load method)")
     generator.load(folder)
     return generator, config
