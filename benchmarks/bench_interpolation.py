@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sample data (32 px, scale {scale}), {args.autoencoder} fitted {fit_epochs} epochs, "
           f"{len(read_rows(synthetic))} interpolants (ratio {args.ratio}); cnn-basic x {repeats} repeats, median on test")
     print(f"reconstruction PSNR on val: {quality['reconstruction_val']['psnr']:.2f} dB, "
-          f"near-copies: {quality['interpolants']['near_copies']}")
+          f"near-copies: {quality['overall']['near_copies']}")
     print(f"{'train set':<10}" + "".join(f"{m:>20}" for m in METRICS))
     for name, values in results.items():
         print(f"{name:<10}" + "".join(f"{values.get(m, float('nan')):>20.4f}" for m in METRICS))

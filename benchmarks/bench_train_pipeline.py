@@ -45,7 +45,7 @@ def synthmed_epochs(data, epochs: int, batch_size: int, device: torch.device, be
     torch.manual_seed(0)
     module, _ = build_classifier(get_entry("classifier", "cnn-basic"), data, settings)
     history, _ = fit(module, data, settings, seed=0, device=device, head="classifier",
-                     on_epoch=lambda record: between(), clock=clock)
+                     advance=lambda n=1, **status: between(), clock=clock)
     return [record["train_seconds"] for record in history]
 
 

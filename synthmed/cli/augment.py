@@ -54,8 +54,7 @@ def augment(
     shard_index = parse_shard(shard)
     torch_device = resolve_device(device)
     data = Dataset.open(dataset)
-    with progress(quiet=quiet) as bar:
-        task = bar.add_task("augmenting", total=None, unit="img")
+    with progress(quiet=quiet) as display:
         summary = augment_dataset(
             data,
             output,
@@ -71,7 +70,6 @@ def augment(
             shard=shard_index,
             overwrite=overwrite,
             resume=resume,
-            on_start=lambda total: bar.update(task, total=total),
-            on_progress=lambda n: bar.advance(task, n),
+            progress=display,
         )
     emit(output, summary, as_json=json)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -30,19 +29,6 @@ from synthmed.cli.options import (
 )
 from synthmed.parsing import comma_list, parse_key_values
 from synthmed.cli.output import emit, progress, show
-
-
-def _progress_factory(bar):
-    def factory(description: str, total: int | None, unit: str):
-        task = bar.add_task(description, total=total, unit=unit)
-
-        def advance(n: int = 1, **status: float) -> None:
-            text = " ".join(f"{k} {v:.3g}" for k, v in status.items())
-            bar.update(task, advance=n, **({"status": text} if text else {}))
-
-        return advance
-
-    return factory
 
 
 def _quality_table(report: dict):
@@ -96,7 +82,7 @@ def generate(
     quiet: Quiet = False,
 ) -> None:
     """Fit a generator on the real train images and sample synthetic ones per class (OUT/model/, OUT/quality.json)."""
-    from synthmed.data import Dataset
+    from synthmed.data import Dataset, written_ids
     from synthmed.devices import parse_shard
     from synthmed.generate import job, sampling
     from synthmed.generate import plan as options
@@ -110,25 +96,19 @@ def generate(
         if value is not None:
             args[name] = value
     options.check_count_options(per_class, ratio, balance, per_image)
-    if copy_threshold < 0:
-        raise UsageError("--copy-threshold must be >= 0")
     chosen = options.resolve_classes(data, classes)
     counts_given = per_class is not None or ratio is not None or balance
 
     if entry.info.conditioning == "image":
-        split_list = tuple(comma_list(splits) or ())
-        job.check_variation_options(splits=split_list, concurrency=concurrency, max_requests=max_requests,
-                                    per_image=per_image, counts_given=counts_given, model=model, fit_only=fit_only,
-                                    fit_epochs=fit_epochs)
+        job.refuse_fit_options(model=model, fit_only=fit_only, fit_epochs=fit_epochs)
         request = job.VariationRequest(
             dataset=data, entry=entry, out=output, args=args, classes=chosen if classes else None,
             counts=options.plan_counts(data, chosen, per_class=per_class, ratio=ratio, balance=balance) if counts_given else None,
-            per_image=per_image, splits=split_list, seed=seed, device_spec=device, shard=shard_index,
-            concurrency=concurrency, max_requests=max_requests,
-            allow_upload=allow_upload or os.environ.get("SYNTHMED_ALLOW_UPLOAD") == "1", dry_run=dry_run,
-            judge=judge, copy_threshold=copy_threshold, overwrite=overwrite, resume=resume)
-        with progress(quiet=quiet) as bar:
-            summary = job.run_variation_generation(request, progress_factory=_progress_factory(bar))
+            per_image=per_image, splits=tuple(comma_list(splits) or ()), seed=seed, device_spec=device,
+            shard=shard_index, concurrency=concurrency, max_requests=max_requests, allow_upload=allow_upload,
+            dry_run=dry_run, judge=judge, copy_threshold=copy_threshold, overwrite=overwrite, resume=resume)
+        with progress(quiet=quiet) as display:
+            summary = job.run_variation_generation(request, progress=display)
         if dry_run:
             _print_dry_run(summary, json)
             return
@@ -143,10 +123,6 @@ def generate(
     if per_image is not None or comma_list(splits) != ["train"] or concurrency != 1 or max_requests is not None or allow_upload:
         raise UsageError(f"--per-image, --splits, --concurrency, --max-requests and --allow-upload are for "
                              f"image-conditional generators; {generator!r} is class-conditional")
-    if fit_only and (counts_given or judge is not None):
-        raise UsageError("--fit-only fits without sampling; drop --per-class/--ratio/--balance/--judge, or --fit-only")
-    if not fit_only and not counts_given:
-        raise UsageError("say how many images to make: --per-class N, --ratio R or --balance (or --fit-only)")
     counts = options.plan_counts(data, chosen, per_class=per_class, ratio=ratio, balance=balance) if counts_given else {}
     request = job.ClassRequest(
         dataset=data, entry=entry, out=output, args=args, classes=chosen, counts=counts, seed=seed, device_spec=device,
@@ -154,15 +130,15 @@ def generate(
         copy_threshold=copy_threshold, overwrite=overwrite, resume=resume)
     if dry_run:
         job.validate_class_request(request)
-        done = job.journal_ids(output) if resume else set()
+        done = written_ids(output) if resume else set()
         plan = sampling.plan_sampling(counts, generator_name=entry.name, seed=seed, shard=shard_index,
                                  done=done.__contains__)
         _print_dry_run({"dry_run": True, "fit": model is None, "planned": plan.total,
                         "already_done": plan.already_done,
                         "counts": {label: len(v) for label, v in plan.todo.items()}}, json)
         return
-    with progress(quiet=quiet) as bar:
-        summary = job.run_class_generation(request, progress_factory=_progress_factory(bar))
+    with progress(quiet=quiet) as display:
+        summary = job.run_class_generation(request, progress=display)
     if "quality" in summary:
         show(_quality_table(summary["quality"]), quiet=quiet)
     emit(output, summary, as_json=json)

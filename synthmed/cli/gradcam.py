@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -41,7 +40,7 @@ def gradcam(
     splits: Splits = None,
     classes: Classes = None,
     source: Annotated[Optional[str], typer.Option("--source", help="Only real, synthetic or augmented images.")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="At most N images per class (drawn with --seed); with --pairs, N synthetic images per class.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="At most N images per class (drawn with --seed); with --pairs, N synthetic images per class.")] = None,
     pairs: Annotated[bool, typer.Option("--pairs", help="Compare each synthetic image with the real image it was made from, against a real-real baseline.")] = False,
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Write overlay and pair PNGs (maps and numbers are always written).")] = True,
     batch_size: BatchSize = 32,
@@ -62,14 +61,8 @@ def gradcam(
         splits=comma_list(splits), classes=comma_list(classes), source=source, limit=limit, pairs=pairs, figures=figures, seed=seed,
         device=device, batch_size=batch_size, overwrite=overwrite, resume=resume,
     )  # fmt: skip
-    with ExitStack() as stack:
-        bars = []  # the bar appears once the request is checked and the model is loaded
-
-        def start(total: int) -> None:
-            bar = stack.enter_context(progress(quiet=quiet))
-            bars.append((bar, bar.add_task("explaining", total=total, unit="img")))
-
-        path, summary = run_gradcam(request, on_start=start, on_advance=lambda n: bars[0][0].advance(bars[0][1], n))
+    with progress(quiet=quiet) as display:  # the bar appears once the request is checked and the model loaded
+        path, summary = run_gradcam(request, progress=display)
     if summary["pairs"]:
         show(_pairs_table(summary), quiet=quiet)
     emit(path, summary, as_json=json)
@@ -88,7 +81,7 @@ def _pairs_table(summary: dict):
         for target, stats in per_target.items():
             table.add_row(
                 label, target, f"{stats['pairs']} / {stats['baseline_pairs']}",
-                fmt(stats["pearson"]["median"]), fmt(stats["pearson"]["baseline_median"]),
-                fmt(stats["iou_top20"]["median"]), fmt(stats["iou_top20"]["baseline_median"]),
+                fmt(stats["pearson"]["median"]), fmt(stats["baseline"]["pearson"]["median"]),
+                fmt(stats["iou_top20"]["median"]), fmt(stats["baseline"]["iou_top20"]["median"]),
             )  # fmt: skip
     return table

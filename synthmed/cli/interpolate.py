@@ -92,7 +92,7 @@ def interpolate(
         autoencoder=autoencoder,
         autoencoder_args=parse_key_values(autoencoder_arg, "-a/--autoencoder-arg"),
         model_dir=model,
-        fit_epochs=fit_epochs if fit_epochs is not None else 20,
+        fit_epochs=fit_epochs,
         loss=loss,
         batch_size=batch_size,
         lr=lr,
@@ -112,13 +112,9 @@ def interpolate(
         overwrite=overwrite,
         resume=resume,
     )
-    if model is not None and fit_epochs is not None:
-        from synthmed.errors import UsageError
-
-        raise UsageError("--fit-epochs and --model: a --model is used as it is; give only one of them")
     job = prepare(settings)
-    with progress(quiet=quiet) as bar:
-        summary = execute(job, bar=bar)
+    with progress(quiet=quiet) as display:
+        summary = execute(job, progress=display)
     show(_quality_table(summary["quality"]), quiet=quiet)
     emit(output, summary if json else None, as_json=json)
 
@@ -130,10 +126,10 @@ def _quality_table(quality: dict):
         if value is None:
             return "unavailable"
         if isinstance(value, dict):
-            return f"{value['median']:.{digits}f} (median)"
+            return "unavailable" if value["median"] is None else f"{value['median']:.{digits}f} (median)"
         return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
-    recon, made = quality["reconstruction_val"], quality["interpolants"]
+    recon, made = quality["reconstruction_val"], quality["overall"]
     table = Table(title=f"interpolation quality ({quality['autoencoder']})")
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -141,12 +137,12 @@ def _quality_table(quality: dict):
     table.add_row("reconstruction SSIM (val)", fmt(recon["ssim"]))
     table.add_row("reconstruction MSE (val)", fmt(recon["mse"], 5))
     table.add_row("reconstruction LPIPS (val)", fmt(recon["lpips"]) if recon["lpips"] is not None else quality["lpips"])
-    table.add_row(f"novelty, pixel RMS to nearest train ({made['images']} img)", fmt(made.get("pixel_novelty")))
-    table.add_row("  reference: val images", fmt(made.get("reference_val_pixel_novelty")))
-    table.add_row("novelty, encoder features", fmt(made.get("feature_novelty")))
-    table.add_row("  reference: val images", fmt(made.get("reference_val_feature_novelty")))
+    table.add_row(f"novelty, pixel RMS to nearest train ({made['synthetic']} img)", fmt(made.get("nearest_real")))
+    table.add_row("  reference: val images", fmt(made.get("val_nearest_real")))
+    table.add_row("novelty, encoder features", fmt(made.get("nearest_real_features")))
+    table.add_row("  reference: val images", fmt(made.get("val_nearest_real_features")))
     table.add_row("SSIM to parents (mean over parents)", fmt(made.get("ssim_to_parents_mean")))
     table.add_row("SSIM to closest parent", fmt(made.get("ssim_to_parents_max")))
-    table.add_row(f"near-copies (SSIM >= {made.get('near_copy_ssim')})",
-                  f"{made.get('near_copies')} ({100 * made.get('near_copy_share', 0):.1f}%)")
+    table.add_row(f"near-copies (SSIM >= {quality['near_copy_ssim']})",
+                  f"{made['near_copies']} ({100 * (made['near_copy_share'] or 0):.1f}%)")
     return table

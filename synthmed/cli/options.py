@@ -25,7 +25,7 @@ Shard = Annotated[Optional[str], typer.Option("--shard", help="K/N: do only the 
 DatasetArg = Annotated[Path, typer.Argument(help="Dataset folder.", show_default=False, metavar="DATASET")]
 
 # Fitting: --model DIR is always a fitted model folder; a classifier to train is --classifier NAME.
-FitEpochs = Annotated[Optional[int], typer.Option("--fit-epochs", min=1, help="Epochs to fit the model for.")]
+FitEpochs = Annotated[Optional[int], typer.Option("--fit-epochs", help="Epochs to fit the model for.")]
 ModelDir = Annotated[Optional[Path], typer.Option("--model", help="Use a model folder fitted earlier instead of fitting.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", help="Images per batch.")]
 LearningRate = Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate.")]

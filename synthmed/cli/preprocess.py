@@ -45,7 +45,7 @@ def preprocess(
     split_fractions: Annotated[Str, typer.Option("--split-fractions", help="TRAIN,VAL,TEST fractions: new splits, stratified and grouped by subject.")] = None,
     val_fraction: ValFraction = None,
     seed: Seed = 0,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes reading files in parallel.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", help="Processes reading files in parallel.")] = 1,
     shard: Shard = None,
     strict: Annotated[bool, typer.Option("--strict", help="Stop at the first unreadable file instead of listing it in rejected.csv.")] = False,
     overwrite: Overwrite = False,
@@ -70,9 +70,8 @@ def preprocess(
         shard=shard, strict=strict, val_fraction=val_fraction, subjects_per_split=subjects_per_split,
     )
     job = prepare_preprocess(inputs, output, config, overwrite=overwrite)
-    with progress(quiet=quiet) as bar:
-        task = bar.add_task("reading", total=len(job.files), unit="file")
-        summary = run_preprocess(job, on_advance=lambda n: bar.advance(task, n))
+    with progress(quiet=quiet) as display:
+        summary = run_preprocess(job, progress=display)
     notes = []
     if summary["rejected"]:
         notes.append(f"{summary['rejected']} file(s) rejected: see {output / 'rejected.csv'}")

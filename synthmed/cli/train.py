@@ -23,7 +23,6 @@ from synthmed.cli.options import (
 )
 from synthmed.parsing import parse_key_values
 from synthmed.cli.output import emit, progress, show
-from synthmed.errors import UsageError
 
 
 def train(
@@ -83,28 +82,11 @@ def train(
     quiet = quiet or not dist.is_main
     completed = False
     try:
-        with progress(quiet=quiet) as bar:
-            tasks: dict[int, int] = {}
-
-            def finish(repeat: int) -> None:
-                # Early stopping ends a run before --epochs: show it as complete.
-                if repeat in tasks:
-                    done = bar.tasks[tasks[repeat]].completed
-                    bar.update(tasks[repeat], total=done, completed=done)
-
-            def on_start(repeat: int, total: int) -> None:
-                finish(repeat - 1)
-                tasks[repeat] = bar.add_task(f"{classifier} run {repeat}/{repeats}", total=total, unit="epoch")
-
-            def on_epoch(repeat: int, record: dict) -> None:
-                status = f"val loss {record['val_loss']:.3f} acc {record['val_accuracy']:.3f}"
-                bar.update(tasks[repeat], advance=1, status=status)
-
+        with progress(quiet=quiet) as display:
             summary = train_run(
                 dataset, output, settings, repeats=repeats, seed=seed, device=target, overwrite=overwrite,
-                dist=dist, on_start=on_start, on_epoch=on_epoch,
+                dist=dist, progress=display,
             )
-            finish(repeats)
         completed = True
     finally:
         if dist.world > 1 and torch.distributed.is_initialized():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from synthmed.parsing import comma_list
+from synthmed.parsing import comma_list, number_list
 from synthmed.errors import UsageError
 from synthmed.preprocess.labels import LabelRules, compile_regex, read_labels_csv
 from synthmed.preprocess.reading import ReadOptions
@@ -29,11 +29,10 @@ def parse_size(spec: str | None) -> tuple[int, int] | None:
 
 
 def parse_pair(spec: str, option: str, example: str) -> tuple[float, float]:
-    try:
-        low, high = (float(p) for p in spec.split(","))
-    except ValueError:
-        raise UsageError(f"{option} {spec!r}: expected two numbers, e.g. {example}") from None
-    return low, high
+    values = number_list(spec, option, example=example) or []
+    if len(values) != 2:
+        raise UsageError(f"{option} {spec!r}: expected two numbers, e.g. {example}")
+    return values[0], values[1]
 
 
 def parse_slices(spec: str | None) -> tuple[int | None, int | None] | None:
@@ -46,15 +45,9 @@ def parse_slices(spec: str | None) -> tuple[int | None, int | None] | None:
         raise UsageError(f"--slices {spec!r}: expected START:STOP, e.g. 20:80 or 10:") from None
 
 
-def distinct_names(spec: str | Sequence[str] | None, option: str) -> tuple[str, ...] | None:
-    """A comma list (or repeated option) of names that must be non-empty and distinct."""
-    if spec is None:
-        return None
-    names = tuple(comma_list(spec) or ())
-    if not names or len(set(names)) != len(names):
-        shown = spec if isinstance(spec, str) else ",".join(spec)
-        raise UsageError(f"{option} {shown!r}: expected distinct comma-separated names")
-    return names
+def _names(spec: str | Sequence[str] | None, option: str) -> tuple[str, ...] | None:
+    names = comma_list(spec, option=option, distinct=True)
+    return None if names is None else tuple(names)
 
 
 def choice(value: str, allowed: tuple[str, ...], option: str) -> str:
@@ -73,6 +66,8 @@ def build_config(*, inputs: list[Path], size, fit, mode, bit_depth, intensity, p
     for path in inputs:
         if not path.exists():
             raise UsageError(f"input {path} does not exist")
+    if workers < 1:
+        raise UsageError(f"--workers {workers}: must be at least 1")
     mode = {"l": "L", "rgb": "RGB"}.get(mode.lower(), mode)
     choice(mode, CHANNEL_MODES, "--mode")
     choice(fit, FITS, "--fit")
@@ -141,8 +136,8 @@ def build_config(*, inputs: list[Path], size, fit, mode, bit_depth, intensity, p
             min_foreground=min_foreground, volume_index=volume_index,
         ),
         rules=rules,
-        classes=distinct_names(classes, "--classes"),
-        class_names=distinct_names(class_names, "--class-names"),
+        classes=_names(classes, "--classes"),
+        class_names=_names(class_names, "--class-names"),
         split_fractions=fractions,
         val_fraction=val_fraction,
         seed=seed,

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from synthmed.batches import predict_logits, standardize, to_unit_float
 from synthmed.errors import UsageError
+from synthmed.progress import Advance, no_advance
 from synthmed.registry import ClassifierInfo, Entry, create_policy
 from synthmed.seeding import derive_seed, seed_everything
 from synthmed.train.data import class_weights, resolve_amp
@@ -62,12 +63,13 @@ def fit(
     device: torch.device,
     head: str | None,
     dist: Distributed = Distributed(),
-    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    advance: Advance = no_advance,
     clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[list[dict[str, float]], int]:
     """Train `module` in place and leave it holding the weights of its best epoch (lowest
-    val loss). Returns (history rows, best epoch). `clock` times the epochs (the benchmark
-    passes time.process_time, which other processes' load does not disturb)."""
+    val loss). Returns (history rows, best epoch). `advance(1, ...)` after each epoch, with
+    its val loss and accuracy. `clock` times the epochs (the benchmark passes
+    time.process_time, which other processes' load does not disturb)."""
     model = module.to(device)
     trainer = model
     if dist.world > 1:
@@ -142,8 +144,7 @@ def fit(
             "train_seconds": train_seconds,
         }
         history.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
+        advance(1, **{"val loss": val_loss, "acc": val_accuracy})
         if val_loss < best_loss:
             best_loss, best_epoch, stale = val_loss, epoch, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -1,4 +1,4 @@
-"""`synthmed evaluate` and `synthmed compare`: metrics of contract 2, reports, bad input."""
+"""`synthmed evaluate` and `synthmed compare`: metrics (metrics.json, summarised over repeats), reports, bad input."""
 
 from __future__ import annotations
 

@@ -309,7 +309,10 @@ def test_pairs_against_the_baseline(run, runs, pairs_dataset, tmp_path):
     # Exact copies are attended to exactly like their origin; unrelated images are not.
     assert exact["pearson"]["median"] == pytest.approx(1.0, abs=1e-6)
     assert exact["iou_top20"]["median"] == pytest.approx(1.0)
-    assert exact["pearson"]["baseline_median"] < 0.99
+    assert exact["baseline"]["pearson"]["median"] < 0.99
+    summary_keys = {"median", "q1", "q3", "n", "values"}  # synthmed.stats.summarize, as every report
+    assert set(exact["pearson"]) == set(exact["baseline"]["iou_top20"]) == summary_keys
+    assert exact["pearson"]["n"] == exact["pairs"]
     noisy = per_class["MildDemented"]["ModerateDemented"]
     assert noisy["pearson"]["median"] < 0.999
 
@@ -468,7 +471,7 @@ def registered_classifiers() -> list[str]:
 
 @pytest.mark.parametrize("name", registered_classifiers())
 def test_registered_classifier(run, sample_dataset, tmp_path, name):
-    """Every built-in classifier (issue 4) gets a map, at 32 px, with its automatic layer."""
+    """Every built-in classifier (CNNs, ResNets, EfficientNet, ViT) gets a map, at 32 px, with its automatic layer."""
     from safetensors.numpy import load_file
 
     from synthmed.registry import get_entry
@@ -572,6 +575,7 @@ def test_colour_chest_xrays(run, tmp_path):
 
 def test_resume_after_an_interruption(run, runs, sample_dataset, tmp_path):
     from synthmed.gradcam.report import GradcamRequest, run_gradcam
+    from synthmed.progress import Advanced, Started
 
     out = tmp_path / "cams"
     request = GradcamRequest(
@@ -579,11 +583,12 @@ def test_resume_after_an_interruption(run, runs, sample_dataset, tmp_path):
         limit=3, batch_size=4, device="cpu", figures=False,
     )  # fmt: skip
 
-    def interrupt(count: int) -> None:
-        raise KeyboardInterrupt
+    def interrupt(event) -> None:
+        if isinstance(event, Advanced):
+            raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_gradcam(request, on_advance=interrupt)
+        run_gradcam(request, progress=interrupt)
     assert not out.exists() and len(list(partial_path(out).rglob("*.safetensors"))) == 4
 
     # Other options do not mix with the finished part.
@@ -592,10 +597,10 @@ def test_resume_after_an_interruption(run, runs, sample_dataset, tmp_path):
     assert_usage_error(other, out, "--resume", "targets predicted,true")
 
     with pytest.raises(KeyboardInterrupt):
-        run_gradcam(request, on_advance=interrupt)
+        run_gradcam(request, progress=interrupt)
     remaining = []
     request.resume = True
-    path, summary = run_gradcam(request, on_start=remaining.append)
+    path, summary = run_gradcam(request, progress=lambda event: isinstance(event, Started) and remaining.append(event.total))
     assert remaining == [12 - 4] and summary["maps"] == 24
 
     fresh = tmp_path / "fresh"

@@ -487,7 +487,7 @@ def test_unusable_files_are_listed_in_rejected_csv(run, class_folders, tmp_path)
     result = run("preprocess", class_folders, "-o", out, "-q")
     assert result.code == 0, result.err
     with open(out / "rejected.csv", newline="") as handle:
-        reasons = {Path(r["file"]).name: r["reason"] for r in csv.DictReader(handle)}
+        reasons = {Path(r["source"]).name: r["reason"] for r in csv.DictReader(handle)}
     assert set(reasons) == set(expected)
     for name, words in expected.items():
         assert words in reasons[name], (name, reasons[name])

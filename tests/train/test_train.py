@@ -1,4 +1,4 @@
-"""`synthmed train`: outputs of contract 1, reproducibility, repeats, options and bad input."""
+"""`synthmed train`: the RUN folder it writes (model.safetensors + config.json), reproducibility, repeats, options and bad input."""
 
 from __future__ import annotations
 
