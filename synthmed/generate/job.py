@@ -50,6 +50,7 @@ class ClassRequest:
     batch_size: int = 64
     judge: Path | None = None
     copy_threshold: float = 0.02
+    strict_quality: bool = False
     overwrite: bool = False
     resume: bool = False
 
@@ -149,7 +150,7 @@ def run_class_generation(request: ClassRequest, *, progress: Progress = no_progr
         if not mine:
             raise UsageError(f"nothing to generate in shard {request.shard[0] + 1}/{request.shard[1]}")
         report = write_quality(writer.tmp, dataset, mine, judge=judge, copy_threshold=request.copy_threshold,
-                               device=device)
+                               device=device, strict=request.strict_quality)
     summary.update(written=written, already_done=plan.already_done, images=len(writer.rows),
                    counts={label: sum(1 for r in writer.rows if r["label"] == label) for label in request.counts},
                    quality=report)
@@ -175,6 +176,7 @@ class VariationRequest:
     dry_run: bool = False
     judge: Path | None = None
     copy_threshold: float = 0.02
+    strict_quality: bool = False
     overwrite: bool = False
     resume: bool = False
 
@@ -222,7 +224,8 @@ def run_variation_generation(request: VariationRequest, *, progress: Progress = 
         rows = [row for row in writer.rows if row["source"] == "synthetic"]
         if rows:
             result["quality"] = write_quality(writer.tmp, request.dataset, rows, judge=judge,
-                                              copy_threshold=request.copy_threshold, device=device)
+                                              copy_threshold=request.copy_threshold, device=device,
+                                              strict=request.strict_quality)
     # --max-requests may stop short of the plan: the output is still a finished dataset of what
     # was made, and `--resume` on it later continues with the rest (DatasetWriter seeds from it).
     left = result["planned"] - result["already_done"] - result["written"] - result["rejected"]

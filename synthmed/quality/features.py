@@ -27,10 +27,11 @@ from torch.nn import functional as F
 
 from synthmed.batches import model_input, to_unit_float
 
-ENCODER_SIDE = 64  # images are shrunk (area average) to at most this side before the encoder
-ENCODER_STEPS = 500  # optimizer steps of an encoder fit, whatever the dataset size
+ENCODER_SIDE = 32  # images are shrunk (area average) to at most this side before the encoder
+ENCODER_EPOCHS = 20  # an encoder fit lasts this many passes over the train images,
+ENCODER_STEPS = (50, 300)  # within these bounds on optimizer steps
 ENCODER_BATCH = 64
-ENCODER_VERSION = 1  # bump when the architecture or the fit changes: older caches are refitted
+ENCODER_VERSION = 2  # bump when the architecture or the fit changes: older caches are refitted
 ENCODER_FEATURES = 64
 
 
@@ -43,7 +44,7 @@ def _shrink(x: torch.Tensor, side: int) -> torch.Tensor:
 
 
 class DomainEncoder(nn.Module):
-    """Three conv blocks (32, 64, 128 channels; batch norm, ReLU, 2x2 average pooling), global
+    """Three conv blocks (16, 32, 64 channels; batch norm, ReLU, 2x2 average pooling), global
     average pooling and a linear projection to `num_features`; `head` classifies during the fit."""
 
     def __init__(self, *, channels: int, num_classes: int, mean: Sequence[float], std: Sequence[float],
@@ -53,10 +54,9 @@ class DomainEncoder(nn.Module):
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
         layers: list[nn.Module] = []
-        widths = [channels, 32, 64, 128]
+        widths = [channels, 16, 32, 64]
         for w_in, w_out in zip(widths, widths[1:]):
             layers += [nn.Conv2d(w_in, w_out, 3, padding=1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(inplace=True),
-                       nn.Conv2d(w_out, w_out, 3, padding=1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(inplace=True),
                        nn.AvgPool2d(2, ceil_mode=True)]
         self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.project = nn.Linear(widths[-1], self.num_features)
@@ -108,10 +108,14 @@ def embed(encoder: nn.Module, images: np.ndarray, *, device: Any, batch_size: in
 
 
 def fit_encoder(images: np.ndarray, labels: np.ndarray, *, num_classes: int, mean: Sequence[float],
-                std: Sequence[float], device: Any, steps: int = ENCODER_STEPS, seed: int = 0) -> DomainEncoder:
+                std: Sequence[float], device: Any, steps: int | None = None, seed: int = 0) -> DomainEncoder:
     """A `DomainEncoder` fitted to classify the real train images (shifts of up to 1/16 of the
     side and horizontal flips as augmentation; classes weighted by their inverse frequency)."""
     from synthmed.seeding import derive_seed
+
+    if steps is None:
+        low, high = ENCODER_STEPS
+        steps = min(high, max(low, ENCODER_EPOCHS * -(-len(images) // ENCODER_BATCH)))
 
     torch.manual_seed(derive_seed(seed, "encoder"))
     encoder = DomainEncoder(channels=images.shape[1], num_classes=num_classes, mean=mean, std=std).to(device)
