@@ -72,6 +72,7 @@ def generate(
     model: ModelDir = None,
     fit_only: Annotated[bool, typer.Option("--fit-only", help="Fit and save OUT/model/ without sampling.")] = False,
     fit_epochs: FitEpochs = None,
+    fit_minutes: Annotated[Optional[float], typer.Option("--fit-minutes", help="Fit for about M minutes instead of a number of epochs (stops after the last epoch that ends in time).")] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", help="Sampling steps (ddpm; same as -g steps=N).")] = None,
     guidance: Annotated[Optional[float], typer.Option("--guidance", help="Classifier-free guidance scale (ddpm; 1 = none).")] = None,
     batch_size: BatchSize = 64,
@@ -111,7 +112,7 @@ def generate(
     counts_given = per_class is not None or ratio is not None or balance
 
     if entry.info.conditioning == "image":
-        job.refuse_fit_options(model=model, fit_only=fit_only, fit_epochs=fit_epochs)
+        job.refuse_fit_options(model=model, fit_only=fit_only, fit_epochs=fit_epochs, fit_minutes=fit_minutes)
         request = job.VariationRequest(
             dataset=data, entry=entry, out=output, args=args, classes=chosen if classes else None,
             counts=options.plan_counts(data, chosen, per_class=per_class, ratio=ratio, balance=balance) if counts_given else None,
@@ -137,7 +138,7 @@ def generate(
     counts = options.plan_counts(data, chosen, per_class=per_class, ratio=ratio, balance=balance) if counts_given else {}
     request = job.ClassRequest(
         dataset=data, entry=entry, out=output, args=args, classes=chosen, counts=counts, seed=seed, device_spec=device,
-        shard=shard_index, model=model, fit_only=fit_only, fit_epochs=fit_epochs, batch_size=batch_size, judge=judge,
+        shard=shard_index, model=model, fit_only=fit_only, fit_epochs=fit_epochs, fit_minutes=fit_minutes, batch_size=batch_size, judge=judge,
         copy_threshold=copy_threshold, strict_quality=strict_quality, overwrite=overwrite, resume=resume)
     if dry_run:
         job.validate_class_request(request)

@@ -47,6 +47,7 @@ class ClassRequest:
     model: Path | None = None
     fit_only: bool = False
     fit_epochs: int | None = None
+    fit_minutes: float | None = None
     batch_size: int = 64
     judge: Path | None = None
     copy_threshold: float = 0.02
@@ -61,6 +62,15 @@ def validate_class_request(request: ClassRequest) -> tuple[Any, Judge | None, li
     check_copy_threshold(request.copy_threshold)
     if request.fit_epochs is not None and request.fit_epochs < 1:
         raise UsageError("--fit-epochs must be at least 1")
+    if request.fit_minutes is not None:
+        if request.fit_epochs is not None:
+            raise UsageError("--fit-minutes and --fit-epochs both set the length of a fit; use one of them")
+        if request.fit_minutes <= 0:
+            raise UsageError("--fit-minutes must be positive")
+        if request.model is not None:
+            raise UsageError("--fit-minutes sets the length of a fit, but --model skips fitting; drop one of them")
+        if not getattr(make_generator(entry, request.args), "stops_on_time", False):
+            raise UsageError(f"--fit-minutes: generator {entry.name!r} cannot stop a fit on time; use --fit-epochs")
     if request.fit_only and (any(request.counts.values()) or request.judge is not None):
         raise UsageError("--fit-only fits without sampling; drop --per-class/--ratio/--balance/--judge, or --fit-only")
     if not request.fit_only and not request.counts:
@@ -111,8 +121,8 @@ def _fit_or_reuse(request: ClassRequest, tmp: Path, rows: Sequence[Row], device:
     generator = make_generator(entry, request.args)
     epochs = request.fit_epochs or entry.info.fit_epochs
     state_dir = tmp / FIT_STATE_FOLDER
-    fit_generator(generator, dataset, rows, epochs=epochs, device=device, seed=request.seed, state_dir=state_dir,
-                  progress=progress)
+    epochs = fit_generator(generator, dataset, rows, epochs=epochs, device=device, seed=request.seed,
+                           state_dir=state_dir, progress=progress, minutes=request.fit_minutes)
     save_model(generator, model_dir, entry, dataset, request.classes, request.args, epochs)
     shutil.rmtree(state_dir, ignore_errors=True)
     return generator
@@ -181,9 +191,11 @@ class VariationRequest:
     resume: bool = False
 
 
-def refuse_fit_options(*, model: Path | None, fit_only: bool, fit_epochs: int | None) -> None:
+def refuse_fit_options(*, model: Path | None, fit_only: bool, fit_epochs: int | None,
+                       fit_minutes: float | None = None) -> None:
     """Options of fitted generators, given with an image-conditional one."""
-    for option, value in (("--model", model), ("--fit-only", fit_only or None), ("--fit-epochs", fit_epochs)):
+    for option, value in (("--model", model), ("--fit-only", fit_only or None), ("--fit-epochs", fit_epochs),
+                          ("--fit-minutes", fit_minutes)):
         if value is not None:
             raise UsageError(f"{option} is for generators that are fitted (conditioning 'class'); "
                              "image-conditional generators are not fitted")
