@@ -53,7 +53,9 @@ class ImagecodecsCodec:
             return bytes(imagecodecs.avif_encode(pixels, level=quality, speed=AVIF_SPEED, pixelformat="yuv444",
                                                  numthreads=1))
         if self.kind == "jpegls":
-            return bytes(imagecodecs.jpegls_encode(pixels))
+            # CharLS's default output buffer is too small for noise-like images (they grow a
+            # little): give it room for twice the raw size.
+            return bytes(imagecodecs.jpegls_encode(pixels, out=2 * pixels.nbytes + 4096))
         raise ValueError(self.kind)
 
     def decode(self, payload: bytes, *, quality: int | None, shape: tuple[int, ...], dtype) -> Any:

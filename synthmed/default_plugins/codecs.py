@@ -1,4 +1,4 @@
-"""Built-in codecs for `synthmed compress`: learned (factorized prior, scale hyperprior) and
+"""Built-in codecs for `synthmed compress`: learned (factorized prior, mean-scale hyperprior) and
 classical through Pillow (PNG, JPEG, WebP, and JPEG 2000 where Pillow has OpenJPEG) and
 imagecodecs (JPEG XL lossy and lossless, AVIF, JPEG-LS)."""
 

@@ -80,6 +80,17 @@ def test_lossy_codecs_round_trip_through_decode(codec, run, tmp_path):
         assert np.array_equal(np.squeeze(library), restored_pixels)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_lossless_codecs_store_pure_noise(dtype):
+    """Incompressible images grow a little; JPEG-LS once failed on them (output buffer too small)."""
+    from synthmed.compress.imagecodecs_codecs import jpegls_codec, jpegxl_lossless_codec
+
+    noise = np.random.default_rng(0).integers(0, np.iinfo(dtype).max, (224, 224), dtype=dtype)
+    for codec in (jpegls_codec(), jpegxl_lossless_codec()):
+        payload = codec.encode(noise, quality=None)
+        assert np.array_equal(codec.decode(payload, quality=None, shape=noise.shape, dtype=noise.dtype), noise)
+
+
 def test_payloads_are_the_real_formats(run, tmp_path):
     source = _grey_dataset(tmp_path / "data")
     out = tmp_path / "out"
@@ -141,4 +152,5 @@ def test_codecs_are_registered(fresh_plugins):
     from synthmed.registry import get_entry, list_codecs
 
     assert {"jpegxl", "jpegxl-lossless", "avif", "jpegls"} <= set(list_codecs())
-    assert get_entry("codec", "jpegxl").meta == {"learned": False}
+    entry = get_entry("codec", "jpegxl")
+    assert entry.info.learned is False and entry.factory().needs_fit is False
