@@ -13,7 +13,9 @@ so next to images/s each sampler gets, on the same fitted model and the same ini
 
 A few CPU minutes of fitting give a rough model, so absolute FIDs are high; the comparison
 between samplers on one model is what this measures. Every sampler runs in the same process,
-one after another, on the same images; speeds are wall-clock images/s.
+one after another, on the same images; speeds are images per CPU second of this process
+(sampling runs in it alone, so other load on a shared machine does not count); on a GPU,
+wall-clock images/s.
 
     python benchmarks/bench_sampling.py [--quick] [--device cpu|cuda] [--per-class 32]
 """
@@ -104,6 +106,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--per-class", type=int, default=16, help="images per class for every sampler")
     parser.add_argument("--fit-epochs", type=int, default=None)
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--timesteps", type=int, default=1000, help="length of the full DDPM chain")
     add_threads_option(parser)
     args = parser.parse_args()
     threads = apply_threads(args.threads)
@@ -116,7 +120,7 @@ def main() -> None:
     from synthmed.train.data import load_training_data, split_train_val
 
     device = resolve_device(args.device)
-    size, timesteps, per_class, epochs = (16, 100, 4, 3) if args.quick else (32, 1000, args.per_class, 40)
+    size, timesteps, per_class, epochs = (16, 100, 4, 3) if args.quick else (args.size, args.timesteps, args.per_class, 40)
     epochs = args.fit_epochs or epochs
     with tempfile.TemporaryDirectory() as tmp:
         root = write_sample_dataset(Path(tmp) / "data", size=size, scale=0.05 if args.quick else 0.1, seed=0)
@@ -133,26 +137,29 @@ def main() -> None:
     judge = fitted_judge(data, device, epochs=3 if args.quick else 15)
     features = JudgeFeatures(judge, data.normalization, device)
 
+    # CPU time on the CPU (load-proof); on a GPU the wall clock, after synchronising
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
+
     def sample(sampler: str, steps: int) -> tuple[np.ndarray, np.ndarray, float]:
         generator.sampler, generator.steps = sampler, steps
         generator.sample_seeds(0, [0, 1], device=device)  # warm-up
         images, labels = [], []
         if device.type == "cuda":
             torch.cuda.synchronize()
-        started = time.perf_counter()
+        started = clock()
         for c in range(classes):
             images.append(generator.sample_seeds(c, list(range(per_class)), device=device))  # same noise per sampler
             labels.append(np.full(per_class, c))
         if device.type == "cuda":
             torch.cuda.synchronize()
-        return np.concatenate(images), np.concatenate(labels), time.perf_counter() - started
+        return np.concatenate(images), np.concatenate(labels), clock() - started
 
     chain, chain_labels, chain_seconds = sample("ddpm", timesteps)
     print(f"ddpm preset tiny, {size} px, {classes} classes, fitted {epochs} epochs ({fit_seconds:.0f} s) on "
           f"{len(data.train)} images, guidance 2, {per_class} images per class, device {device}, {threads} torch threads")
     print(f"judge cnn-basic: accuracy {features.accuracy(test_images, test_labels):.3f} on the real test split "
           f"({len(test_rows)} images)")
-    print(f"{'sampler':>14} {'images/s':>9} {'speed-up':>9} {'FID-real':>9} {'FID-chain':>10} {'judge acc':>10}")
+    print(f"{'sampler':>14} {'img/CPU s':>9} {'speed-up':>9} {'FID-real':>9} {'FID-chain':>10} {'judge acc':>10}")
 
     def line(label: str, images: np.ndarray, labels: np.ndarray, seconds: float) -> None:
         rate = len(images) / seconds
