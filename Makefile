@@ -27,7 +27,7 @@ test: install
 completions: install
 	$(PY) -m synthmed.cli.completion completions
 
-# The CPU benchmarks at their default sizes (about an hour on 2 cores; see docs/benchmarks.md).
+# The CPU benchmarks at their default sizes (an hour or more on 2 idle cores; see docs/benchmarks.md).
 # `make bench BENCH_ARGS=--quick` checks that each one runs, in a few minutes each.
 BENCH_CPU := startup preprocess train_pipeline augment sampling codec gradcam generators interpolation openai_concurrency
 BENCH_ARGS ?=

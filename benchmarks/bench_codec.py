@@ -150,8 +150,8 @@ def main() -> None:
 
     threads = apply_threads(args.threads)
     args.device = resolve_device(args.device)
-    args.epochs = args.epochs or (3 if args.quick else 40)
-    args.qualities = args.qualities or ([2, 4, 6, 8] if args.quick else [1, 2, 3, 4, 5, 6])
+    args.epochs = args.epochs or (3 if args.quick else 24)
+    args.qualities = args.qualities or [1, 3, 5, 7]  # four points: the least a cubic BD fit takes
     cases = args.cases or (["sample128"] if args.quick else list(CASES))
     print(f"bench_codec: learned {args.learned} at qualities {args.qualities}, {args.epochs} epochs each, "
           f"fitted on {args.device} with {threads} torch threads; classical: {', '.join(CLASSICAL + LOSSLESS)}", flush=True)
