@@ -89,7 +89,7 @@ def torchvision_rate(data: torch.Tensor, name: str, batch: int) -> float:
 
 
 def kornia_policy(name: str):
-    """Plain kornia.augmentation, as the issue measured it before this work."""
+    """Plain kornia.augmentation modules: what a careful user would otherwise run."""
     import kornia.augmentation as K
     from kornia.augmentation.auto import AutoAugment
 
@@ -180,7 +180,7 @@ def train_epoch(data, spec: str, device: torch.device) -> tuple[float, float]:
     from synthmed.train.loop import build_classifier, fit
     from synthmed.train.settings import TrainSettings
 
-    settings = TrainSettings(model="cnn-basic", epochs=2, batch_size=32, patience=3, augment=spec)
+    settings = TrainSettings(classifier="cnn-basic", epochs=2, batch_size=32, patience=3, augment=spec)
     torch.manual_seed(0)
     module, _ = build_classifier(get_entry("classifier", "cnn-basic"), data, settings)
     walls: list[float] = []

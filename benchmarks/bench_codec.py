@@ -85,6 +85,7 @@ def curve(results: list[dict], codec: str, metric: str) -> list[tuple[float, flo
 def run_case(name: str, dataset: Path, work: Path, args: argparse.Namespace) -> list[str]:
     from synthmed.compress.bd_rate import bd_rate
     from synthmed.compress.job import compress_dataset
+    from synthmed.compress.report import MEASURES
     from synthmed.registry import list_codecs
 
     available = set(list_codecs())
@@ -96,7 +97,8 @@ def run_case(name: str, dataset: Path, work: Path, args: argparse.Namespace) -> 
         fit_epochs=args.epochs, device=args.device, seed=0, overwrite=True,
     )
     elapsed = time.perf_counter() - started
-    results = report["results"]
+    # Rate and distortion are compared on the means over the images of each set.
+    results = [{**r, **{key: r[key]["mean"] for key in MEASURES}} for r in report["results"]]
     side = report["image_size"][0]
     print(f"\n== {name}: {report['images']} test images, {side} px grey, {elapsed:.0f} s in all", flush=True)
     print(f"{'set':24} {'bpp':>7} {'PSNR':>7} {'MS-SSIM':>8} {'enc img/s':>10} {'dec img/s':>10} {'fit s':>6}")

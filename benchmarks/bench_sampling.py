@@ -48,7 +48,7 @@ def fitted_judge(data, device, epochs: int):
     from synthmed.train.loop import build_classifier, fit
     from synthmed.train.settings import TrainSettings
 
-    settings = TrainSettings(model="cnn-basic", epochs=epochs, batch_size=32, patience=epochs + 1)
+    settings = TrainSettings(classifier="cnn-basic", epochs=epochs, batch_size=32, patience=epochs + 1)
     torch.manual_seed(0)
     module, _ = build_classifier(get_entry("classifier", "cnn-basic"), data, settings)
     fit(module, data, settings, seed=0, device=device, head="classifier")

@@ -132,11 +132,11 @@ def synthmed_run(data, epochs: int, batch_size: int, device: torch.device, betwe
     from synthmed.train.loop import build_classifier, fit
     from synthmed.train.settings import TrainSettings
 
-    settings = TrainSettings(model="cnn-basic", epochs=epochs, batch_size=batch_size, patience=epochs + 1)
+    settings = TrainSettings(classifier="cnn-basic", epochs=epochs, batch_size=batch_size, patience=epochs + 1)
     torch.manual_seed(0)
     module, _ = build_classifier(get_entry("classifier", "cnn-basic"), data, settings)
     history, _ = fit(module, data, settings, seed=0, device=device, head="classifier",
-                     on_epoch=lambda record: between(), clock=time.perf_counter)
+                     advance=lambda n=1, **status: between(), clock=time.perf_counter)
     wall = [record["train_seconds"] for record in history]
     # A second, shorter pass in CPU time (the loop accepts any clock).
     torch.manual_seed(0)

@@ -24,7 +24,7 @@ mixed=$(synthmed mix "$data" "$synth" -o "$work/mix-minority" \
     --synthetic MildDemented=40,ModerateDemented=40 "${common[@]}")
 
 echo "== 4. classifiers (cnn-basic, ${repeats} repeats each): real, real + flips, real + synthetic" >&2
-train=(--model cnn-basic --epochs 12 --repeats "$repeats" "${common[@]}")
+train=(--classifier cnn-basic --epochs 12 --repeats "$repeats" "${common[@]}")
 run_real=$(synthmed train "$data" -o "$work/run-real" "${train[@]}")
 run_flip=$(synthmed train "$data" -o "$work/run-real-hflip" --augment 'hflip(p=0.5)' "${train[@]}")
 run_mix=$(synthmed train "$mixed" -o "$work/run-mix-minority" "${train[@]}")
@@ -36,7 +36,7 @@ for run in "$run_real" "$run_flip" "$run_mix"; do
 done
 
 echo "== 6. what the classifier trained on the mix looks at (Grad-CAM, 8 test images)" >&2
-synthmed gradcam "$run_mix" "$data" -o "$work/gradcam" --split test --limit 8 "${common[@]}" >/dev/null
+synthmed gradcam "$run_mix" "$data" -o "$work/gradcam" --splits test --limit 8 "${common[@]}" >/dev/null
 
 echo "== comparison (median [q1, q3] over ${repeats} repeats)" >&2
 synthmed compare "${reports[@]}"

@@ -45,7 +45,7 @@ def load_run(run: Path, dataset: Any) -> list[tuple[Path, Any, dict[str, Any]]]:
         check_compatible(config, dataset, folder)
     loaded = []
     for folder, config in zip(folders, configs):
-        entry = get_entry("classifier", config["name"])
+        entry = get_entry("classifier", config["name"], warn_alias=False)  # a run saved under an old name
         module = entry.factory(**config.get("args", {}))
         load_weights(module, folder)
         module.eval()
@@ -62,6 +62,8 @@ def evaluate_run(run: Path, dataset_path: Path, *, split: str = "test", device: 
 
     if split not in SPLITS:
         raise UsageError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
+    if batch_size < 1:
+        raise UsageError(f"--batch-size {batch_size}: must be at least 1")
     dataset = Dataset.open(dataset_path)
     rows = dataset.select(split)
     if not rows:
