@@ -26,6 +26,11 @@ def mix(
         Optional[str], typer.Option("--synthetic-classes", help="Comma list: only these classes get synthetic images.")
     ] = None,
     balance: Annotated[bool, typer.Option("--balance", help="Add synthetic images until every class matches the largest.")] = False,
+    oversample: Annotated[
+        Optional[str],
+        typer.Option("--oversample", help="Duplicates of the kept real train images per class, as --synthetic counts them "
+                                          "(B=500): the control for synthetic images."),
+    ] = None,
     seed: Seed = 0,
     overwrite: Overwrite = False,
     json: Json = False,
@@ -48,17 +53,19 @@ def mix(
         synthetic_spec=synthetic,
         synthetic_classes=list(distinct_names(synthetic_classes, "--synthetic-classes") or []) if synthetic_classes else None,
         balance=balance,
+        oversample_spec=oversample,
         seed=seed,
     )
-    total = sum(len(p.real_kept) + len(p.synthetic) for p in plan.per_class.values()) + len(plan.held_out)
+    total = sum(len(p.real_kept) + len(p.synthetic) + len(p.duplicates) for p in plan.per_class.values()) + len(plan.held_out)
     with progress(quiet=quiet) as bar:
         task = bar.add_task("linking", total=total, unit="img")
         summary = write_mix(plan, output, overwrite=overwrite, on_advance=lambda n: bar.advance(task, n))
     table = Table(title=f"train split of {output}")
-    for column in ("class", "real available", "real kept", "synthetic asked", "synthetic added", "final"):
-        table.add_column(column, justify="left" if column == "class" else "right")
+    keys = ["real_available", "real_kept", "synthetic_asked", "synthetic_added", *(["duplicates_added"] if oversample else []), "final"]
+    for key in ["class", *keys]:
+        table.add_column(key.replace("_added", " added").replace("_", " "), justify="left" if key == "class" else "right")
     for label, row in summary["per_class"].items():
-        table.add_row(label, *(str(row[k]) for k in ("real_available", "real_kept", "synthetic_asked", "synthetic_added", "final")))
+        table.add_row(label, *(str(row[k]) for k in keys))
     show(table, quiet=quiet)
     for note in summary["shortfalls"]:
         show(f"[yellow]{note}[/yellow]", quiet=quiet)
