@@ -120,6 +120,7 @@ def train_run(
                 "repeat": repeat,
                 "seed": run_seed,
                 "epochs_run": len(history),
+                "steps": history[-1]["steps"],
                 "best_epoch": best_epoch,
                 "val_loss": best["val_loss"],
                 "val_accuracy": best["val_accuracy"],
@@ -144,6 +145,7 @@ def train_run(
                         "repeat": repeat,
                         "best_epoch": best_epoch,
                         "best_val_loss": best["val_loss"],
+                        "steps": history[-1]["steps"],
                         "dataset": str(Path(dataset_path).resolve()),
                         "train_images": len(data.train),
                         "val_images": len(data.val),
@@ -170,7 +172,7 @@ def train_run(
                                     repeats=repeats, processes=dist.world)
             if repeats > 1:
                 with open(folder.tmp / "runs.csv", "w", newline="", encoding="utf-8") as handle:
-                    columns = ["repeat", "seed", "epochs_run", "best_epoch", "val_loss", "val_accuracy", "seconds"]
+                    columns = ["repeat", "seed", "epochs_run", "steps", "best_epoch", "val_loss", "val_accuracy", "seconds"]
                     writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
                     writer.writeheader()
                     writer.writerows(runs)
