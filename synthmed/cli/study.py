@@ -23,14 +23,14 @@ def _printer(quiet: bool):
     def on_event(event: dict[str, Any]) -> None:
         kind = event["event"]
         if kind == "warning":
-            stderr.print(f"[yellow]warning:[/yellow] {event['text']}", highlight=False)
+            stderr.print(f"[yellow]warning:[/yellow] {event['text']}", highlight=False, soft_wrap=True)
         if quiet:
             return
         if kind == "notice":
-            stderr.print(f"[dim]{event['text']}[/dim]", highlight=False)
+            stderr.print(f"[dim]{event['text']}[/dim]", highlight=False, soft_wrap=True)
         elif kind == "start":
             stderr.print(f"[{event['index']}/{event['total']}] {event['cell']} | {event['augment']} | "
-                         f"{event['classifier']}: repeat {event['repeat']}/{event['repeats']}", highlight=False)
+                         f"{event['classifier']}: repeat {event['repeat']}/{event['repeats']}", highlight=False, soft_wrap=True)
         elif kind == "done":
             stderr.print(f"[dim]  done in {event['seconds']:.1f} s; study ETA {_duration(event['eta_seconds'])}[/dim]",
                          highlight=False)
@@ -95,7 +95,7 @@ def _print_plan(summary: dict[str, Any], *, as_json: bool) -> None:
     console.print(table)
     sources = "".join(f", source {k} {_duration(v)}" for k, v in summary["sources_seconds"].items())
     console.print(f"{summary['repeats_left']} repeats to run; estimate {_duration(summary['estimate_seconds'])}"
-                  f"{sources} ({summary['note']})", highlight=False)
+                  f"{sources} ({summary['note']})", highlight=False, soft_wrap=True)
 
 
 def _print_verdicts(summary: dict[str, Any], *, quiet: bool) -> None:

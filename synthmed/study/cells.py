@@ -77,7 +77,8 @@ def run_job(job: Job, *, scratch: Path | None = None, on_epoch: Callable[[dict],
         summary = write_mix(plan, Path(tmp) / "mix")
         run = Path(tmp) / "run"
         trained = train_run(Path(tmp) / "mix", run, TrainSettings(**job.settings), repeats=1, seed=job.seed,
-                            device=device, on_epoch=None if on_epoch is None else (lambda _r, record: on_epoch(record)))
+                            device=device, on_epoch=None if on_epoch is None else (lambda _r, record: on_epoch(record)),
+                            curves=False)
         metrics = {split: flatten_report(evaluate_run(run, job.dataset, split=split, device=device).report)
                    for split in job.splits}
         with open(run / "history.csv", newline="", encoding="utf-8") as handle:

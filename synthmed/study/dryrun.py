@@ -71,6 +71,9 @@ def dry_run_summary(context: Any, staging: Path, part: tuple[int, int], *,
     units = grid.units()
     mine = {cell_id for unit in units[part[0]::part[1]] for cell_id in unit}
     cache = Cache(context.out / "cache")
+    from synthmed.study.run import make_sources
+
+    make_sources(context, set(context.study.sources), notify=lambda text: None, must_exist=True)  # made earlier
     on_event({"event": "notice", "text": "calibrating: a few optimizer steps of each classifier"})
     timing = {name: _calibrate_classifier(context, name, staging)
               for name in sorted({grid.cells[c].classifier for c in mine})}

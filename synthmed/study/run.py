@@ -180,7 +180,7 @@ def make_sources(context: Context, names: set[str], *, notify: Callable[[str], N
         folder = source_folder(context.out / "sources", spec, context.real_digest, counts, context.study.seed)
         if not (folder / "dataset.json").is_file():
             if must_exist:
-                raise UsageError(f"source {name!r} was never made in {context.out}; run the study (or its shards) first")
+                continue  # not made yet: its cells count as missing
             folder.parent.mkdir(exist_ok=True)
             make_source(spec, context.real_path, folder, counts, seed=context.study.seed, device=context.device,
                         notify=notify)

@@ -22,6 +22,7 @@ TRAIN_KEYS: dict[str, tuple[type, ...]] = {
 }
 TOP_KEYS = ("name", "seed", "repeats", "split", "primary", "alpha", "minority", "controls", "device", "dataset",
             "sources", "axes", "train", "classifiers", "selective", "quick", "published")
+_KIND = {int: "a whole number", float: "a number", bool: "true or false", str: "a string", dict: "a table"}
 SELECTIVE_KEYS = ("real", "synthetic", "source", "augment", "classifier", "candidates")
 Path_ = tuple  # a key path: ("axes", "real", 0)
 
@@ -304,7 +305,7 @@ def train_options(loc: Located, value: Any, path: Path_) -> dict[str, Any]:
     for key, item in table.items():
         types = TRAIN_KEYS[key]
         if isinstance(item, bool) != (bool in types) or not isinstance(item, types):
-            raise loc.error((*path, key), f"{item!r} is not a {'/'.join(t.__name__ for t in types)}")
+            raise loc.error((*path, key), f"{item!r}: expected {_KIND[types[-1]]}")
     if "weights" in table:
         table = {**table, "weights": str((loc.file.parent / table["weights"]).resolve())}
     return dict(table)

@@ -65,12 +65,12 @@ def _check_split(study: Study, real: Dataset) -> None:
     if study.split not in ("val", "test"):
         raise study.fail(("split",), f"{study.split!r}: every cell trains on its own train split, so cells can share "
                                      "only a held-out one; use test or val")
-    if not real.select(study.split):
-        raise study.fail(("split",), f"{real.root} has no {study.split} images")
     carved = not real.select("val")
     if study.split == "val" and carved:
         raise study.fail(("split",), "the dataset has no val split: each cell would carve its own (val_fraction), so "
                                      "the cells would not share one; score on test")
+    if not real.select(study.split):
+        raise study.fail(("split",), f"{real.root} has no {study.split} images")
     if study.selective and study.split == "val":
         raise study.fail(("selective",), "chooses its classes on the val split, so the study must be scored on test")
     for path, options in [(("train",), study.train), *((("classifiers", k), v) for k, v in study.classifiers.items())]:

@@ -65,11 +65,13 @@ def train_run(
     dist: Distributed = Distributed(),
     on_start: Callable[[int, int], None] | None = None,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    curves: bool = True,
 ) -> dict[str, Any]:
     """Train `repeats` classifiers on a dataset into RUN (one model folder, or run-01/...).
 
     Everything the user can get wrong is checked before the output folder is created.
-    `on_start(repeat, epochs)` and `on_epoch(repeat, record)` report progress."""
+    `on_start(repeat, epochs)` and `on_epoch(repeat, record)` report progress; `curves=False`
+    skips curves.png (a caller that keeps only the numbers, such as a study)."""
     check_settings(settings, repeats=repeats)
     out = Path(out)
     refuse_output_over_inputs(out, [dataset_path, settings.weights])
@@ -155,7 +157,8 @@ def train_run(
                 }
                 save_checkpoint(target, module, config)
                 write_history(target, history)
-                plot_curves(target, history, best_epoch, f"{entry.name} on {Path(dataset_path).name} (repeat {repeat})")
+                if curves:
+                    plot_curves(target, history, best_epoch, f"{entry.name} on {Path(dataset_path).name} (repeat {repeat})")
                 summary["folder"] = str(out if repeats == 1 else out / target.name)
             runs.append(summary)
         result = {
