@@ -20,20 +20,25 @@ def _duration(seconds: float) -> str:
 
 
 def _printer(quiet: bool):
+    """Progress lines on stderr (plain lines: they read the same in a batch log)."""
+
+    def say(text: str, style: str | None = None) -> None:
+        stderr.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
     def on_event(event: dict[str, Any]) -> None:
         kind = event["event"]
         if kind == "warning":
-            stderr.print(f"[yellow]warning:[/yellow] {event['text']}", highlight=False, soft_wrap=True)
+            say(f"warning: {event['text']}", "yellow")
         if quiet:
             return
+        where = f"{event.get('cell')} | {event.get('augment')} | {event.get('classifier')}"
         if kind == "notice":
-            stderr.print(f"[dim]{event['text']}[/dim]", highlight=False, soft_wrap=True)
+            say(event["text"], "dim")
         elif kind == "start":
-            stderr.print(f"[{event['index']}/{event['total']}] {event['cell']} | {event['augment']} | "
-                         f"{event['classifier']}: repeat {event['repeat']}/{event['repeats']}", highlight=False, soft_wrap=True)
+            say(f"[{event['index']}/{event['total']}] {where}: repeat {event['repeat']}/{event['repeats']}")
         elif kind == "done":
-            stderr.print(f"[dim]  done in {event['seconds']:.1f} s; study ETA {_duration(event['eta_seconds'])}[/dim]",
-                         highlight=False)
+            say(f"[{event['index']}/{event['total']}] done: {where}, repeat {event['repeat']}/{event['repeats']} in "
+                f"{event['seconds']:.1f} s; study ETA {_duration(event['eta_seconds'])}", "dim")
     return on_event
 
 
@@ -105,14 +110,25 @@ def _print_verdicts(summary: dict[str, Any], *, quiet: bool) -> None:
     primary = summary["primary"]
     table = Table(title=escape(f"{summary['study']}: {primary} on {summary['split']} (median [q1, q3], "
                                f"{summary['repeats']} repeats)"))
-    for column in ("cell", "classifier", "augment", primary, "verdict"):
+    cited = {p["source"] for cell in summary["cells"] for p in cell["published"] if p["metric"] == primary}
+    published = bool(cited)
+    for column in ("cell", "classifier", "augment", primary, "verdict", *(["published *"] if published else [])):
         table.add_column(column)
     for cell in summary["cells"]:
         stat = cell["metrics"][primary]
         value = "n/a" if stat["median"] is None else f"{stat['median']:.3f} [{stat['q1']:.3f}, {stat['q3']:.3f}]"
         entry = summary["verdicts"].get(cell["id"])
-        table.add_row(cell["label"], cell["classifier"], cell["augment"], value,
-                      entry["overall"] if entry else summary["control_names"].get(cell["role"], cell["role"]))
+        row = [cell["label"], cell["classifier"], cell["augment"], value,
+               entry["overall"] if entry else summary["control_names"].get(cell["role"], cell["role"])]
+        if published:
+            row.append(", ".join(f"{p['value']:g} ({p['source']})" for p in cell["published"] if p["metric"] == primary))
+        table.add_row(*(escape(text) for text in row))
     show(table, quiet=quiet)
+    if published:
+        show("* published: the paper's numbers, on its own dataset, beside this study's: not comparable one-to-one",
+             quiet=quiet)
+        for i, entry in enumerate(summary["published"], start=1):
+            if i in cited:
+                show(escape(f"  ({i}) {entry['label']}"), quiet=quiet)
     for text in summary["notes"]:
         show(f"[yellow]note:[/yellow] {text}", quiet=quiet)

@@ -18,10 +18,13 @@ CALIBRATION_STEPS = 20
 
 
 def _calibrate_classifier(context: Any, classifier: str, staging: Path) -> dict[str, float]:
-    settings = settings_for(context.study, classifier, "none") | {"epochs": 1, "max_steps": CALIBRATION_STEPS}
+    """A few steps to warm up (imports, allocation), then CALIBRATION_STEPS measured."""
     cell = Cell("reference", Mix(), "none", classifier)
-    job = Job(cell, 1, 0, "calibration", str(context.real_path), None, settings, (context.study.split,), context.device)
-    record = run_job(job, scratch=staging)
+    for steps in (2, CALIBRATION_STEPS):
+        settings = settings_for(context.study, classifier, "none") | {"epochs": 1, "max_steps": steps}
+        job = Job(cell, 1, 0, "calibration", str(context.real_path), None, settings, (context.study.split,),
+                  context.device)
+        record = run_job(job, scratch=staging)
     (epoch,) = record["history"]
     return {"seconds_per_step": epoch["train_seconds"] / max(epoch["steps"], 1),
             "seconds_per_val_pass": epoch["seconds"] - epoch["train_seconds"],
@@ -42,10 +45,17 @@ def _calibrate_source(context: Any, name: str, staging: Path) -> float:
     elif spec.kind == "interpolate":
         epochs = epochs or 20
     counts = {c: 1 for c, n in context.real_counts.items() if n}
-    started = time.perf_counter()
-    one = replace(spec, fit_epochs=1) if spec.kind in ("generator", "interpolate") else spec
-    make_source(one, context.real_path, staging / f"source-{name}", counts, seed=context.study.seed, device=context.device)
-    return (time.perf_counter() - started) * (epochs or 1)
+    seconds = []
+    for fit in (1, 2):  # the difference is one epoch; the rest is what a fit costs whatever its length
+        started = time.perf_counter()
+        short = replace(spec, fit_epochs=fit) if spec.kind in ("generator", "interpolate") else spec
+        make_source(short, context.real_path, staging / f"source-{name}-{fit}", counts, seed=context.study.seed,
+                    device=context.device)
+        seconds.append(time.perf_counter() - started)
+        if epochs is None:
+            return seconds[0]
+    per_epoch = max(seconds[1] - seconds[0], 0.0)
+    return max(seconds[0] - per_epoch, 0.0) + per_epoch * epochs
 
 
 def _estimate(context: Any, cell: Cell, timing: dict[str, float]) -> float:

@@ -65,11 +65,10 @@ class RayExecutor:
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
         self.task = ray.remote(_remote_run).options(num_gpus=gpus, num_cpus=cpus, max_retries=0)
         self.running: dict[Any, Job] = {}
-        self.on_start: Callable[[Job], None] = lambda job: None
+        self.on_start: Callable[[Job], None] = lambda job: None  # unused: see submit
 
     def submit(self, job: Job) -> None:
-        self.on_start(job)
-        self.running[self.task.remote(job)] = job
+        self.running[self.task.remote(job)] = job  # no start event: tasks start when Ray has room
 
     def busy(self) -> int:
         return len(self.running)

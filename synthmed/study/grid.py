@@ -57,14 +57,15 @@ class Cell:
     augment: str
     classifier: str
     steps_of: str | None = None  # the cell whose optimizer steps (per repeat) this one trains for
+    matched: str = ""  # that cell's label (for reading, not part of the identity)
 
     @property
     def id(self) -> str:
-        identity = {k: v for k, v in asdict(self).items() if k != "role"}
+        identity = {k: v for k, v in asdict(self).items() if k not in ("role", "matched")}
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
     def label(self) -> str:
-        return self.mix.label() + (" (steps matched)" if self.steps_of else "")
+        return self.mix.label() + (f" (steps of {self.matched})" if self.steps_of else "")
 
 
 @dataclass
@@ -74,6 +75,7 @@ class Grid:
     controls: dict[str, dict[str, str]] = field(default_factory=dict)  # scenario id -> {kind: cell id}
     splits: dict[str, set[str]] = field(default_factory=dict)  # cell id -> splits it is scored on
     links: list[tuple[str, str]] = field(default_factory=list)  # cells a shard must keep together
+    skipped: list[str] = field(default_factory=list)  # axis combinations that leave a class without images
     selective: dict[str, Any] | None = None  # probes, control, candidates; "chosen" once resolved
 
     def add(self, cell: Cell, split: str) -> str:
@@ -157,7 +159,8 @@ def add_scenario(grid: Grid, study: Study, cell: Cell, real_counts: dict[str, in
     if cell.mix.real != "1.0" and "reference" in study.controls:
         controls["reference"] = grid.add(replace(cell, role="reference", mix=Mix()), split)
     if "steps" in study.controls:
-        matched = replace(cell, role="steps", mix=real_only if trainable else Mix(), steps_of=scenario)
+        matched = replace(cell, role="steps", mix=real_only if trainable else Mix(), steps_of=scenario,
+                          matched=cell.label())
         controls["steps"] = grid.add(matched, split)
         grid.links.append((controls["steps"], scenario))
     grid.controls[scenario] = controls
@@ -173,6 +176,10 @@ def build_grid(study: Study, real_counts: dict[str, int], available: dict[str, d
         for augment in axes["augment"]:
             for real in axes["real"]:
                 for synthetic in axes["synthetic"]:
+                    if synthetic is None and not all(kept_counts(real, real_counts).values()):
+                        if Mix(real=real).label() not in grid.skipped:
+                            grid.skipped.append(Mix(real=real).label())  # e.g. real 0 without synthetic images
+                        continue
                     mixes = [Mix(real=real)] if synthetic is None else [
                         Mix(real=real, synthetic=None if synthetic == "balance" else synthetic,
                             balance=synthetic == "balance", synthetic_classes=classes, source=source)

@@ -73,7 +73,10 @@ def render_report(summary: dict[str, Any]) -> str:
     lines += _selective(summary)
     if summary.get("figures"):
         lines += ["## Figures", ""] + [f"![{path}]({path})" for path in summary["figures"]] + [""]
+    cited = {p["source"] for cell in summary["cells"] for p in cell["published"]}
     for i, entry in enumerate(summary["published"], start=1):
+        if i not in cited:
+            continue
         lines.append(f"<sup>{i}</sup> Published ({entry['metric']}): {entry['label']}. The paper's numbers, on its own "
                      "dataset, beside this study's: not comparable one-to-one.  ")
     return "\n".join(lines).rstrip() + "\n"
@@ -89,18 +92,17 @@ def _cell_tables(summary: dict[str, Any], cells: dict[str, Any], primary: str) -
     names = summary["control_names"]
     for (classifier, augment), members in groups.items():
         lines += [f"## {classifier}, augment {augment}", ""]
-        footnotes = [i for i in range(1, len(summary["published"]) + 1)]
         header = ["cell", "role", f"{primary} median [q1, q3]", *metrics, *per_class, "steps"]
         has_published = any(c["published"] for c in members)
         if has_published:
-            header.append("published " + ",".join(f"<sup>{i}</sup>" for i in footnotes))
+            header.append("published (the paper's, on its dataset)")
         rows = []
         for cell in members:
             row = [cell["label"], names.get(cell["role"], cell["role"]), _stat(cell["metrics"][primary]),
                    *(_stat(cell["metrics"].get(m)) for m in metrics), *(_stat(cell["metrics"].get(m)) for m in per_class),
                    _stat(cell["training"]["steps"], 0)]
             if has_published:
-                row.append("; ".join(f"{m} {value:g}" for m, values in cell["published"].items() for value in values))
+                row.append("; ".join(f"{p['metric']} {p['value']:g}<sup>{p['source']}</sup>" for p in cell["published"]))
             rows.append(row)
         lines += _table(header, rows)
         comparisons = [c for c in summary["comparisons"] if c["metric"] == primary and cells[c["scenario"]] in members]

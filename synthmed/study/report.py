@@ -125,7 +125,7 @@ def verdicts(context: Any, comparisons: list[dict]) -> dict[str, dict[str, Any]]
 
 def notes(context: Any) -> list[str]:
     study = context.study
-    found = []
+    found = [f"Not run: {label}, which leaves a class without train images." for label in context.grid.skipped]
     smallest = min_wilcoxon_p(study.repeats)
     if smallest >= study.alpha:
         need = next(n for n in range(1, 64) if min_wilcoxon_p(n) < study.alpha)
@@ -135,12 +135,13 @@ def notes(context: Any) -> list[str]:
     return found
 
 
-def published_for(context: Any, cell: Cell, metric: str) -> list[tuple[int, float]]:
-    """(footnote number, value) of published numbers whose `where` matches this cell."""
+def published_for(context: Any, cell: Cell) -> list[dict[str, Any]]:
+    """Published numbers whose `where` matches this cell: {source (1-based entry), metric, value}."""
     if cell.mix.oversample or cell.steps_of:
         return []
     axes = axis_values(cell)
-    return [(i + 1, item["value"]) for i, entry in enumerate(context.study.published) if entry["metric"] == metric
+    return [{"source": i + 1, "metric": entry["metric"], "value": item["value"]}
+            for i, entry in enumerate(context.study.published)
             for item in entry["values"] if all(axes.get(k) == v for k, v in item["where"].items())]
 
 
@@ -155,8 +156,7 @@ def cell_summaries(context: Any, records: dict[str, list[dict]], metrics: list[s
             "training": {m: summarize(values_of(records[cell_id], m, TRAINING)) for m in ("steps", "epochs_run", "best_epoch")},
             "val": ({m: summarize(values_of(records[cell_id], m, "val")) for m in (study.primary,)}
                     if "val" in context.grid.splits[cell_id] else None),
-            "published": {m: [v for _, v in published_for(context, cell, m)] for m in metrics
-                          if published_for(context, cell, m)},
+            "published": published_for(context, cell),
         })
     return rows
 
@@ -194,7 +194,7 @@ def write_outputs(context: Any, records: dict[str, list[dict]], *, command: str)
         "minority": minority_classes(context), "warnings": context.warnings, "notes": notes(context),
         "cells": cell_summaries(context, records, metrics), "comparisons": comparisons,
         "verdicts": verdicts(context, comparisons), "selective": _selective(context),
-        "published": [{"label": e["label"], "metric": e["metric"]} for e in study.published],
+        "published": [{"label": e["label"], "metric": e["metric"]} for e in study.published],  # cells cite them by number
         "control_names": CONTROL_NAMES,
     }
     staging = out / f".report-{os.getpid()}"

@@ -10,6 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from synthmed.errors import UsageError
+from synthmed.study.values import (
+    as_list,
+    canonical_classes,
+    canonical_real,
+    canonical_synthetic,
+    check_keys,
+    int_of,
+    names_of,
+    number_of,
+    string_of,
+    table_of,
+)
 
 CONTROLS = ("without", "oversample", "reference", "steps")
 SOURCE_KINDS = ("path", "generator", "augment", "interpolate")
@@ -20,7 +32,7 @@ TRAIN_KEYS: dict[str, tuple[type, ...]] = {
     "class_weights": (bool,), "weights": (str,), "freeze_backbone": (bool,), "amp": (str,),
     "val_fraction": (int, float), "max_steps": (int,), "model_args": (dict,),
 }
-TOP_KEYS = ("name", "seed", "repeats", "split", "primary", "alpha", "minority", "controls", "device", "dataset",
+TOP_KEYS = ("name", "extends", "seed", "repeats", "split", "primary", "alpha", "minority", "controls", "device", "dataset",
             "sources", "axes", "train", "classifiers", "selective", "quick", "published")
 _KIND = {int: "a whole number", float: "a number", bool: "true or false", str: "a string", dict: "a table"}
 SELECTIVE_KEYS = ("real", "synthetic", "source", "augment", "classifier", "candidates")
@@ -31,8 +43,9 @@ class Located:
     """Line numbers of the keys of a TOML text. tomllib gives values without positions, so the
     lines are found by reading table headers and `key =` lines (enough for error messages)."""
 
-    def __init__(self, file: Path, text: str) -> None:
+    def __init__(self, file: Path, text: str, parent: "Located | None" = None) -> None:
         self.file = file
+        self.parent = parent  # the file this one extends
         self.lines: dict[Path_, int] = {}
         self.quick: set[Path_] = set()  # paths whose value --quick replaced
         table: Path_ = ()
@@ -53,20 +66,26 @@ class Located:
                 self.lines.setdefault((*table, *_dotted(key.group(1))), number)
 
     def line(self, path: Path_) -> int | None:
+        return self.where(path)[1]
+
+    def where(self, path: Path_) -> tuple[Path, int | None]:
+        """(file, line) of the key, or of the nearest table above it that a file names."""
+        files = [self] + ([self.parent] if self.parent else [])
         for candidate in ([("quick", *path)] if self._from_quick(path) else []) + [path]:
             probe = tuple(candidate)
             while probe:
-                if probe in self.lines:
-                    return self.lines[probe]
+                for located in files:
+                    if probe in located.lines:
+                        return located.file, located.lines[probe]
                 probe = probe[:-1]
-        return None
+        return self.file, None
 
     def _from_quick(self, path: Path_) -> bool:
         return any(tuple(path[: len(q)]) == q for q in self.quick)
 
     def error(self, path: Path_, message: str) -> UsageError:
-        line = self.line(path)
-        where = f"{self.file} line {line}" if line else str(self.file)
+        file, line = self.where(path)
+        where = f"{file} line {line}" if line else str(file)
         return UsageError(f"{where}: {dotted(path)}: {message}")
 
 
@@ -132,29 +151,54 @@ def load_study(path: str | Path, *, quick: bool = False) -> Study:
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{file}: not valid TOML ({exc})") from None
     located = Located(file, text)
+    if "extends" in raw:
+        raw, located = _extend(raw, located)
     overrides = raw.pop("quick", None)
     if overrides is not None:
-        overrides = _table(located, overrides, ("quick",))
-        _keys(located, overrides, [k for k in TOP_KEYS if k not in ("name", "quick")], ("quick",))
+        overrides = table_of(located, overrides, ("quick",))
+        check_keys(located, overrides, [k for k in TOP_KEYS if k not in ("name", "quick")], ("quick",))
     if quick:
         if not overrides:
             raise UsageError(f"{file}: --quick needs a [quick] table saying what a quick run changes")
         raw = _merge(raw, overrides, (), located.quick)
-    _keys(located, raw, TOP_KEYS, ())
-    study = Study(file=file, located=located, name=_str(located, raw.get("name", file.stem), ("name",)), quick=quick,
+    check_keys(located, raw, TOP_KEYS, ())
+    study = Study(file=file, located=located, name=string_of(located, raw.get("name", file.stem), ("name",)), quick=quick,
                   text=text)
     _scalars(study, raw)
     _dataset(study, raw.get("dataset"))
-    for name, table in _table(located, raw.get("sources", {}), ("sources",)).items():
+    for name, table in table_of(located, raw.get("sources", {}), ("sources",)).items():
         study.sources[name] = _source(located, name, table)
-    _axes(study, _table(located, raw.get("axes", {}), ("axes",)))
+    _axes(study, table_of(located, raw.get("axes", {}), ("axes",)))
     study.train = train_options(located, raw.get("train", {}), ("train",))
-    for name, table in _table(located, raw.get("classifiers", {}), ("classifiers",)).items():
+    for name, table in table_of(located, raw.get("classifiers", {}), ("classifiers",)).items():
         study.classifiers[name] = train_options(located, table, ("classifiers", name))
     if "selective" in raw:
-        study.selective = _selective(study, _table(located, raw["selective"], ("selective",)))
-    study.published = [_published(located, entry, ("published", i)) for i, entry in enumerate(_list(raw.get("published", []), ("published",)))]
+        study.selective = _selective(study, table_of(located, raw["selective"], ("selective",)))
+    study.published = [_published(located, entry, ("published", i)) for i, entry in enumerate(as_list(raw.get("published", []), ("published",)))]
     return study
+
+
+def _extend(raw: dict, located: Located) -> tuple[dict, Located]:
+    """A study that extends another: the other's keys, with this file's replacing them
+    (tables merge key by key). Relative paths are relative to this file's folder."""
+    import tomllib
+
+    base = raw.pop("extends")
+    if not isinstance(base, str):
+        raise located.error(("extends",), f"expected the path of a study file, got {base!r}")
+    base_file = (located.file.parent / base).resolve()
+    if not base_file.is_file():
+        raise located.error(("extends",), f"{base_file}: no such study file")
+    text = base_file.read_text(encoding="utf-8")
+    try:
+        base_raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{base_file}: not valid TOML ({exc})") from None
+    if "extends" in base_raw:
+        raise located.error(("extends",), f"{base_file} extends another study itself; extend one level only")
+    extended = Located(located.file, "", Located(base_file, text))
+    extended.lines = located.lines
+    return _merge(base_raw, raw, (), set()), extended
 
 
 def _merge(base: dict, over: dict, path: Path_, replaced: set) -> dict:
@@ -170,21 +214,21 @@ def _merge(base: dict, over: dict, path: Path_, replaced: set) -> dict:
 
 def _scalars(study: Study, raw: dict) -> None:
     loc = study.located
-    study.seed = _int(loc, raw.get("seed", 0), ("seed",))
-    study.repeats = _int(loc, raw.get("repeats", 5), ("repeats",), minimum=1)
-    study.split = _str(loc, raw.get("split", "test"), ("split",))
-    study.primary = _str(loc, raw.get("primary", "cross_entropy"), ("primary",))
-    study.alpha = _number(loc, raw.get("alpha", 0.05), ("alpha",))
+    study.seed = int_of(loc, raw.get("seed", 0), ("seed",))
+    study.repeats = int_of(loc, raw.get("repeats", 5), ("repeats",), minimum=1)
+    study.split = string_of(loc, raw.get("split", "test"), ("split",))
+    study.primary = string_of(loc, raw.get("primary", "cross_entropy"), ("primary",))
+    study.alpha = number_of(loc, raw.get("alpha", 0.05), ("alpha",))
     if not 0 < study.alpha < 1:
         raise loc.error(("alpha",), f"{study.alpha} must be between 0 and 1")
-    study.device = _str(loc, raw.get("device", "auto"), ("device",))
+    study.device = string_of(loc, raw.get("device", "auto"), ("device",))
     if "minority" in raw:
-        study.minority = _names(loc, raw["minority"], ("minority",))
+        study.minority = names_of(loc, raw["minority"], ("minority",))
     controls = raw.get("controls", True)
     if isinstance(controls, bool):
         study.controls = CONTROLS if controls else ()
     else:
-        names = _names(loc, controls, ("controls",))
+        names = names_of(loc, controls, ("controls",))
         for i, name in enumerate(names):
             if name not in CONTROLS:
                 raise loc.error(("controls", i), f"unknown control {name!r}; expected some of {', '.join(CONTROLS)}")
@@ -197,38 +241,38 @@ def _dataset(study: Study, value: Any) -> None:
         raise UsageError(f"{study.file}: no [dataset]: give `dataset = \"FOLDER\"` or `[dataset] sample = {{ size = 32 }}`")
     if isinstance(value, str):
         value = {"path": value}
-    table = _table(loc, value, ("dataset",))
-    _keys(loc, table, ("path", "sample"), ("dataset",))
+    table = table_of(loc, value, ("dataset",))
+    check_keys(loc, table, ("path", "sample"), ("dataset",))
     if ("path" in table) == ("sample" in table):
         raise loc.error(("dataset",), "give exactly one of path (a dataset folder) or sample (the embedded sample data)")
     if "path" in table:
-        study.dataset = (study.file.parent / _str(loc, table["path"], ("dataset", "path"))).resolve()
+        study.dataset = (study.file.parent / string_of(loc, table["path"], ("dataset", "path"))).resolve()
         return
-    sample = _table(loc, table["sample"], ("dataset", "sample"))
-    _keys(loc, sample, ("size", "scale", "seed"), ("dataset", "sample"))
-    study.sample = {"size": _int(loc, sample.get("size", 32), ("dataset", "sample", "size"), minimum=16),
-                    "scale": _number(loc, sample.get("scale", 0.2), ("dataset", "sample", "scale")),
-                    "seed": _int(loc, sample.get("seed", 0), ("dataset", "sample", "seed"))}
+    sample = table_of(loc, table["sample"], ("dataset", "sample"))
+    check_keys(loc, sample, ("size", "scale", "seed"), ("dataset", "sample"))
+    study.sample = {"size": int_of(loc, sample.get("size", 32), ("dataset", "sample", "size"), minimum=16),
+                    "scale": number_of(loc, sample.get("scale", 0.2), ("dataset", "sample", "scale")),
+                    "seed": int_of(loc, sample.get("seed", 0), ("dataset", "sample", "seed"))}
 
 
 def _source(loc: Located, name: str, value: Any) -> SourceSpec:
     path = ("sources", name)
-    table = _table(loc, value, path)
-    _keys(loc, table, (*SOURCE_KINDS, "args", "fit_epochs", "pool"), path)
+    table = table_of(loc, value, path)
+    check_keys(loc, table, (*SOURCE_KINDS, "args", "fit_epochs", "pool"), path)
     kinds = [k for k in SOURCE_KINDS if k in table]
     if len(kinds) != 1:
         raise loc.error(path, f"give exactly one of {', '.join(SOURCE_KINDS)} (found {len(kinds)})")
     kind = kinds[0]
-    target = _str(loc, table[kind], (*path, kind))
+    target = string_of(loc, table[kind], (*path, kind))
     if kind == "path":
         target = str((loc.file.parent / target).resolve())
     for key in ("args", "fit_epochs") if kind in ("path", "augment") else ():
         if key in table:
             raise loc.error((*path, key), f"a {kind} source takes no {key}")
-    spec = SourceSpec(name, kind, target, dict(_table(loc, table.get("args", {}), (*path, "args"))))
+    spec = SourceSpec(name, kind, target, dict(table_of(loc, table.get("args", {}), (*path, "args"))))
     if "fit_epochs" in table:
-        spec.fit_epochs = _int(loc, table["fit_epochs"], (*path, "fit_epochs"), minimum=1)
-    spec.pool = _number(loc, table.get("pool", 1.0), (*path, "pool"))
+        spec.fit_epochs = int_of(loc, table["fit_epochs"], (*path, "fit_epochs"), minimum=1)
+    spec.pool = number_of(loc, table.get("pool", 1.0), (*path, "pool"))
     if spec.pool < 1:
         raise loc.error((*path, "pool"), f"{spec.pool} must be at least 1 (a multiple of the most any cell asks for)")
     return spec
@@ -236,16 +280,16 @@ def _source(loc: Located, name: str, value: Any) -> SourceSpec:
 
 def _axes(study: Study, table: dict) -> None:
     loc = study.located
-    _keys(loc, table, AXES, ("axes",))
+    check_keys(loc, table, AXES, ("axes",))
     axes: dict[str, list[Any]] = {}
-    axes["real"] = [canonical_real(loc, v, ("axes", "real", i)) for i, v in enumerate(_list(table.get("real", [1.0]), ("axes", "real")))]
+    axes["real"] = [canonical_real(loc, v, ("axes", "real", i)) for i, v in enumerate(as_list(table.get("real", [1.0]), ("axes", "real")))]
     axes["synthetic"] = [canonical_synthetic(loc, v, ("axes", "synthetic", i))
-                         for i, v in enumerate(_list(table.get("synthetic", [0]), ("axes", "synthetic")))]
+                         for i, v in enumerate(as_list(table.get("synthetic", [0]), ("axes", "synthetic")))]
     axes["synthetic_classes"] = [canonical_classes(loc, v, ("axes", "synthetic_classes", i))
-                                 for i, v in enumerate(_list(table.get("synthetic_classes", ["all"]), ("axes", "synthetic_classes")))]
-    axes["source"] = _names(loc, table.get("source", list(study.sources)), ("axes", "source"))
-    axes["augment"] = _names(loc, table.get("augment", ["none"]), ("axes", "augment"))
-    axes["classifier"] = _names(loc, table.get("classifier", ["cnn-basic"]), ("axes", "classifier"))
+                                 for i, v in enumerate(as_list(table.get("synthetic_classes", ["all"]), ("axes", "synthetic_classes")))]
+    axes["source"] = names_of(loc, table.get("source", list(study.sources)), ("axes", "source"))
+    axes["augment"] = names_of(loc, table.get("augment", ["none"]), ("axes", "augment"))
+    axes["classifier"] = names_of(loc, table.get("classifier", ["cnn-basic"]), ("axes", "classifier"))
     for key, values in axes.items():
         if not values and not (key == "source" and not any(axes["synthetic"])):
             raise loc.error(("axes", key), "is empty; give at least one value")
@@ -263,16 +307,16 @@ def _axes(study: Study, table: dict) -> None:
 
 def _selective(study: Study, table: dict) -> dict[str, Any]:
     loc, axes = study.located, study.axes
-    _keys(loc, table, SELECTIVE_KEYS, ("selective",))
+    check_keys(loc, table, SELECTIVE_KEYS, ("selective",))
     amounts = [a for a in axes["synthetic"] if a]
     chosen = {
         "real": canonical_real(loc, table["real"], ("selective", "real")) if "real" in table else axes["real"][0],
         "synthetic": canonical_synthetic(loc, table["synthetic"], ("selective", "synthetic")) if "synthetic" in table
         else (amounts[0] if amounts else None),
-        "source": _str(loc, table["source"], ("selective", "source")) if "source" in table else (axes["source"] or [None])[0],
-        "augment": _str(loc, table.get("augment", axes["augment"][0]), ("selective", "augment")),
-        "classifier": _str(loc, table.get("classifier", axes["classifier"][0]), ("selective", "classifier")),
-        "candidates": _names(loc, table["candidates"], ("selective", "candidates")) if "candidates" in table else None,
+        "source": string_of(loc, table["source"], ("selective", "source")) if "source" in table else (axes["source"] or [None])[0],
+        "augment": string_of(loc, table.get("augment", axes["augment"][0]), ("selective", "augment")),
+        "classifier": string_of(loc, table.get("classifier", axes["classifier"][0]), ("selective", "classifier")),
+        "candidates": names_of(loc, table["candidates"], ("selective", "candidates")) if "candidates" in table else None,
     }
     if not chosen["synthetic"] or chosen["synthetic"] == "balance":
         raise loc.error(("selective", "synthetic"), "needs an amount per class (e.g. 0.2): tried one class at a time")
@@ -282,26 +326,26 @@ def _selective(study: Study, table: dict) -> dict[str, Any]:
 
 
 def _published(loc: Located, value: Any, path: Path_) -> dict[str, Any]:
-    table = _table(loc, value, path)
-    _keys(loc, table, ("label", "metric", "values"), path)
+    table = table_of(loc, value, path)
+    check_keys(loc, table, ("label", "metric", "values"), path)
     for key in ("label", "metric", "values"):
         if key not in table:
             raise loc.error(path, f"needs {key!r}")
     entries = []
-    for i, item in enumerate(_list(table["values"], (*path, "values"))):
-        item = _table(loc, item, (*path, "values", i))
+    for i, item in enumerate(as_list(table["values"], (*path, "values"))):
+        item = table_of(loc, item, (*path, "values", i))
         where = {k: v for k, v in item.items() if k != "value"}
-        _keys(loc, where, AXES, (*path, "values", i))
+        check_keys(loc, where, AXES, (*path, "values", i))
         canonical = {"real": canonical_real, "synthetic": canonical_synthetic, "synthetic_classes": canonical_classes}
         where = {k: canonical[k](loc, v, (*path, "values", i, k)) if k in canonical else v for k, v in where.items()}
-        entries.append({"where": where, "value": _number(loc, item.get("value"), (*path, "values", i, "value"))})
-    return {"label": _str(loc, table["label"], (*path, "label")), "metric": _str(loc, table["metric"], (*path, "metric")),
+        entries.append({"where": where, "value": number_of(loc, item.get("value"), (*path, "values", i, "value"))})
+    return {"label": string_of(loc, table["label"], (*path, "label")), "metric": string_of(loc, table["metric"], (*path, "metric")),
             "values": entries}
 
 
 def train_options(loc: Located, value: Any, path: Path_) -> dict[str, Any]:
-    table = _table(loc, value, path)
-    _keys(loc, table, tuple(TRAIN_KEYS), path)
+    table = table_of(loc, value, path)
+    check_keys(loc, table, tuple(TRAIN_KEYS), path)
     for key, item in table.items():
         types = TRAIN_KEYS[key]
         if isinstance(item, bool) != (bool in types) or not isinstance(item, types):
@@ -309,87 +353,3 @@ def train_options(loc: Located, value: Any, path: Path_) -> dict[str, Any]:
     if "weights" in table:
         table = {**table, "weights": str((loc.file.parent / table["weights"]).resolve())}
     return dict(table)
-
-
-# ---- canonical axis values: strings `synthmed mix` parses, so equal settings compare equal
-
-def _number_text(value: float) -> str:
-    return repr(float(value))  # always with a dot: a fraction, never read as a count
-
-
-def canonical_real(loc: Located, value: Any, path: Path_) -> str:
-    if isinstance(value, dict):
-        return ",".join(f"{k}={_number_text(_number(loc, v, (*path, k)))}" for k, v in value.items())
-    if isinstance(value, str):
-        return value.replace(" ", "")
-    number = _number(loc, value, path)
-    if not 0 <= number <= 1:
-        raise loc.error(path, f"{value} must be a fraction between 0 and 1")
-    return _number_text(number)
-
-
-def canonical_synthetic(loc: Located, value: Any, path: Path_) -> str | None:
-    """None (no synthetic images), "balance", or a `mix --synthetic` spec (float: fraction, int: count)."""
-    if isinstance(value, dict):
-        return ",".join(f"{k}={_amount_text(loc, v, (*path, k))}" for k, v in value.items()) or None
-    if isinstance(value, str):
-        return value.replace(" ", "") or None
-    text = _amount_text(loc, value, path)
-    return None if float(text) == 0 else text
-
-
-def _amount_text(loc: Located, value: Any, path: Path_) -> str:
-    number = _number(loc, value, path)
-    if number < 0:
-        raise loc.error(path, f"{value} is negative")
-    return str(value) if isinstance(value, int) else _number_text(number)
-
-
-def canonical_classes(loc: Located, value: Any, path: Path_) -> tuple[str, ...] | None:
-    if value == "all":
-        return None
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise loc.error(path, f'{value!r}: expected "all" or a list of classes, e.g. [["MildDemented", "ModerateDemented"]]')
-    return tuple(value)
-
-
-# ---- type checks
-
-def _table(loc: Located, value: Any, path: Path_) -> dict:
-    if not isinstance(value, dict):
-        raise loc.error(path, f"expected a table, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _keys(loc: Located, table: dict, allowed: Any, path: Path_) -> None:
-    for key in table:
-        if key not in allowed:
-            raise loc.error((*path, key), f"unknown key; expected one of {', '.join(allowed)}")
-
-
-def _list(value: Any, path: Path_) -> list:
-    return value if isinstance(value, list) else [value]
-
-
-def _names(loc: Located, value: Any, path: Path_) -> list[str]:
-    return [_str(loc, v, (*path, i)) for i, v in enumerate(_list(value, path))]
-
-
-def _str(loc: Located, value: Any, path: Path_) -> str:
-    if not isinstance(value, str) or not value:
-        raise loc.error(path, f"expected a non-empty string, got {value!r}")
-    return value
-
-
-def _int(loc: Located, value: Any, path: Path_, *, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise loc.error(path, f"expected a whole number, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise loc.error(path, f"{value} must be at least {minimum}")
-    return value
-
-
-def _number(loc: Located, value: Any, path: Path_) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise loc.error(path, f"expected a number, got {value!r}")
-    return float(value)

@@ -105,9 +105,13 @@ def _make(spec: SourceSpec, real_path: Path, out: Path, counts: dict[str, int], 
         from synthmed.generate.plan import real_train_counts
 
         real_counts = real_train_counts(real)
-        copies = max(math.ceil(counts[c] / real_counts[c]) for c in classes)
-        augment_dataset(real, out, policy_spec=spec.target, copies=copies, classes=classes, only_augmented=True,
-                        seed=source_seed, device=resolve_device(device))
+        largest = max(real_counts.values())
+        # Topping classes up to the largest makes exactly what balancing asks for; other amounts
+        # take whole copies of every image of the classes that need some.
+        balance = all(counts[c] <= largest - real_counts[c] for c in classes)
+        copies = None if balance else max(math.ceil(counts[c] / real_counts[c]) for c in classes)
+        augment_dataset(real, out, policy_spec=spec.target, copies=copies, balance=balance, classes=classes,
+                        only_augmented=True, seed=source_seed, device=resolve_device(device))
     elif spec.kind == "interpolate":
         from synthmed.interpolate.job import InterpolationSettings, execute, prepare
 

@@ -88,7 +88,7 @@ def _check_training(study: Study, real: Dataset, size: tuple[int, int]) -> None:
 
     used = set(study.axes["classifier"]) | ({study.selective["classifier"]} if study.selective else set())
     for name in study.classifiers:
-        if name not in used:
+        if name not in used and not study.quick:  # --quick may leave a classifier out
             raise study.fail(("classifiers", name), "options for a classifier no axis uses")
     for i, name in enumerate(study.axes["classifier"]):
         with at(study, ("axes", "classifier", i)):
@@ -96,7 +96,7 @@ def _check_training(study: Study, real: Dataset, size: tuple[int, int]) -> None:
     for i, policy in enumerate(study.axes["augment"]):
         with at(study, ("axes", "augment", i)):
             build_policy(policy, channels=real.channels)
-    for name in sorted(used):
+    for name in sorted(used | set(study.classifiers)):
         path = ("classifiers", name) if name in study.classifiers else ("train",)
         with at(study, path):
             settings = TrainSettings(**settings_for(study, name, "none"))

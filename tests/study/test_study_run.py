@@ -62,7 +62,8 @@ def test_outputs_controls_and_numbers(study_run):
     seeds = {(r["repeat"], r["seed"]) for r in rows}
     assert len(seeds) == 2
     values = {(r["scenario"], r["repeat"], r["split"], r["metric"]): r["value"] for r in rows}
-    scenario, control = labels[1], "real 1 (steps matched)"
+    scenario = labels[1]
+    control = f"real 1 (steps of {scenario})"
     for repeat in ("1", "2"):
         # The steps-matched control took exactly the scenario's optimizer steps.
         assert values[(control, repeat, "training", "steps")] == values[(scenario, repeat, "training", "steps")]
