@@ -98,9 +98,10 @@ def run_job(job: Job, *, scratch: Path | None = None, on_epoch: Callable[[dict],
 class Cache:
     """OUT/cache/<key>.json per finished repeat."""
 
-    def __init__(self, root: Path, notify: Callable[[str], None] = lambda text: None) -> None:
+    def __init__(self, root: Path, notify: Callable[[str], None] = lambda text: None, *, read_only: bool = False) -> None:
         self.root = Path(root)
         self.notify = notify
+        self.read_only = read_only  # a dry run reads the cache and changes nothing
         self._memory: dict[str, dict[str, Any]] = {}
 
     def path(self, key: str) -> Path:
@@ -124,6 +125,8 @@ class Cache:
         except (ValueError, AttributeError, TypeError) as exc:
             problem = f"it is not valid JSON ({exc})"
         if problem is not None:
+            if self.read_only:
+                return None
             self.notify(f"cached cell {path.name} ({job.cell.label()}, repeat {job.repeat}) is unusable: {problem}; "
                         "computing it again")
             path.unlink(missing_ok=True)

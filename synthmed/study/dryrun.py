@@ -80,7 +80,7 @@ def dry_run_summary(context: Any, staging: Path, part: tuple[int, int], *,
     grid, study = context.grid, context.study
     units = grid.units()
     mine = {cell_id for unit in units[part[0]::part[1]] for cell_id in unit}
-    cache = Cache(context.out / "cache")
+    cache = Cache(context.out / "cache", read_only=True)
     from synthmed.study.run import make_sources
 
     make_sources(context, set(context.study.sources), notify=lambda text: None, must_exist=True)  # made earlier

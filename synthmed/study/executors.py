@@ -79,9 +79,9 @@ class RayExecutor:
         try:
             return job, self.ray.get(ref)
         except self.ray.exceptions.RayTaskError as exc:
-            cause = exc.as_instanceof_cause()
-            if isinstance(cause, UsageError):
-                raise UsageError(str(cause).splitlines()[0]) from None
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, UsageError):  # bad input found on a worker: the same one-line error
+                raise type(cause)(*cause.args) from None
             raise
 
     def close(self) -> None:

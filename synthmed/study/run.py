@@ -101,6 +101,7 @@ def prepare(file: Path, out: Path, *, quick: bool, device: str | None, staging: 
         if spec.kind == "path":
             context.source_paths[name] = Path(spec.target)
             context.source_digests[name] = dataset_digest(Path(spec.target))
+    _check_made_sources(context, real)
     # Plan every mix that can be planned now, so a cell that cannot be mixed fails before any runs.
     planned = set()
     for cell in grid.cells.values():
@@ -115,6 +116,35 @@ def prepare(file: Path, out: Path, *, quick: bool, device: str | None, staging: 
         except UsageError as exc:
             raise UsageError(f"{study.file}: cell {cell.label()!r}: {exc}") from None
     return context
+
+
+def _check_made_sources(context: Context, real: Any) -> None:
+    """What making a source would refuse, refused now (before OUT exists): too few images of a
+    class to fit on, an interpolation that plans nothing."""
+    from synthmed.study.sources import pool_counts_per_class
+
+    pools = pool_counts(context.study, context.grid, context.real_counts)
+    for name, spec in context.study.sources.items():
+        counts = pool_counts_per_class(pools.get(name, {}), spec.pool)
+        if spec.kind == "path" or name not in pools:
+            continue
+        with at(context.study, ("sources", name, spec.kind)):
+            if not counts:
+                raise UsageError("the cells ask it for no images (their amounts round to 0 for every class); "
+                                 "raise axes.synthetic")
+            if spec.kind == "generator":
+                from synthmed.generate.plan import DEFAULT_MIN_IMAGES, generator_entry
+                from synthmed.generate.sampling import fit_rows
+
+                entry = generator_entry(spec.target)
+                fit_rows(real, list(counts), int(entry.meta.get("min_images", DEFAULT_MIN_IMAGES)))
+            elif spec.kind == "interpolate":
+                from synthmed.interpolate.job import InterpolationSettings, prepare as plan_interpolation
+
+                plan_interpolation(InterpolationSettings(
+                    dataset=context.real_path, out=context.out / "unused", autoencoder=spec.target,
+                    autoencoder_args=spec.args, per_class=max(counts.values()), classes=list(counts),
+                    device=context.device))
 
 
 def identity(context: Context) -> dict[str, Any]:

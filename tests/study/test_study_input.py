@@ -95,3 +95,23 @@ def test_an_output_that_is_not_a_study(run, sample_dataset, tmp_path):
     (out / "notes.txt").write_text("mine")
     line = one_error_line(run("study", write_study(tmp_path, sample_dataset, GOOD), "-o", out))
     assert "not a study output" in line and sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_a_source_that_cannot_be_fitted_is_refused_before_output(run, sample_dataset, tmp_path):
+    from training_helpers import derive_dataset
+
+    kept = []
+
+    def few_moderate(row):
+        if row["split"] == "train" and row["label"] == "ModerateDemented":
+            kept.append(row["id"])
+            return row if len(kept) <= 1 else None
+        return row
+
+    few = derive_dataset(sample_dataset, tmp_path / "few", few_moderate)
+    body = GOOD.replace('augment = "hflip"', 'generator = "acgan"').replace(
+        '[["MildDemented"]]', '[["ModerateDemented"]]')
+    _refused(run, write_study(tmp_path, few, body), tmp_path, "sources.flips.generator", "no images", "round to 0")
+    body = body.replace("synthetic = [0, 0.2]", "synthetic = [0, 1.0]")  # 1 image of the one kept
+    _refused(run, write_study(tmp_path, few, body), tmp_path, "sources.flips.generator", "ModerateDemented",
+             "at least")
