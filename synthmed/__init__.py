@@ -7,7 +7,26 @@ The public API is small on purpose. Names are imported on first use (PEP 562), s
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the names below are, for type checkers and editors (nothing runs here)
+    from synthmed.data import Dataset, DatasetWriter
+    from synthmed.errors import DatasetError, SynthmedError, UsageError
+    from synthmed.hookspecs import hookimpl
+    from synthmed.registry import (
+        create_autoencoder,
+        create_classifier,
+        create_codec,
+        create_generator,
+        create_policy,
+        get_entry,
+        list_augmentations,
+        list_autoencoders,
+        list_classifiers,
+        list_codecs,
+        list_entries,
+        list_generators,
+    )
 
 __version__ = "0.1.0"
 
@@ -24,6 +43,7 @@ _PUBLIC = {
     "create_generator": "synthmed.registry",
     "create_autoencoder": "synthmed.registry",
     "create_codec": "synthmed.registry",
+    "create_policy": "synthmed.registry",
     "list_classifiers": "synthmed.registry",
     "list_generators": "synthmed.registry",
     "list_augmentations": "synthmed.registry",

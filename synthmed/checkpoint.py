@@ -73,7 +73,7 @@ def load_checkpoint(folder: Path, *, kind: str) -> tuple[Any, dict[str, Any]]:
     from synthmed.registry import get_entry
 
     config = read_config(folder, kind=kind)
-    entry = get_entry(kind, config["name"])
+    entry = get_entry(kind, config["name"], warn_alias=False)  # a folder saved under an old name
     module = entry.factory(**config.get("args", {}))
     load_weights(module, folder)
     module.eval()

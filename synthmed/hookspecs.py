@@ -1,13 +1,15 @@
 """The whole plugin contract.
 
-A plugin is any module or object with functions marked `@hookimpl` named as
-below. Built-ins in `synthmed.default_plugins` are registered exactly like
-third-party plugins found through the `synthmed` entry-point group.
+A plugin is any module or object with functions marked `@hookimpl` named as below. Built-ins
+in `synthmed.default_plugins` are registered exactly like third-party plugins found through
+the `synthmed` entry-point group.
 
-Each `register_*` hook receives a `register(name, factory, **meta)` callback;
-the registry records which plugin (and which version of it) registered what.
-Factories must import heavy libraries (torch, diffusers, ...) lazily, inside
-the factory, so that listing plugins stays instant.
+Each `register_*` hook receives `register(name, factory, *, aliases=(), **keywords)`. The
+keywords a kind takes are the fields of its record in `synthmed.registry` (ClassifierInfo,
+GeneratorInfo, AugmentationInfo, AutoencoderInfo, CodecInfo); another keyword is an error
+naming the plugin. `aliases` are old names that still find the entry, with a warning.
+Names are lowercase words joined by `-`. Plugin modules and factories import heavy libraries
+(numpy, torch, diffusers, ...) inside function bodies, so `synthmed --help` stays instant.
 """
 
 from __future__ import annotations
@@ -25,16 +27,16 @@ Register = Callable[..., None]
 
 @hookspec
 def register_generators(register: Register) -> None:
-    """Register generators: `register(name, factory, conditioning="class"|"image")`.
+    """Generators: `register(name, factory, conditioning="class"|"image", min_images=4, fit_epochs=50)`.
 
-    `factory(**args)` returns an object following `synthmed.protocols.ClassConditionalGenerator`
-    or `synthmed.protocols.ImageConditionalGenerator`.
+    `factory(**args)` returns a `synthmed.protocols.ClassConditionalGenerator` (optionally with
+    the capabilities in synthmed.protocols) or an `ImageConditionalGenerator`.
     """
 
 
 @hookspec
 def register_classifiers(register: Register) -> None:
-    """Register classifiers: `register(name, builder, input_size=INT)`.
+    """Classifiers: `register(name, builder, input_size=224, head="fc", min_size=16, size_multiple=1, channels=None)`.
 
     `builder(num_classes=, in_channels=, image_size=, **args)` returns a `torch.nn.Module`
     mapping float (N, C, H, W) to logits (N, num_classes).
@@ -43,19 +45,20 @@ def register_classifiers(register: Register) -> None:
 
 @hookspec
 def register_augmentations(register: Register) -> None:
-    """Register augmentation policies: `register(name, factory)`; the factory takes the
-    policy's keyword parameters and returns a batch transform (see synthmed.augment)."""
+    """Augmentation policies: `register(name, factory, channels=None)`; the factory takes the
+    policy's keyword parameters and returns a `synthmed.protocols.BatchTransform`."""
 
 
 @hookspec
 def register_autoencoders(register: Register) -> None:
-    """Register autoencoders for `interpolate`: `register(name, builder)`; the module has
+    """Autoencoders for `interpolate`: `register(name, builder, lr=1e-3)`; the module has
     `encode(x) -> z` and `decode(z) -> x` on float (N, C, H, W) in [0, 1]."""
 
 
 @hookspec
 def register_codecs(register: Register) -> None:
-    """Register image codecs for `compress`: `register(name, factory, learned=BOOL)`."""
+    """Image codecs for `compress`: `register(name, factory, learned=False)`; the factory
+    returns a `synthmed.protocols.ImageCodec` (a `LearnedImageCodec` when learned=True)."""
 
 
 @hookspec(firstresult=True)

@@ -3,7 +3,8 @@
 A plugin that fails to import is recorded in `failed_plugins()` and skipped, so
 it breaks only the commands that name something it would have registered.
 `SYNTHMED_PLUGINS` (comma list; empty = none) restricts which installed plugins
-load; built-ins always load.
+load; built-ins always load. The manager counts registrations (`state`), so the registry
+refills its tables only after a plugin is registered or unregistered.
 """
 
 from __future__ import annotations
@@ -37,7 +38,25 @@ class PluginInfo:
     origin: str  # "builtin" or "entry point"
 
 
-_pm: pluggy.PluginManager | None = None
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, plus `state`: a number that changes whenever a plugin comes or goes."""
+
+    def __init__(self, project_name: str) -> None:
+        super().__init__(project_name)
+        self.state = 0
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        registered = super().register(plugin, name)
+        self.state += 1
+        return registered
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> object | None:
+        removed = super().unregister(plugin, name)
+        self.state += 1
+        return removed
+
+
+_pm: PluginManager | None = None
 _info: dict[str, PluginInfo] = {}
 _failed: dict[str, str] = {}
 
@@ -48,11 +67,11 @@ def _synthmed_version() -> str:
     return __version__
 
 
-def get_plugin_manager() -> pluggy.PluginManager:
+def get_plugin_manager() -> PluginManager:
     """The process-wide plugin manager, created and loaded on first use."""
     global _pm
     if _pm is None:
-        pm = pluggy.PluginManager("synthmed")
+        pm = PluginManager("synthmed")
         pm.add_hookspecs(hookspecs)
         for module_name in DEFAULT_PLUGINS:
             module = importlib.import_module(module_name)

@@ -2,15 +2,19 @@
 
 Tensor conventions: images are (N, C, H, W); uint8 at the boundaries (what is read from
 and written to a dataset), float in [0, 1] inside models unless a plugin documents otherwise.
+
+Optional capabilities are protocols of their own, marked `runtime_checkable`: the code asks
+`isinstance(generator, SamplesPerSeed)` and uses the capability when it is there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Protocol, Sequence, runtime_checkable
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 Progress = Callable[[int], None]  # called with the number of new units of work done
 
@@ -30,6 +34,48 @@ class ClassConditionalGenerator(Protocol):
 
     def save(self, folder: Path) -> None:
         """Write model.safetensors + config.json (synthmed.checkpoint)."""
+
+
+# Optional capabilities of a class-conditional generator; `generate` uses each one it finds.
+
+
+@runtime_checkable
+class ResumableFit(Protocol):
+    """`fit(..., num_classes=K, state_dir=DIR)`: K is the length of the class list (labels may
+    not use every class); DIR holds a fit checkpoint written after every epoch, from which an
+    interrupted fit continues. Declared by the class attribute `resumable_fit = True`, because
+    isinstance cannot see which keywords a method takes."""
+
+    resumable_fit: Literal[True]
+
+    def fit(self, images: np.ndarray, labels: np.ndarray, *, epochs: int, device: Any, seed: int,
+            progress: Progress | None = None, num_classes: int | None = None, state_dir: Path | None = None) -> None:
+        ...
+
+
+@runtime_checkable
+class CountsFitSteps(Protocol):
+    def fit_steps(self, labels: np.ndarray, epochs: int) -> int:
+        """The length of a fit in optimizer steps (the progress bar's total)."""
+
+
+@runtime_checkable
+class SamplesPerSeed(Protocol):
+    def sample_seeds(self, class_index: int, seeds: Sequence[int], *, device: Any) -> np.ndarray:
+        """One image per seed in one batch, image i drawn only from `seeds[i]`, so results
+        do not depend on batching or sharding: uint8 (len(seeds), C, H, W)."""
+
+
+@runtime_checkable
+class ChecksSize(Protocol):
+    def check_size(self, image_size: tuple[int, int], channels: int) -> None:
+        """Raise ValueError (the message says why) for images it cannot be fitted on."""
+
+
+@runtime_checkable
+class LoadsModel(Protocol):
+    def load(self, folder: Path) -> None:
+        """The inverse of `save(folder)`; needed for `generate --model DIR`."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +111,16 @@ BatchTransform = Callable[..., Any]
 """An augmentation policy: `policy(images)` on float (N, C, H, W) in [0, 1] (see synthmed.augment)."""
 
 
+@runtime_checkable
+class ComposablePolicy(Protocol):
+    """A policy that joins another of its own type into one (`a + b`), so a spec's parts run
+    as one policy (the built-ins then share one warp); other parts run one after another."""
+
+    def __call__(self, images: Any) -> Any: ...
+
+    def __add__(self, other: Any) -> Any: ...
+
+
 # Image codecs for `synthmed compress`. A codec is built by the factory it registers through
 # the `register_codecs` hook and works on the pixel arrays a dataset stores: (H, W) or
 # (H, W, C), uint8 or uint16. `compress` wraps its payload in a bitstream file
@@ -79,7 +135,6 @@ class ImageCodec(Protocol):
     default_qualities: tuple[int, ...]  # used when --quality is not given
     max_side: int  # largest height or width it encodes
     bit_depths: tuple[int, ...]  # (8,) or (8, 16)
-    needs_fit: bool  # True: also a LearnedImageCodec
 
     def encode(self, pixels: np.ndarray, *, quality: int | None) -> bytes:
         """The payload for one image (no header)."""
@@ -92,6 +147,8 @@ class ImageCodec(Protocol):
 
 
 class LearnedImageCodec(ImageCodec, Protocol):
+    """A codec registered with `learned=True`: fitted on the train split, saved with the streams."""
+
     def fit(self, images: np.ndarray, *, quality: int, epochs: int, device: Any, seed: int,
             progress: Callable[[int], None] | None = None, warm_start: int | None = None) -> None:
         """Fit the model of one quality on uint8/uint16 (N, C, H, W) train images."""

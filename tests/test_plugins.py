@@ -13,7 +13,7 @@ from conftest import REPO
 from synthmed import hookimpl
 from synthmed.errors import UnknownNameError
 from synthmed.plugins import get_plugin_manager
-from synthmed.registry import get_entry, list_entries
+from synthmed.registry import GeneratorInfo, get_entry, list_entries
 
 
 class InlineGenerators:
@@ -34,7 +34,7 @@ def inline_plugin():
 
 def test_inline_plugin_registers_and_unregisters(inline_plugin):
     entry = get_entry("generator", "inline-noise")
-    assert entry.plugin == "inline-test" and entry.meta == {"conditioning": "class"}
+    assert entry.plugin == "inline-test" and entry.info == GeneratorInfo(conditioning="class")
     assert entry.factory(size=3) == ("made", {"size": 3})
     assert entry.tag.startswith("inline-noise@")
 

@@ -1,17 +1,15 @@
 """The `synthmed` command line: one thin module per subcommand (parse, call, print).
 
-Modules here import only typer/rich at load time; torch and friends are imported
-inside the command functions, so `synthmed --help` and completion stay instant.
+Nothing heavy loads before it is needed: `--version` answers from here alone, the Typer app
+(synthmed.cli.app) makes only the command that runs, and command modules import torch and
+friends inside their functions, so `synthmed --help` and completion stay instant.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
-from typing import Annotated, Optional
-
-import typer
+from typing import Any
 
 from synthmed.errors import SynthmedError
 
@@ -38,42 +36,11 @@ HELP = """Synthetic-data augmentation for small medical-imaging datasets.
 Every command reads dataset folders and writes a new one (`-o OUT`); on success the output path is the only thing printed on stdout, so commands chain with $(...)."""
 
 
-def _version_callback(value: bool) -> None:
-    if value:
-        from synthmed import __version__
-
-        typer.echo(f"synthmed {__version__}")
-        raise typer.Exit()
-
-
-def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show a traceback on errors (also SYNTHMED_DEBUG=1).")] = False,
-    version: Annotated[
-        Optional[bool], typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version.")
-    ] = None,
-) -> None:
-    """Synthetic-data augmentation for small medical-imaging datasets."""
-
-
-def make_app(*, with_plugins: bool = True) -> typer.Typer:
+def make_app(*, with_plugins: bool = True) -> Any:
     """A fresh Typer app with the built-in commands and those plugins register."""
-    app = typer.Typer(
-        name="synthmed",
-        help=HELP,
-        no_args_is_help=True,
-        add_completion=False,  # static scripts in completions/ instead (see synthmed.cli.completion)
-        pretty_exceptions_enable=False,
-        context_settings={"help_option_names": ["-h", "--help"]},
-    )
-    app.callback()(_root)
-    for name, module_name, attr in BUILTIN_COMMANDS:
-        module = importlib.import_module(module_name)
-        app.command(name)(getattr(module, attr))
-    if with_plugins:
-        from synthmed.plugins import get_plugin_manager
+    from synthmed.cli.app import make_app as make
 
-        get_plugin_manager().hook.register_commands(app=app)
-    return app
+    return make(with_plugins=with_plugins)
 
 
 def _error(message: str) -> None:
@@ -82,11 +49,17 @@ def _error(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the exit code."""
-    from typer.exceptions import TyperException
-
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("SYNTHMED_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
+    if args == ["--version"]:  # before Typer and the plugins load
+        from synthmed import __version__
+
+        sys.stdout.write(f"synthmed {__version__}\n")
+        return _exit(0, argv)
+    import typer
+    from typer.exceptions import TyperException
+
     try:
         command = typer.main.get_command(make_app())
         result = command.main(args=args, prog_name="synthmed", standalone_mode=False)
@@ -115,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _error(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (rerun with --debug for a traceback)")
         code = 1
+    return _exit(code, argv)
+
+
+def _exit(code: int, argv: list[str] | None) -> int:
     if argv is None:
         sys.exit(code)
     return code

@@ -109,7 +109,7 @@ def generate(
     chosen = options.resolve_classes(data, classes)
     counts_given = per_class is not None or ratio is not None or balance
 
-    if entry.meta["conditioning"] == "image":
+    if entry.info.conditioning == "image":
         split_list = tuple(comma_list(splits) or ())
         job.check_variation_options(splits=split_list, concurrency=concurrency, max_requests=max_requests,
                                     per_image=per_image, counts_given=counts_given, model=model, fit_only=fit_only,

@@ -61,8 +61,9 @@ def decode_streams(
     manifest = read_manifest(streams)
     chosen = choose_set(manifest, streams, codec=codec, quality=quality)
     entry = get_entry("codec", chosen["codec"])
-    stream_set = StreamSet(chosen["codec"], chosen["quality"], entry.factory(), entry.plugin, entry.version)
-    if stream_set.codec.needs_fit:
+    stream_set = StreamSet(chosen["codec"], chosen["quality"], entry.factory(), entry.plugin, entry.version,
+                           entry.info.learned)
+    if stream_set.learned:
         model = str(chosen.get("model") or "")
         if not model.startswith("models/") or ".." in Path(model).parts:
             raise UsageError(f"{streams / MANIFEST}: set {chosen['name']} names no model inside models/")

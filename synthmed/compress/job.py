@@ -54,6 +54,7 @@ class StreamSet:
     codec: Any = field(repr=False, default=None)
     plugin: str = ""
     version: str = ""
+    learned: bool = False  # registered learned=True: fitted, and its model saved with the streams
 
     @property
     def name(self) -> str:
@@ -101,7 +102,7 @@ def plan_sets(specs: Sequence[tuple[str, list[int] | None]], qualities: Sequence
                 if not low <= q <= high:
                     raise UsageError(f"--quality {q} is out of range for codec {name} ({low} to {high})")
         for q in dict.fromkeys(chosen):
-            sets.append(StreamSet(name, q, codec, entry.plugin, entry.version))
+            sets.append(StreamSet(name, q, codec, entry.plugin, entry.version, entry.info.learned))
     names = [s.name for s in sets]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
@@ -167,7 +168,7 @@ def compress_dataset(
         raise UsageError(f"{dataset_path}: no images in split(s) {', '.join(splits)}")
     sets = plan_sets(parse_codec_specs(codecs), qualities)
     check_fits(dataset, rows, sets)
-    learned = [s for s in sets if s.codec.needs_fit]
+    learned = [s for s in sets if s.learned]
     model_paths = {s.name: find_model(Path(model_dir), s) for s in learned} if model_dir else {}
     train_rows = dataset.select(split="train")
     if learned and not model_dir and not train_rows:
@@ -352,7 +353,7 @@ def _write_outputs(folder: OutputFolder, dataset: Dataset, rows, sets, stream_ro
                 "codec_tag": f"{s.codec_name}@{s.version}",
                 "quality": s.quality,
                 "stream_version": s.codec.stream_version,
-                "model": f"models/{s.name}" if s.codec.needs_fit else None,
+                "model": f"models/{s.name}" if s.learned else None,
             }
             for s in sets
         ],

@@ -35,7 +35,6 @@ class LearnedCodec:
     default_qualities = (1, 2, 3, 4, 5)
     max_side = MAX_SIDE
     bit_depths = (8, 16)
-    needs_fit = True
     quality_meaning = "rate-distortion level (lambda doubles per step)"
 
     def __init__(self, name: str, variant: str, *, hidden: int = 48, latent: int = 64, hyper: int = 32,

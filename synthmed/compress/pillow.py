@@ -29,7 +29,6 @@ class PillowCodec:
     max_side: int
     bit_depths: tuple[int, ...] = (8,)
     stream_version: int = 1
-    needs_fit: bool = False
     quality_meaning: str = ""
 
     def save_args(self, quality: int | None) -> dict[str, Any]:

@@ -1,8 +1,7 @@
 """Built-in classifiers (synthmed.train.models), registered as a third-party plugin would.
 
-`register(name, builder, input_size=INT, head=NAME, min_size=INT, size_multiple=INT)`:
-`input_size` is the size the model was designed for, `head` the submodule replaced and
-trained alone by `--freeze-backbone`, `min_size`/`size_multiple` the image sides it accepts.
+The keywords are the fields of `synthmed.registry.ClassifierInfo`. Names are torchvision's
+with `_` written `-` (`vit-b-16`); the old spellings stay as aliases for one release.
 """
 
 from synthmed.hookspecs import hookimpl
@@ -28,5 +27,7 @@ def register_classifiers(register):
     register("resnet18", _lazy("build_resnet18"), input_size=224, head="fc", min_size=16)
     register("resnet50", _lazy("build_resnet50"), input_size=224, head="fc", min_size=16)
     register("vit-tiny", _lazy("build_vit_tiny"), input_size=64, head="heads.head", min_size=8)
-    register("vit_b_16", _lazy("build_vit_b_16"), input_size=224, head="heads.head", min_size=16, size_multiple=16)
-    register("efficientnet_v2_s", _lazy("build_efficientnet_v2_s"), input_size=224, head="classifier.1", min_size=16)
+    register("vit-b-16", _lazy("build_vit_b_16"), input_size=224, head="heads.head", min_size=16, size_multiple=16,
+             aliases=("vit_b_16",))
+    register("efficientnet-v2-s", _lazy("build_efficientnet_v2_s"), input_size=224, head="classifier.1", min_size=16,
+             aliases=("efficientnet_v2_s",))

@@ -6,9 +6,6 @@ only when a factory is called.
 
 from synthmed.hookspecs import hookimpl
 
-# A class needs this many train images before a generator is fitted on it.
-MIN_IMAGES_PER_CLASS = 4
-
 
 def ddpm(**args):
     """Class-conditional diffusion (diffusers UNet2DModel, DDIM/DPM-Solver sampling, guidance, EMA)."""
@@ -33,5 +30,7 @@ def dcgan(**args):
 
 @hookimpl
 def register_generators(register):
-    for factory in (ddpm, acgan, dcgan):
-        register(factory.__name__, factory, conditioning="class", min_images=MIN_IMAGES_PER_CLASS)
+    # A class needs 4 real train images (the default min_images) before it is fitted on.
+    register("ddpm", ddpm, conditioning="class", fit_epochs=100)
+    register("acgan", acgan, conditioning="class", fit_epochs=50)
+    register("dcgan", dcgan, conditioning="class", fit_epochs=50)

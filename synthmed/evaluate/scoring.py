@@ -45,7 +45,7 @@ def load_run(run: Path, dataset: Any) -> list[tuple[Path, Any, dict[str, Any]]]:
         check_compatible(config, dataset, folder)
     loaded = []
     for folder, config in zip(folders, configs):
-        entry = get_entry("classifier", config["name"])
+        entry = get_entry("classifier", config["name"], warn_alias=False)  # a run saved under an old name
         module = entry.factory(**config.get("args", {}))
         load_weights(module, folder)
         module.eval()

@@ -17,7 +17,6 @@ SAMPLERS = ("ddim", "dpm", "ddpm")
 
 class DdpmGenerator(FittedGenerator):
     name = "ddpm"
-    default_epochs = 100
 
     def __init__(self, *, preset: str = "auto", steps: int = 50, guidance: float = 2.0, sampler: str = "ddim",
                  label_dropout: float = 0.1, ema_decay: float = 0.999, train_timesteps: int = 1000,

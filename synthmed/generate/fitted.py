@@ -1,16 +1,9 @@
 """What the built-in class-conditional generators share: the epoch loop, fit checkpoints,
 model folders, and seeded per-image sampling.
 
-Beyond `synthmed.protocols.ClassConditionalGenerator`, they offer the optional extras that
-`synthmed.generate` uses when a generator has them:
-
-- `fit(..., num_classes=K, state_dir=DIR)`: the size of the class list (labels may not
-  use every class), and a folder for a fit checkpoint written after every epoch, from
-  which an interrupted fit continues;
-- `fit_steps(labels, epochs)`: the length of a fit in optimizer steps (for the progress bar);
-- `sample_seeds(class_index, seeds, device=)`: one image per seed in one batch, image i
-  drawn only from `seeds[i]`, so results do not depend on batching or sharding;
-- `load(folder)`: the inverse of `save(folder)`.
+Beyond `synthmed.protocols.ClassConditionalGenerator` they have every optional capability
+declared there: `ResumableFit` (`fit(..., num_classes=, state_dir=)`), `CountsFitSteps`,
+`SamplesPerSeed`, `ChecksSize` and `LoadsModel`.
 """
 
 from __future__ import annotations
@@ -32,6 +25,7 @@ class FittedGenerator:
 
     name = ""
     version = __version__
+    resumable_fit = True  # synthmed.protocols.ResumableFit
 
     def __init__(self, *, batch_size: int = 32, lr: float = 1e-4) -> None:
         if batch_size < MIN_BATCH:

@@ -22,8 +22,6 @@ class AcganGenerator(FittedGenerator):
     heads (batch norm, LeakyReLU, dropout); RMSProp at 1e-4 for both."""
 
     name = "acgan"
-    default_epochs = 50
-
     def __init__(self, *, latent_dim: int = 100, label_dim: int = 50, width: int = 64, dropout: float = 0.25,
                  lr: float = 1e-4, batch_size: int = 32) -> None:
         super().__init__(batch_size=batch_size, lr=lr)
@@ -111,8 +109,6 @@ class DcganGenerator(FittedGenerator):
     per class; Adam 2e-4, betas (0.5, 0.999), batch norm, ReLU / LeakyReLU 0.2."""
 
     name = "dcgan"
-    default_epochs = 50
-
     def __init__(self, *, latent_dim: int = 100, width: int = 64, lr: float = 2e-4, beta1: float = 0.5,
                  batch_size: int = 32) -> None:
         super().__init__(batch_size=batch_size, lr=lr)

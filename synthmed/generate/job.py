@@ -11,8 +11,6 @@ from typing import Any, Sequence
 from synthmed.data import JOURNAL, Dataset, DatasetWriter, OutputFolder, partial_path, Row
 from synthmed.errors import UsageError
 from synthmed.generate.plan import (
-    DEFAULT_FIT_EPOCHS,
-    DEFAULT_MIN_IMAGES,
     FIT_STATE_FOLDER,
     MODEL_FOLDER,
     ProgressFactory,
@@ -29,7 +27,8 @@ from synthmed.generate.sampling import (
     plan_sampling,
     sample_into,
 )
-from synthmed.registry import Entry
+from synthmed.protocols import ChecksSize
+from synthmed.registry import Entry, GeneratorInfo
 
 
 @dataclass
@@ -37,7 +36,7 @@ class ClassRequest:
     """Everything `generate` needs for a class-conditional generator, validated up front."""
 
     dataset: Dataset
-    entry: Entry
+    entry: Entry[GeneratorInfo]
     out: Path
     args: dict[str, Any]
     classes: list[str]
@@ -79,9 +78,9 @@ def validate_class_request(request: ClassRequest) -> tuple[Any, Judge | None, li
     if request.model is not None:
         generator, _ = load_model(entry, find_model_folder(request.model), dataset, request.classes, request.args)
         return generator, judge, None
-    rows = fit_rows(dataset, request.classes, int(entry.meta.get("min_images", DEFAULT_MIN_IMAGES)))
+    rows = fit_rows(dataset, request.classes, entry.info.min_images)
     probe = make_generator(entry, request.args)  # reject bad -g arguments before any work
-    if hasattr(probe, "check_size"):
+    if isinstance(probe, ChecksSize):
         try:
             probe.check_size(dataset.require_uniform_size(), dataset.channels)
         except ValueError as exc:
@@ -97,7 +96,7 @@ def _fit_or_reuse(request: ClassRequest, tmp: Path, rows: Sequence[Row], device:
         generator, _ = load_model(entry, model_dir, dataset, request.classes, request.args)
         return generator
     generator = make_generator(entry, request.args)
-    epochs = request.fit_epochs or int(getattr(generator, "default_epochs", DEFAULT_FIT_EPOCHS))
+    epochs = request.fit_epochs or entry.info.fit_epochs
     state_dir = tmp / FIT_STATE_FOLDER
     fit_generator(generator, dataset, rows, epochs=epochs, device=device, seed=request.seed, state_dir=state_dir,
                   progress_factory=progress_factory)
@@ -155,7 +154,7 @@ def run_class_generation(request: ClassRequest, *, progress_factory: ProgressFac
 @dataclass
 class VariationRequest:
     dataset: Dataset
-    entry: Entry
+    entry: Entry[GeneratorInfo]
     out: Path
     args: dict[str, Any]
     classes: list[str] | None

@@ -8,10 +8,9 @@ from typing import Any, Callable, Sequence
 
 from synthmed.data import Dataset
 from synthmed.errors import UsageError
-from synthmed.registry import Entry, get_entry
+from synthmed.protocols import LoadsModel
+from synthmed.registry import Entry, GeneratorInfo, get_entry
 
-DEFAULT_FIT_EPOCHS = 50
-DEFAULT_MIN_IMAGES = 4
 MODEL_FOLDER = "model"
 FIT_STATE_FOLDER = "fit-state"
 QUALITY_FILE = "quality.json"
@@ -27,11 +26,8 @@ def _no_progress(description: str, total: int | None, unit: str) -> Callable[...
 
 
 
-def generator_entry(name: str) -> Entry:
-    entry = get_entry("generator", name)
-    if entry.meta.get("conditioning") not in ("class", "image"):
-        raise UsageError(f"--generator {name}: registered without conditioning='class' or 'image' by {entry.plugin}")
-    return entry
+def generator_entry(name: str) -> Entry[GeneratorInfo]:
+    return get_entry("generator", name)
 
 
 def make_generator(entry: Entry, args: dict[str, Any]) -> Any:
@@ -123,7 +119,7 @@ def load_model(entry: Entry, folder: Path, dataset: Dataset, classes: Sequence[s
     config = read_config(folder, kind="generator")
     check_model_config(config, folder, entry, dataset, classes)
     generator = make_generator(entry, {**config.get("args", {}), **args})
-    if not hasattr(generator, "load"):
+    if not isinstance(generator, LoadsModel):
         raise UsageError(f"--model: generator {entry.name!r} cannot load a saved model (it has no load method)")
     generator.load(folder)
     return generator, config

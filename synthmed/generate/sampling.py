@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -12,6 +11,7 @@ import numpy as np
 from synthmed.data import Dataset, DatasetWriter, Row
 from synthmed.errors import UsageError
 from synthmed.generate.plan import ProgressFactory, _no_progress
+from synthmed.protocols import CountsFitSteps, ResumableFit, SamplesPerSeed
 from synthmed.registry import Entry
 from synthmed.seeding import derive_seed
 
@@ -30,23 +30,17 @@ def fit_rows(dataset: Dataset, classes: Sequence[str], min_images: int) -> list[
     return rows
 
 
-def _accepts(function: Callable[..., Any], name: str) -> bool:
-    parameters = inspect.signature(function).parameters
-    return name in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-
-
 def fit_generator(generator: Any, dataset: Dataset, rows: Sequence[Row], *, epochs: int, device: Any, seed: int,
                   state_dir: Path | None, progress_factory: ProgressFactory = _no_progress) -> None:
     images = dataset.load_images(rows)
     labels = dataset.label_indices(rows)
-    total = generator.fit_steps(labels, epochs) if hasattr(generator, "fit_steps") else None
+    total = generator.fit_steps(labels, epochs) if isinstance(generator, CountsFitSteps) else None
     advance = progress_factory(f"fitting {generator.name}", total, "step")
-    extras: dict[str, Any] = {}
-    if _accepts(generator.fit, "num_classes"):
-        extras["num_classes"] = len(dataset.classes)
-    if _accepts(generator.fit, "state_dir"):
-        extras["state_dir"] = state_dir
-    generator.fit(images, labels, epochs=epochs, device=device, seed=seed, progress=advance, **extras)
+    if isinstance(generator, ResumableFit):
+        generator.fit(images, labels, epochs=epochs, device=device, seed=seed, progress=advance,
+                      num_classes=len(dataset.classes), state_dir=state_dir)
+    else:
+        generator.fit(images, labels, epochs=epochs, device=device, seed=seed, progress=advance)
 
 
 
@@ -92,7 +86,7 @@ def sample_into(writer: DatasetWriter, generator: Any, entry: Entry, dataset: Da
 
     advance = progress_factory("sampling", plan.total, "img")
     written = 0
-    batched = hasattr(generator, "sample_seeds")
+    batched = isinstance(generator, SamplesPerSeed)
     for label, indices in plan.todo.items():
         class_index = dataset.classes.index(label)
         for start in range(0, len(indices), batch_size if batched else 1):

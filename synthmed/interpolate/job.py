@@ -170,7 +170,7 @@ def prepare(s: InterpolationSettings) -> PreparedJob:
     return PreparedJob(
         settings=s, dataset=dataset, entry=entry, model_config=model_config, args=args, device=device,
         plan=take_shard(plan, shard), parent_rows=rows, weight_mode=weight_mode, lpips=lpips, lpips_backbone=backbone,
-        lr=s.lr if s.lr is not None else float(entry.meta.get("lr", 1e-3)), loaded_model=loaded_model,
+        lr=s.lr if s.lr is not None else entry.info.lr, loaded_model=loaded_model,
     )
 
 

@@ -110,7 +110,7 @@ def _map_files(tasks: list, workers: int) -> Iterator[FileResult]:
 
     # forkserver: workers do not inherit the progress bar's thread or locks (plain fork could deadlock).
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["synthmed.preprocess.plan", "synthmed.default_plugins.readers"])
+    context.set_forkserver_preload(["synthmed.preprocess.plan", "synthmed.preprocess.formats"])
     chunk = max(1, min(16, len(tasks) // (workers * 8)))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         yield from pool.map(process_file, tasks, chunksize=chunk)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from synthmed.batches import predict_logits, standardize, to_unit_float
 from synthmed.errors import UsageError
-from synthmed.registry import Entry
+from synthmed.registry import ClassifierInfo, Entry, create_policy
 from synthmed.seeding import derive_seed, seed_everything
 from synthmed.train.data import class_weights, resolve_amp
 from synthmed.train.models import (
@@ -31,7 +31,7 @@ from synthmed.train.models import (
 from synthmed.train.settings import Distributed, TrainingData, TrainSettings
 
 
-def build_classifier(entry: Entry, data: TrainingData, settings: TrainSettings) -> tuple[torch.nn.Module, dict[str, Any]]:
+def build_classifier(entry: Entry[ClassifierInfo], data: TrainingData, settings: TrainSettings) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The module with fresh (or `--weights`) parameters, and the builder arguments that rebuild it."""
     args = {
         "num_classes": len(data.classes),
@@ -43,7 +43,7 @@ def build_classifier(entry: Entry, data: TrainingData, settings: TrainSettings) 
         module = entry.factory(**args)
     except TypeError as exc:
         raise UsageError(f"--model-arg: classifier {entry.name!r} does not take these arguments ({exc})") from None
-    head = entry.meta.get("head")
+    head = entry.info.head
     if settings.weights:
         load_pretrained(module, Path(settings.weights), head=head)
     if settings.freeze_backbone:
@@ -68,8 +68,6 @@ def fit(
     """Train `module` in place and leave it holding the weights of its best epoch (lowest
     val loss). Returns (history rows, best epoch). `clock` times the epochs (the benchmark
     passes time.process_time, which other processes' load does not disturb)."""
-    from synthmed.augment import build_policy
-
     model = module.to(device)
     trainer = model
     if dist.world > 1:
@@ -78,7 +76,7 @@ def fit(
         trainer = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
                                  lr=settings.lr, weight_decay=settings.weight_decay)
-    policy = build_policy(settings.augment, channels=data.channels)
+    policy = create_policy(settings.augment, channels=data.channels)
     amp_dtype = resolve_amp(settings.amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     weight = class_weights(data.train.labels, len(data.classes)).to(device) if settings.class_weights else None

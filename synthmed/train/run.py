@@ -14,7 +14,7 @@ import torch
 from synthmed.checkpoint import save_checkpoint
 from synthmed.data import check_leakage, Dataset, OutputFolder, refuse_output_over_inputs
 from synthmed.errors import UsageError
-from synthmed.registry import get_entry
+from synthmed.registry import create_policy, get_entry
 from synthmed.seeding import derive_seed, seed_everything
 from synthmed.train.data import (
     check_training_rows,
@@ -83,7 +83,7 @@ def train_run(
     entry = get_entry("classifier", settings.model)
     dataset = Dataset.open(dataset_path)
     size = dataset.require_uniform_size()
-    check_image_size(entry, size, where=str(dataset.root))
+    check_image_size(entry, size, channels=dataset.channels, where=str(dataset.root))
     check_leakage(dataset.rows, where=str(dataset.root))
     train_rows, val_rows, notes = split_train_val(dataset, val_fraction=settings.val_fraction, seed=seed)
     check_training_rows(dataset, train_rows, val_rows)
@@ -92,9 +92,7 @@ def train_run(
     if settings.weights and not Path(settings.weights).is_file():
         raise UsageError(f"--weights {settings.weights}: no such file")
     resolve_amp(settings.amp, device)
-    from synthmed.augment import build_policy
-
-    build_policy(settings.augment, channels=dataset.channels)  # an unknown policy fails here, not mid-run
+    create_policy(settings.augment, channels=dataset.channels)  # an unknown policy fails here, not mid-run
     if settings.freeze_backbone and not settings.weights:
         notes.append("--freeze-backbone without --weights: only a head is trained, on random features")
     data = load_training_data(dataset, train_rows, val_rows, device, notes)
@@ -114,7 +112,7 @@ def train_run(
                 on_start(repeat, settings.epochs)
             started = time.perf_counter()
             history, best_epoch = fit(
-                module, data, settings, seed=run_seed, device=device, head=entry.meta.get("head"), dist=dist,
+                module, data, settings, seed=run_seed, device=device, head=entry.info.head, dist=dist,
                 on_epoch=None if on_epoch is None else (lambda record, r=repeat: on_epoch(r, record)),
             )
             best = history[best_epoch - 1]

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from synthmed.errors import UsageError
-from synthmed.registry import Entry
+from synthmed.registry import ClassifierInfo, Entry
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 HISTORY_COLUMNS = ("epoch", "steps", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds",
@@ -94,13 +94,17 @@ def check_settings(settings: TrainSettings, *, repeats: int) -> None:
         raise UsageError(f"--val-fraction {settings.val_fraction}: must be between 0 and 1")
 
 
-def check_image_size(entry: Entry, size: tuple[int, int], *, where: str) -> None:
-    """The dataset's image size against what the registered classifier accepts."""
-    smallest = int(entry.meta.get("min_size", 1))
-    multiple = int(entry.meta.get("size_multiple", 1))
+def check_image_size(entry: Entry[ClassifierInfo], size: tuple[int, int], *, channels: int, where: str) -> None:
+    """The dataset's image size and channel count against what the registered classifier accepts."""
+    accepted = entry.info.channels
+    if accepted and channels not in accepted:
+        raise UsageError(f"{where}: images have {channels} channel(s), classifier {entry.name!r} takes "
+                         f"{' or '.join(map(str, accepted))}; pick another --model")
+    smallest, multiple = entry.info.min_size, entry.info.size_multiple
     if min(size) < smallest:
+        designed = f" (it was designed for {entry.info.input_size} px)" if entry.info.input_size else ""
         raise UsageError(f"{where}: images are {size[0]}x{size[1]} px, classifier {entry.name!r} needs at least "
-                         f"{smallest} px; run `synthmed preprocess --size N` or pick another --model")
+                         f"{smallest} px{designed}; run `synthmed preprocess --size N` or pick another --model")
     if size[0] % multiple or size[1] % multiple:
         raise UsageError(f"{where}: images are {size[0]}x{size[1]} px, classifier {entry.name!r} needs sides that "
                          f"are multiples of {multiple}; run `synthmed preprocess --size N`")

@@ -429,7 +429,6 @@ def test_an_inline_codec_plugin_runs_through_compress(sample_dataset, run, tmp_p
         default_qualities = (0,)
         max_side = 1024
         bit_depths = (8,)
-        needs_fit = False
 
         def encode(self, pixels, *, quality):
             return (255 - pixels).tobytes()

@@ -7,12 +7,9 @@ import pytest
 import torch
 
 from synthmed.registry import create_generator
+from tiny import TINY
 
-ARGS = {
-    "acgan": {"width": 8, "batch_size": 4},
-    "dcgan": {"width": 8, "batch_size": 4},
-    "ddpm": {"preset": "tiny", "batch_size": 4, "steps": 3},
-}
+ARGS = TINY["generator"]
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,9 @@ import numpy as np
 import pytest
 
 from synthmed.errors import UsageError
+from tiny import TINY
 
-TINY_ARGS = {
-    "cnn-ae": {"width": 8},
-    "unet-ae": {"base_width": 4},
-    "vae": {"base_width": 4, "latent_dim": 8},
-    "acai": {"base_width": 4, "latent_channels": 4},
-}
+TINY_ARGS = TINY["autoencoder"]
 
 
 def read_rows(folder: Path) -> list[dict[str, str]]:

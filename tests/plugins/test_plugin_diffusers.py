@@ -87,7 +87,7 @@ def task(index=0, seed=0, shape=(1, 20, 28)):
 
 
 def test_registered_through_the_entry_point(entry):
-    assert entry.plugin == "diffusers" and entry.meta["conditioning"] == "image"
+    assert entry.plugin == "diffusers" and entry.info.conditioning == "image"
     assert entry.tag == "sd-variation@0.1.0"
 
 

@@ -64,7 +64,7 @@ def task(size=(1, 32, 32), dtype=np.uint8, source_id="s", index=0):
 
 
 def test_registered_through_the_entry_point(entry, run):
-    assert entry.plugin == "openai" and entry.meta["conditioning"] == "image"
+    assert entry.plugin == "openai" and entry.info.conditioning == "image"
     assert entry.tag == "openai@0.1.0"
     listed = json.loads(run("plugins", "--json").out)
     record = next(p for p in listed["plugins"] if p["name"] == "openai")

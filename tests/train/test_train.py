@@ -234,8 +234,14 @@ def test_image_size_the_model_cannot_take(run, tmp_path):
     from synthmed.data.sample import write_sample_dataset
 
     data = write_sample_dataset(tmp_path / "d20", size=20, scale=0.01, seed=0)
-    _refused(run("train", data, "-o", tmp_path / "run", *FAST, "--model", "vit_b_16"), tmp_path / "run",
+    _refused(run("train", data, "-o", tmp_path / "run", *FAST, "--model", "vit-b-16"), tmp_path / "run",
              "20x20", "multiples of 16")
+    # The old spelling still names the same classifier, with one warning line before the error.
+    old = run("train", data, "-o", tmp_path / "run", *FAST, "--model", "vit_b_16")
+    warning, error = old.err.splitlines()
+    assert warning == ("synthmed: warning: classifier 'vit_b_16' is deprecated; use 'vit-b-16' "
+                       "(the old name goes in the next release)")
+    assert old.code == 2 and "classifier 'vit-b-16' needs sides that are multiples of 16" in error
 
 
 @pytest.mark.parametrize("args, words", [

@@ -1,15 +1,20 @@
-"""The policy spec language: `hflip(p=0.5)+rotate(degrees=10)`.
+"""Augmentation policy specs: `hflip(p=0.5)+rotate(degrees=10)`, and joining the parts.
 
 A spec is one or more components joined by `+`; a component is a registered policy name,
 optionally followed by `(KEY=VALUE, ...)`. Values are numbers, `true`/`false`, or words
-(quoted or bare). Pure Python, so parsing an option costs nothing.
+(quoted or bare). Pure Python, so parsing an option costs nothing. This is shared ground:
+`synthmed.registry.create_policy` builds a spec's policy from the registered factories, for
+`augment` and for `train --augment` alike.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from dataclasses import dataclass
-from typing import Any
+from functools import reduce
+from operator import add
+from typing import Any, Callable, Sequence
 
 from synthmed.errors import UsageError
 
@@ -106,3 +111,55 @@ def parse_spec(spec: str) -> list[Component]:
 def normalise_spec(spec: str) -> str:
     """The canonical text of a spec (`generator` column values use it)."""
     return "+".join(component.text() for component in parse_spec(spec))
+
+
+def check_parameters(component: Component, factory: Callable[..., Any]) -> dict[str, Any]:
+    """The component's parameters for `factory(**params)`; one it does not take is a UsageError
+    listing those it does. An int given for a float parameter becomes a float (10 means 10.0)."""
+    signature = inspect.signature(factory)
+    accepts_any = any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values())
+    params = dict(component.params)
+    for key, value in params.items():
+        parameter = signature.parameters.get(key)
+        if parameter is None or parameter.kind not in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+            if accepts_any:
+                continue
+            raise UsageError(
+                f"augmentation policy {component.name!r} has no parameter {key!r}; {_parameters_text(factory)}"
+            )
+        if isinstance(parameter.default, float) and isinstance(value, int) and not isinstance(value, bool):
+            params[key] = float(value)
+    return params
+
+
+def _parameters_text(factory: Callable[..., Any]) -> str:
+    params = [
+        f"{p.name}={p.default}" if p.default is not inspect.Parameter.empty else p.name
+        for p in inspect.signature(factory).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    return "its parameters are " + ", ".join(params) if params else "it takes no parameters"
+
+
+class Sequential:
+    """Policies run one after another (the parts of a spec that cannot be joined into one)."""
+
+    def __init__(self, parts: Sequence[Callable[[Any], Any]]) -> None:
+        self.parts = list(parts)
+
+    def __call__(self, images: Any) -> Any:
+        for part in self.parts:
+            images = part(images)
+        return images
+
+
+def compose(parts: Sequence[Callable[..., Any]]) -> Callable[..., Any]:
+    """One policy from a spec's parts: `a + b + ...` when they are all of one type that joins
+    (synthmed.protocols.ComposablePolicy; the built-ins then share one warp), else in sequence."""
+    from synthmed.protocols import ComposablePolicy
+
+    if len(parts) == 1:
+        return parts[0]
+    if all(type(part) is type(parts[0]) and isinstance(part, ComposablePolicy) for part in parts):
+        return reduce(add, parts)
+    return Sequential(parts)
