@@ -38,10 +38,9 @@ def _calibrate_source(context: Any, name: str, staging: Path) -> float:
     spec = context.study.sources[name]
     epochs = spec.fit_epochs
     if spec.kind == "generator":
-        from synthmed.generate.plan import DEFAULT_FIT_EPOCHS, generator_entry, make_generator
+        from synthmed.generate.plan import generator_entry
 
-        epochs = epochs or int(getattr(make_generator(generator_entry(spec.target), spec.args), "default_epochs",
-                                       DEFAULT_FIT_EPOCHS))
+        epochs = epochs or generator_entry(spec.target).info.fit_epochs
     elif spec.kind == "interpolate":
         epochs = epochs or 20
     counts = {c: 1 for c, n in context.real_counts.items() if n}

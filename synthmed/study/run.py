@@ -133,11 +133,10 @@ def _check_made_sources(context: Context, real: Any) -> None:
                 raise UsageError("the cells ask it for no images (their amounts round to 0 for every class); "
                                  "raise axes.synthetic")
             if spec.kind == "generator":
-                from synthmed.generate.plan import DEFAULT_MIN_IMAGES, generator_entry
+                from synthmed.generate.plan import generator_entry
                 from synthmed.generate.sampling import fit_rows
 
-                entry = generator_entry(spec.target)
-                fit_rows(real, list(counts), int(entry.meta.get("min_images", DEFAULT_MIN_IMAGES)))
+                fit_rows(real, list(counts), generator_entry(spec.target).info.min_images)
             elif spec.kind == "interpolate":
                 from synthmed.interpolate.job import InterpolationSettings, prepare as plan_interpolation
 

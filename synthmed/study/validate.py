@@ -82,8 +82,7 @@ def _check_split(study: Study, real: Dataset) -> None:
 
 
 def _check_training(study: Study, real: Dataset, size: tuple[int, int]) -> None:
-    from synthmed.augment import build_policy
-    from synthmed.registry import get_entry
+    from synthmed.registry import create_policy, get_entry
     from synthmed.train.settings import TrainSettings, check_image_size, check_settings
 
     used = set(study.axes["classifier"]) | ({study.selective["classifier"]} if study.selective else set())
@@ -92,10 +91,10 @@ def _check_training(study: Study, real: Dataset, size: tuple[int, int]) -> None:
             raise study.fail(("classifiers", name), "options for a classifier no axis uses")
     for i, name in enumerate(study.axes["classifier"]):
         with at(study, ("axes", "classifier", i)):
-            check_image_size(get_entry("classifier", name), size, where=str(real.root))
+            check_image_size(get_entry("classifier", name), size, channels=real.channels, where=str(real.root))
     for i, policy in enumerate(study.axes["augment"]):
         with at(study, ("axes", "augment", i)):
-            build_policy(policy, channels=real.channels)
+            create_policy(policy, channels=real.channels)
     for name in sorted(used | set(study.classifiers)):
         path = ("classifiers", name) if name in study.classifiers else ("train",)
         with at(study, path):
@@ -106,9 +105,8 @@ def _check_training(study: Study, real: Dataset, size: tuple[int, int]) -> None:
 
 
 def _check_sources(study: Study, real: Dataset) -> None:
-    from synthmed.augment import build_policy
     from synthmed.mix.plan import check_compatible
-    from synthmed.registry import get_entry
+    from synthmed.registry import create_policy, get_entry
 
     for name, spec in study.sources.items():
         path = ("sources", name, spec.kind)
@@ -121,7 +119,7 @@ def _check_sources(study: Study, real: Dataset) -> None:
                 from synthmed.generate.plan import generator_entry, make_generator
 
                 entry = generator_entry(spec.target)
-                if entry.meta.get("conditioning") != "class":
+                if entry.info.conditioning != "class":
                     raise UsageError(f"generator {spec.target!r} makes variations of given images; make them with "
                                      "`synthmed generate` first and name the folder as a `path` source")
                 probe = make_generator(entry, spec.args)
@@ -131,7 +129,7 @@ def _check_sources(study: Study, real: Dataset) -> None:
                     except ValueError as exc:
                         raise UsageError(f"generator {spec.target}: {exc}") from None
             elif spec.kind == "augment":
-                build_policy(spec.target, channels=real.channels)
+                create_policy(spec.target, channels=real.channels)
             else:
                 get_entry("autoencoder", spec.target)
 
