@@ -45,7 +45,7 @@ def draw_figures(context: Any, records: dict[str, list[dict]], folder: Path) -> 
         box_strip(ax, {label: values_of(records[c], study.primary, study.split) for label, c in zip(labels, members)},
                   ylabel=f"{study.primary} ({study.split})", seed=study.seed)
         ax.tick_params(axis="x", labelsize=7)
-        ax.set_title(f"{classifier}, augment {augment}: {study.primary} per repeat (scenario, then its controls)")
+        ax.set_title(f"{classifier}, {augment}: {study.primary} per repeat")
         paths.append(save(fig, folder / f"{_slug(study.primary)}-{tag}.png"))
 
         fig, ax = figure(width=width, height=4)
