@@ -84,7 +84,7 @@ def torchvision_rate(data: torch.Tensor, name: str, batch: int) -> float:
 
 
 def kornia_policy(name: str):
-    """Plain kornia.augmentation, as the issue measured it before this work."""
+    """Plain kornia.augmentation modules: what a careful user would otherwise run."""
     import kornia.augmentation as K
     from kornia.augmentation.auto import AutoAugment
 

@@ -105,6 +105,7 @@ def psnr_at_bpp(points: list[tuple[float, float]], target: float) -> float | Non
 
 def run_case(name: str, dataset: Path, work: Path, args: argparse.Namespace) -> list[str]:
     from synthmed.compress.job import compress_dataset
+    from synthmed.compress.report import MEASURES
 
     learned = [f"{codec}={','.join(map(str, args.qualities))}" for codec in args.learned]
     started = time.perf_counter()
@@ -119,7 +120,8 @@ def run_case(name: str, dataset: Path, work: Path, args: argparse.Namespace) -> 
         overwrite=True,
     )
     elapsed = time.perf_counter() - started
-    results = report["results"]
+    # Rate and distortion are compared on the means over the images of each set.
+    results = [{**r, **{key: r[key]["mean"] for key in MEASURES}} for r in report["results"]]
     print(f"\n== {name}: {report['images']} test images, {report['image_size'][0]} px, {elapsed:.0f} s in all")
     print(f"{'set':24} {'bpp':>7} {'PSNR':>7} {'SSIM':>7} {'MS-SSIM':>8} {'enc ms':>7} {'dec ms':>7} {'fit s':>6}")
     for r in results:

@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--judge", type=Path, help="a classifier RUN trained on the same sample data")
     parser.add_argument("--no-judge", action="store_true", help="report memorisation and diversity only")
-    parser.add_argument("--train-args", default="--model cnn-basic --epochs 15",
+    parser.add_argument("--train-args", default="--classifier cnn-basic --epochs 15",
                         help="options for `synthmed train` when training the judge")
     parser.add_argument("--generators", default=",".join(GENERATORS))
     args = parser.parse_args()

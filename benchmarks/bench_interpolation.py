@@ -1,6 +1,6 @@
 """Does latent interpolation help a classifier more than pixel-space mixup of the same parents?
 
-On the sample dataset, train the same classifier (`synthmed train --model cnn-basic
+On the sample dataset, train the same classifier (`synthmed train --classifier cnn-basic
 --repeats R`) on three train sets and evaluate each on the real test split
 (`synthmed evaluate --json`, median over the repeats):
 
@@ -116,7 +116,7 @@ def mixup_dataset(real: Path, interpolated: Path, out: Path) -> Path:
 def train_and_evaluate(train_set: Path, test_set: Path, work: Path, *, repeats: int, seed: int, device: str,
                        extra: list[str]) -> dict[str, float]:
     run = work / f"run-{train_set.name}"
-    synthmed("train", train_set, "-o", run, "--model", "cnn-basic", "--repeats", repeats, "--seed", seed,
+    synthmed("train", train_set, "-o", run, "--classifier", "cnn-basic", "--repeats", repeats, "--seed", seed,
              "--device", device, "--quiet", *extra)
     report = json.loads(synthmed("evaluate", run, test_set, "-o", work / f"report-{train_set.name}", "--json", "--quiet"))
     return {metric: float(report["summary"][metric]["median"]) for metric in METRICS if metric in report["summary"]}
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sample data (32 px, scale {scale}), {args.autoencoder} fitted {fit_epochs} epochs, "
           f"{len(read_rows(synthetic))} interpolants (ratio {args.ratio}); cnn-basic x {repeats} repeats, median on test")
     print(f"reconstruction PSNR on val: {quality['reconstruction_val']['psnr']:.2f} dB, "
-          f"near-copies: {quality['interpolants']['near_copies']}")
+          f"near-copies: {quality['overall']['near_copies']}")
     print(f"{'train set':<10}" + "".join(f"{m:>20}" for m in METRICS))
     for name, values in results.items():
         print(f"{name:<10}" + "".join(f"{values.get(m, float('nan')):>20.4f}" for m in METRICS))

@@ -63,7 +63,7 @@ def cli_sequence(work: Path, data: Path, flips: Path, repeats: int, epochs: int,
     from synthmed.study.run import repeat_seed
 
     metrics = {}
-    train = ["--model", "cnn-basic", "--epochs", epochs]
+    train = ["--classifier", "cnn-basic", "--epochs", epochs]
     for r in range(1, repeats + 1):
         seed = repeat_seed(0, r)
         cells = {

@@ -41,11 +41,11 @@ def synthmed_epochs(data, epochs: int, batch_size: int, device: torch.device, be
     from synthmed.train.loop import build_classifier, fit
     from synthmed.registry import get_entry
 
-    settings = TrainSettings(model="cnn-basic", epochs=epochs, batch_size=batch_size, patience=epochs + 1)
+    settings = TrainSettings(classifier="cnn-basic", epochs=epochs, batch_size=batch_size, patience=epochs + 1)
     torch.manual_seed(0)
     module, _ = build_classifier(get_entry("classifier", "cnn-basic"), data, settings)
     history, _ = fit(module, data, settings, seed=0, device=device, head="classifier",
-                     on_epoch=lambda record: between(), clock=clock)
+                     advance=lambda n=1, **status: between(), clock=clock)
     return [record["train_seconds"] for record in history]
 
 

@@ -9,11 +9,11 @@ config.json holds what is needed to rebuild the module through the registry:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from synthmed.errors import UsageError
+from synthmed.jsonio import read_json, write_json
 
 CHECKPOINT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -28,22 +28,14 @@ def save_checkpoint(folder: Path, module: Any, config: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     # save_model (not save_file) handles tied weights, which safetensors otherwise refuses.
     save_model(module, str(folder / WEIGHTS))
-    record = {"format_version": CHECKPOINT_VERSION, **config}
-    (folder / CONFIG).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_json(folder / CONFIG, {"format_version": CHECKPOINT_VERSION, **config})
 
 
 def read_config(folder: Path, *, kind: str | None = None) -> dict[str, Any]:
     """config.json of a model folder, checked for version and (optionally) kind."""
     folder = Path(folder)
     path = folder / CONFIG
-    if not path.is_file():
-        raise UsageError(f"{folder}: not a model folder (no {CONFIG})")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise UsageError(f"{path}: not valid JSON ({exc})") from None
-    if config.get("format_version") != CHECKPOINT_VERSION:
-        raise UsageError(f"{path}: checkpoint format {config.get('format_version')!r} is not supported")
+    config = read_json(path, what="a model folder", where=str(folder), format_version=CHECKPOINT_VERSION)
     if kind is not None and config.get("kind") != kind:
         raise UsageError(f"{folder}: holds a {config.get('kind')!r} model, not a {kind}")
     return config

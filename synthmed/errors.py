@@ -18,7 +18,7 @@ class UsageError(SynthmedError):
 
 
 class DatasetError(UsageError):
-    """A dataset folder breaks the contract of docs/dataset.md (DESIGN.md section 3)."""
+    """A dataset folder breaks the dataset contract (synthmed.data.schema, docs/dataset.md)."""
 
 
 class UnknownNameError(UsageError):

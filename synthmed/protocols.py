@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Protocol, Se
 if TYPE_CHECKING:
     import numpy as np
 
-Progress = Callable[[int], None]  # called with the number of new units of work done
+from synthmed.progress import Advance  # what `fit(progress=...)` receives: `progress(n, **status)`
 
 
 class ClassConditionalGenerator(Protocol):
@@ -26,7 +26,7 @@ class ClassConditionalGenerator(Protocol):
     version: str
 
     def fit(self, images: np.ndarray, labels: np.ndarray, *, epochs: int, device: Any, seed: int,
-            progress: Progress | None = None) -> None:
+            progress: Advance | None = None) -> None:
         """images: uint8 (N, C, H, W); labels: int64 (N,) indices into the class list."""
 
     def sample(self, class_index: int, count: int, *, seed: int, device: Any) -> np.ndarray:
@@ -49,7 +49,7 @@ class ResumableFit(Protocol):
     resumable_fit: Literal[True]
 
     def fit(self, images: np.ndarray, labels: np.ndarray, *, epochs: int, device: Any, seed: int,
-            progress: Progress | None = None, num_classes: int | None = None, state_dir: Path | None = None) -> None:
+            progress: Advance | None = None, num_classes: int | None = None, state_dir: Path | None = None) -> None:
         ...
 
 

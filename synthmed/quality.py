@@ -1,13 +1,23 @@
-"""How good are synthetic images? Label fidelity, memorisation, diversity, contact sheets.
+"""How good are synthetic images: memorisation, diversity, label fidelity, contact sheets, and
+the one layout of `quality.json` that `generate` and `interpolate` share.
 
-Distances are root-mean-square pixel differences on the [0, 1] scale, computed on images
-shrunk (area average) to at most `DISTANCE_SIDE` px per side: 0 for identical images,
-1 for black against white. Shrinking keeps the all-pairs computation cheap and does not
-change the distance of an exact copy (0).
+Distances are root-mean-square differences on the [0, 1] scale, computed on images shrunk
+(area average) to at most `DISTANCE_SIDE` px per side: 0 for identical images, 1 for black
+against white. Shrinking keeps the all-pairs computation cheap and does not change the
+distance of an exact copy (0). `nearest` is the one nearest-neighbour search (pixels, or any
+other flattened features such as an autoencoder's codes).
 
-Used by `synthmed generate` (and reusable by `interpolate`, which also makes new images
-from real ones): `quality_report(...)` returns a JSON-ready dict, `contact_sheet(...)`
-an image grid of synthetic samples above real ones.
+quality.json, whichever command writes it:
+
+    {"distance": how distances are measured,
+     "classes": {label: {"synthetic": n, "nearest_real": summary, "near_copies": k,
+                         "near_copy_share": k / n, ...measures of that command}},
+     "overall": {the same keys over every synthetic image, ...},
+     ...settings of that command (copy threshold, judge, autoencoder)}
+
+`nearest_real` is the distance from each synthetic image to its nearest real train image, a
+summary in the `synthmed.stats.summarize` layout; what counts as a near copy is the command's
+own criterion, named in its settings.
 """
 
 from __future__ import annotations
@@ -16,13 +26,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from synthmed.stats import summarize
+
 DISTANCE_SIDE = 64
+DISTANCE = f"rms pixel difference on [0, 1], images shrunk to <= {DISTANCE_SIDE} px"
 DEFAULT_COPY_THRESHOLD = 0.02
 MAX_DIVERSITY_IMAGES = 256  # pairwise diversity on a seeded subset beyond this many images
 
 
-def _flat(images: np.ndarray) -> Any:
-    """uint8/uint16 (N, C, H, W) -> float32 (N, D) on [0, 1], shrunk to DISTANCE_SIDE px."""
+def flat_pixels(images: np.ndarray) -> Any:
+    """uint8/uint16 (N, C, H, W) -> float64 tensor (N, D) on [0, 1], shrunk to DISTANCE_SIDE px."""
     import torch
     from torch.nn import functional as F
 
@@ -40,23 +53,45 @@ def pairwise_distances(a: np.ndarray, b: np.ndarray, *, chunk: int = 512) -> np.
     """RMS distance between every image of `a` and every image of `b`: (len(a), len(b))."""
     import torch
 
-    fa, fb = _flat(a), _flat(b)
+    fa, fb = flat_pixels(a), flat_pixels(b)
     if fa.shape[1] != fb.shape[1]:
         raise ValueError("images of different sizes cannot be compared")
     rows = [torch.cdist(part, fb) for part in fa.split(chunk)]
     return (torch.cat(rows) / fa.shape[1] ** 0.5).numpy() if rows else np.zeros((0, len(b)))
 
 
-def nearest_distances(images: np.ndarray, reference: np.ndarray, *, exclude_self: bool = False) -> np.ndarray:
-    """Distance from each image to its nearest reference image (leave-one-out when the two are the same set)."""
-    if len(images) == 0 or len(reference) == 0:
-        return np.zeros(0)
-    distances = pairwise_distances(images, reference)
-    if exclude_self:
-        if len(images) < 2:
-            return np.zeros(0)
-        np.fill_diagonal(distances, np.inf)
-    return distances.min(axis=1)
+def nearest(queries: Any, references: Any, *, exclude_self: bool = False, chunk: int = 512
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """(RMS distance, index) of each query's nearest reference; both are (N, D) tensors of
+    flattened rows (`flat_pixels`, or features). `exclude_self` (the two are the same set):
+    leave-one-out, and nothing below two rows."""
+    import torch
+
+    empty = (np.zeros(0), np.zeros(0, dtype=np.int64))
+    if len(queries) == 0 or len(references) == 0 or (exclude_self and len(queries) < 2):
+        return empty
+    if queries.shape[1] != references.shape[1]:
+        raise ValueError("images of different sizes cannot be compared")
+    references = references.to(torch.float64)
+    distances, indices = [], []
+    for start in range(0, len(queries), chunk):
+        d = torch.cdist(queries[start : start + chunk].to(torch.float64), references)
+        if exclude_self:
+            rows = torch.arange(len(d))
+            d[rows, rows + start] = float("inf")
+        best = d.min(dim=1)
+        distances.append(best.values)
+        indices.append(best.indices)
+    return (torch.cat(distances) / queries.shape[1] ** 0.5).numpy(), torch.cat(indices).numpy()
+
+
+def copy_measures(nearest_real: np.ndarray, copies: np.ndarray) -> dict[str, Any]:
+    """The measures every quality.json holds for a group of synthetic images: how many, their
+    distance to the nearest real train image, and how many count as near copies."""
+    count = len(nearest_real)
+    near = int(np.asarray(copies, dtype=bool).sum())
+    return {"synthetic": count, "nearest_real": summarize(nearest_real), "near_copies": near,
+            "near_copy_share": near / count if count else None}
 
 
 def mean_pairwise_distance(images: np.ndarray, *, seed: int = 0) -> float | None:
@@ -73,7 +108,7 @@ def mean_pairwise_distance(images: np.ndarray, *, seed: int = 0) -> float | None
 
 def judge_predictions(judge: Any, config: dict[str, Any], images: np.ndarray, *, device: Any, batch_size: int = 128
                       ) -> np.ndarray:
-    """Class indices a trained classifier (contract 1 config) predicts for stored images."""
+    """Class indices a trained classifier (a `synthmed train` model folder's config) predicts for stored images."""
     import torch
     from torch.nn import functional as F
 
@@ -91,13 +126,6 @@ def judge_predictions(judge: Any, config: dict[str, Any], images: np.ndarray, *,
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
 
 
-def _summary(values: np.ndarray) -> dict[str, float] | None:
-    if len(values) == 0:
-        return None
-    return {"min": round(float(values.min()), 6), "median": round(float(np.median(values)), 6),
-            "mean": round(float(values.mean()), 6)}
-
-
 def quality_report(
     synthetic: dict[str, np.ndarray],
     real: dict[str, np.ndarray],
@@ -108,20 +136,22 @@ def quality_report(
     copy_threshold: float = DEFAULT_COPY_THRESHOLD,
     device: Any = "cpu",
 ) -> dict[str, Any]:
-    """Per class (of `synthetic`): label fidelity (judge accuracy on the synthetic images),
-    memorisation (distance to the nearest real train image of any class, near copies under
-    `copy_threshold`, and the same nearest distance among real images for reference),
-    diversity (mean pairwise distance, synthetic and real, and their ratio)."""
+    """quality.json of `generate`. Per class (of `synthetic`) and overall: the shared copy
+    measures (`copy_measures`; a near copy is closer than `copy_threshold` to a real train
+    image of any class), label fidelity (judge accuracy on the synthetic images), and per
+    class the nearest distance among the real images themselves for reference and diversity
+    (mean pairwise distance, synthetic and real, and their ratio)."""
     all_real = np.concatenate([r for r in real.values() if len(r)]) if any(len(r) for r in real.values()) else None
+    real_flat = flat_pixels(all_real) if all_real is not None else None
     judge_index = None
     if judge is not None:
         judge_index = {name: i for i, name in enumerate(judge_config["classes"])}
     per_class: dict[str, Any] = {}
-    total = copies = correct = judged = 0
+    distances, correct, judged = [], 0, 0
     for label, images in synthetic.items():
         real_images = real.get(label, np.zeros((0,) + images.shape[1:], dtype=images.dtype))
-        nearest = nearest_distances(images, all_real) if all_real is not None else np.zeros(0)
-        near_copies = int((nearest < copy_threshold).sum())
+        nearest_real = nearest(flat_pixels(images), real_flat)[0] if real_flat is not None and len(images) else np.zeros(0)
+        distances.append(nearest_real)
         fidelity = None
         if judge is not None and len(images):
             predicted = judge_predictions(judge, judge_config, images, device=device)
@@ -133,29 +163,25 @@ def quality_report(
         ratio = None
         if diversity_synthetic is not None and diversity_real:
             ratio = round(diversity_synthetic / diversity_real, 6)
+        own = flat_pixels(real_images) if len(real_images) > 1 else None
         per_class[label] = {
-            "synthetic": int(len(images)),
+            **copy_measures(nearest_real, nearest_real < copy_threshold),
             "real_train": int(len(real_images)),
             "label_fidelity": fidelity,
-            "nearest_real": _summary(nearest),
-            "near_copies": near_copies,
-            "real_nearest_real": _summary(nearest_distances(real_images, real_images, exclude_self=True)),
+            "real_nearest_real": summarize(nearest(own, own, exclude_self=True)[0] if own is not None else []),
             "diversity": {
                 "synthetic": None if diversity_synthetic is None else round(diversity_synthetic, 6),
                 "real": None if diversity_real is None else round(diversity_real, 6),
                 "ratio": ratio,
             },
         }
-        total += len(images)
-        copies += near_copies
-    ordered = {label: per_class[label] for label in classes if label in per_class}
+    everything = np.concatenate(distances) if distances else np.zeros(0)
     return {
-        "distance": f"rms pixel difference on [0, 1], images shrunk to <= {DISTANCE_SIDE} px",
+        "distance": DISTANCE,
         "copy_threshold": copy_threshold,
-        "classes": ordered,
+        "classes": {label: per_class[label] for label in classes if label in per_class},
         "overall": {
-            "synthetic": int(total),
-            "near_copies": int(copies),
+            **copy_measures(everything, everything < copy_threshold),
             "label_fidelity": round(correct / judged, 6) if judged else None,
         },
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,8 @@ def make_dataset(out: Path, layout: dict[str, list[tuple[str, int]]], *, seed: i
 
 
 class JudgePlugin:
-    """Registers `tinyjudge`: a linear classifier (contract 1 builder signature)."""
+    """Registers `tinyjudge`: a linear classifier with the classifier factory signature
+    (num_classes, in_channels, image_size)."""
 
     @hookimpl
     def register_classifiers(self, register):
@@ -55,3 +57,23 @@ def save_judge(folder: Path, dataset, favourite: int = 0) -> Path:
         "normalization": dataset.stats,
     })
     return folder
+
+
+@contextmanager
+def inline_generator(name: str, factory, **meta):
+    """`factory` registered as generator `name` while the block runs (an inline plugin);
+    yields its registry entry."""
+    import synthmed.plugins
+    from synthmed.registry import get_entry
+
+    class Plugin:
+        @hookimpl
+        def register_generators(self, register):
+            register(name, factory, **meta)
+
+    pm = synthmed.plugins.get_plugin_manager()
+    pm.register(Plugin(), name=f"{name}-plugin")
+    try:
+        yield get_entry("generator", name)
+    finally:
+        pm.unregister(name=f"{name}-plugin")

@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthmed.quality import contact_sheet, mean_pairwise_distance, nearest_distances, quality_report
+from synthmed.quality import contact_sheet, flat_pixels, mean_pairwise_distance, nearest, quality_report
+
+
+def nearest_distances(images, reference, **kwargs):
+    return nearest(flat_pixels(images), flat_pixels(reference), **kwargs)[0]
 
 
 def images(*values, side=8):
@@ -26,7 +30,7 @@ def test_exact_and_near_copies_count_as_near_copies():
     report = quality_report({"a": synthetic}, {"a": real}, classes=["a"], copy_threshold=0.02)
     stats = report["classes"]["a"]
     assert stats["near_copies"] == 2 and report["overall"]["near_copies"] == 2
-    assert stats["nearest_real"]["min"] == 0.0
+    assert min(stats["nearest_real"]["values"]) == 0.0
     assert stats["label_fidelity"] is None
 
 
@@ -77,3 +81,29 @@ def test_contact_sheet_layout():
     assert sheet[2:18, 2:18].min() == 255 and sheet[21, 0] == 255
     rgb = contact_sheet(np.zeros((2, 3, 16, 16), np.uint8), np.zeros((1, 3, 16, 16), np.uint8))
     assert rgb.shape[2] == 3
+
+
+SUMMARY = {"median", "q1", "q3", "n", "values"}
+SHARED = {"synthetic", "nearest_real", "near_copies", "near_copy_share"}
+
+
+def test_generate_and_interpolate_write_one_quality_layout():
+    from synthmed.default_plugins.autoencoders import build_cnn_ae
+    from synthmed.interpolate.quality import interpolant_quality
+
+    rng = np.random.default_rng(3)
+    real = rng.integers(0, 256, (4, 1, 32, 32), dtype=np.uint8)
+    synthetic = np.stack([real[0], 255 - real[1], real[2] // 2])
+    generated = quality_report({"a": synthetic}, {"a": real}, classes=["a"])
+    model = build_cnn_ae(image_size=32, width=8).eval()
+    interpolated = interpolant_quality(model, synthetic, [[0, 1], [1, 2], [2, 3]], real, device="cpu",
+                                       labels=["a", "a", "a"])
+    for report in (generated, interpolated):
+        assert {"distance", "classes", "overall"} <= set(report)
+        for measures in (report["classes"]["a"], report["overall"]):
+            assert SHARED <= set(measures) and set(measures["nearest_real"]) == SUMMARY
+    assert generated["distance"] == interpolated["distance"]
+    # One nearest-neighbour search: the same images give the same distances in both reports.
+    assert generated["classes"]["a"]["nearest_real"]["values"] == pytest.approx(
+        interpolated["classes"]["a"]["nearest_real"]["values"])
+    assert generated["overall"]["near_copies"] == interpolated["overall"]["near_copies"] == 1

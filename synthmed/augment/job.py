@@ -1,6 +1,6 @@
 """`synthmed augment`: write augmented copies of dataset images as new rows.
 
-Each augmented image is task (source row, copy index) with its own seed
+Each augmented image is a task (source row, copy index) with its own seed
 `derive_seed(seed, "augment", source_id, index)`. Built-in policies draw every random number
 of an image from a CPU generator seeded with that seed (`policy(x, generators=...)`), so an
 image is the same whatever batch, shard or resumed run makes it; a plugin policy without that
@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 
 from synthmed.data import COLUMNS, SPLITS, Dataset, DatasetWriter, iter_chunks, Row
 from synthmed.errors import UsageError
+from synthmed.progress import Progress, no_progress, start_task
 from synthmed.seeding import derive_seed
 
 ORIGINAL_COLUMNS = set(COLUMNS)
@@ -137,8 +138,7 @@ def augment_dataset(
     shard: tuple[int, int] = (0, 1),
     overwrite: bool = False,
     resume: bool = False,
-    on_start: Callable[[int], None] | None = None,
-    on_progress: Callable[[int], None] | None = None,
+    progress: Progress = no_progress,
 ) -> dict[str, Any]:
     """Write the augmented dataset to `out`; returns counts. Options are checked before any work."""
     from synthmed.augment import build_policy, policy_tag
@@ -181,12 +181,10 @@ def augment_dataset(
     ) as writer:
         pending_originals = [row for row in originals if not writer.has(row["id"])]
         pending = [task for task in tasks if not writer.has(task.id)]
-        if on_start:
-            on_start(len(pending_originals) + len(pending))
+        made = start_task(progress, "augmenting", total=len(pending_originals) + len(pending), unit="img")
         for row in pending_originals:
             writer.add_file(dataset.path_of(row), row)
-            if on_progress:
-                on_progress(1)
+            made(1)
         for batch in iter_chunks(pending, batch_size):
             pixels = dataset.load_images([task.source for task in batch])
             augmented = _store(run_policy(policy, to_unit_float(pixels, device=device), [t.seed for t in batch]), dataset.bit_depth)
@@ -204,8 +202,8 @@ def augment_dataset(
                     seed=task.seed,
                     **extra,
                 )
-            if on_progress:
-                on_progress(len(batch))
+            made(len(batch))
+        made.finish()
     return {
         "policy": tag,
         "augmented": len(tasks),

@@ -1,8 +1,8 @@
 """Batched augmentation operations on float (N, C, H, W) in [0, 1], any device.
 
 Why not `kornia.augmentation` modules: their per-module parameter machinery costs more than the
-pixel work on small images (the issue measured 0.36x torchvision's per-image rate for
-hflip+rotate), and they cannot draw each image's parameters from its own generator. So a policy
+pixel work on small images (measured at 0.36x torchvision's per-image rate for
+hflip+rotate, benchmarks/bench_augment.py), and they cannot draw each image's parameters from its own generator. So a policy
 here is a list of stages built on kornia's *functional* ops:
 
 - geometric stages (flips, rotate, affine) each give one 3x3 matrix per image; consecutive ones

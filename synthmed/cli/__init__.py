@@ -7,8 +7,11 @@ friends inside their functions, so `synthmed --help` and completion stay instant
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 from synthmed.errors import SynthmedError
@@ -47,6 +50,28 @@ def _error(message: str) -> None:
     sys.stderr.write(f"synthmed: error: {message}\n")
 
 
+class Terminated(SystemExit):
+    """SIGTERM, raised in the main thread so that outputs being written are cleaned up (an
+    `OutputFolder` discards its unfinished folder, or keeps it for --resume) before exiting."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(128 + signum)
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """SIGTERM raises `Terminated` while a command runs (the main thread only; restored after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -61,14 +86,18 @@ def main(argv: list[str] | None = None) -> int:
     from typer.exceptions import TyperException
 
     try:
-        command = typer.main.get_command(make_app())
-        result = command.main(args=args, prog_name="synthmed", standalone_mode=False)
+        with _sigterm_raises():
+            command = typer.main.get_command(make_app())
+            result = command.main(args=args, prog_name="synthmed", standalone_mode=False)
         code = result if isinstance(result, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code
     except (KeyboardInterrupt, typer.Abort):
         _error("interrupted; commands that take --resume continue where they stopped")
         code = 130
+    except Terminated as exc:
+        _error("terminated; commands that take --resume continue where they stopped")
+        code = int(exc.code)
     except TyperException as exc:  # click's usage errors, as vendored by Typer
         if debug:
             raise

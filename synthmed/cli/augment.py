@@ -6,7 +6,21 @@ from typing import Annotated, Optional
 
 import typer
 
-from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet, Resume, Seed, Shard
+from synthmed.cli.options import (
+    Balance,
+    BatchSize,
+    Classes,
+    DatasetArg,
+    Device,
+    Json,
+    Output,
+    Overwrite,
+    Quiet,
+    Resume,
+    Seed,
+    Shard,
+    Splits,
+)
 from synthmed.parsing import comma_list
 from synthmed.cli.output import emit, progress
 
@@ -19,11 +33,11 @@ def augment(
         typer.Option("--policy", "-p", help="Policy spec, e.g. 'hflip(p=0.5)+rotate(degrees=10)' or 'medical' (docs/augment.md)."),
     ],
     copies: Annotated[Optional[int], typer.Option("--copies", "-k", help="Augmented copies of each selected image (default 1).")] = None,
-    classes: Annotated[Optional[list[str]], typer.Option("--classes", help="Only these classes (comma list or repeated).")] = None,
-    splits: Annotated[Optional[list[str]], typer.Option("--splits", help="Splits whose images are augmented (default train; comma list or repeated).")] = None,
+    classes: Classes = None,
+    splits: Splits = ["train"],  # noqa: B006 - typer
     only_augmented: Annotated[bool, typer.Option("--only-augmented", help="Write only the augmented images, not the originals.")] = False,
-    balance: Annotated[bool, typer.Option("--balance", help="Top every class up to the largest class of its split.")] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch on the device.")] = 64,
+    balance: Balance = False,
+    batch_size: BatchSize = 64,
     seed: Seed = 0,
     device: Device = "auto",
     shard: Shard = None,
@@ -40,8 +54,7 @@ def augment(
     shard_index = parse_shard(shard)
     torch_device = resolve_device(device)
     data = Dataset.open(dataset)
-    with progress(quiet=quiet) as bar:
-        task = bar.add_task("augmenting", total=None, unit="img")
+    with progress(quiet=quiet) as display:
         summary = augment_dataset(
             data,
             output,
@@ -57,7 +70,6 @@ def augment(
             shard=shard_index,
             overwrite=overwrite,
             resume=resume,
-            on_start=lambda total: bar.update(task, total=total),
-            on_progress=lambda n: bar.advance(task, n),
+            progress=display,
         )
     emit(output, summary, as_json=json)

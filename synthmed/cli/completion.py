@@ -50,7 +50,8 @@ def describe_cli() -> tuple[list[Opt], list[Cmd]]:
     def options_of(command) -> list[Opt]:  # noqa: ANN001 - a click command
         found = []
         for param in command.params:
-            if getattr(param, "param_type_name", "") != "option":
+            # Hidden options are old spellings kept for a release: not offered.
+            if getattr(param, "param_type_name", "") != "option" or getattr(param, "hidden", False):
                 continue
             names = [*param.opts, *param.secondary_opts]
             found.append(Opt(names, _clean(param.help), not param.is_flag))

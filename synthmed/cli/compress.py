@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from synthmed.cli.options import Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Seed
-from synthmed.parsing import comma_list
+from synthmed.cli.options import Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Seed, Splits
+from synthmed.parsing import comma_list, number_list
 from synthmed.cli.output import emit, progress, show
 from synthmed.errors import UsageError
 
@@ -25,7 +25,7 @@ def compress(
         Optional[list[str]],
         typer.Option("--quality", help="Quality level(s), e.g. 75 or 50,75 (repeatable); default: each codec's ladder."),
     ] = None,
-    splits: Annotated[str, typer.Option("--splits", help="Splits to encode, comma-separated.")] = "train,val,test",
+    splits: Splits = ["train", "val", "test"],  # noqa: B006 - typer
     report_split: Annotated[str, typer.Option("--report-split", help="Split the report measures.")] = "test",
     decode: Annotated[
         Optional[Path], typer.Option("--decode", help="Decode this compress output back into a dataset folder (-o).")
@@ -53,7 +53,7 @@ def compress(
 
     chosen_device = resolve_device(device)
     split_list = comma_list(splits) or []
-    with progress(quiet=quiet) as bar:
+    with progress(quiet=quiet) as display:
         report = compress_dataset(
             dataset,
             output,
@@ -66,7 +66,7 @@ def compress(
             device=chosen_device,
             seed=seed,
             overwrite=overwrite,
-            tasks=_tasks(bar),
+            progress=display,
         )
     show(_table(report), quiet=quiet)
     emit(output, report, as_json=json)
@@ -81,14 +81,14 @@ def _decode(streams: Path, output: Path, codec: Optional[list[str]], qualities: 
     qualities = qualities + [q for _, own in specs for q in own or []]
     if len(specs) > 1 or len(qualities) > 1:
         raise UsageError("--decode restores one stream set: give at most one --codec and one --quality")
-    with progress(quiet=quiet) as bar:
+    with progress(quiet=quiet) as display:
         path = decode_streams(
             streams,
             output,
             codec=specs[0][0] if specs else None,
             quality=qualities[0] if qualities else None,
             overwrite=overwrite,
-            tasks=_tasks(bar),
+            progress=display,
         )
     summary = None
     if json:
@@ -99,28 +99,13 @@ def _decode(streams: Path, output: Path, codec: Optional[list[str]], qualities: 
 
 
 def _parse_qualities(values: list[str]) -> list[int]:
-    qualities = []
-    for value in values:
-        for part in value.split(","):
-            try:
-                qualities.append(int(part))
-            except ValueError:
-                raise UsageError(f"--quality {value!r}: expected whole numbers such as 75 or 50,75") from None
-    return qualities
-
-
-def _tasks(bar):
-    def task(description: str, total: int):
-        handle = bar.add_task(description, total=total, unit="img" if description.startswith(("enc", "dec")) else "epoch")
-        return lambda n=1: bar.advance(handle, n)
-
-    return task
+    return number_list(values, "--quality", example="75 or 50,75", kind=int) or []
 
 
 def _table(report: dict):
     from rich.table import Table
 
-    table = Table(title=f"{report['split']} split, {report['images']} images")
+    table = Table(title=f"{report['split']} split, {report['images']} images (means)")
     for column in ("set", "bpp", "PSNR dB", "SSIM", "MS-SSIM", "enc ms", "dec ms"):
         table.add_column(column, justify="left" if column == "set" else "right")
 
@@ -128,9 +113,10 @@ def _table(report: dict):
         return "-" if value is None else format(value, spec)
 
     for r in report["results"]:
-        psnr = "lossless" if r["psnr"] is None and r["exact_images"] == r["images"] else fmt(r["psnr"], ".2f")
+        mean = {key: r[key]["mean"] for key in ("bpp", "psnr", "ssim", "ms_ssim", "encode_s", "decode_s")}
+        psnr = "lossless" if mean["psnr"] is None and r["exact_images"] == r["images"] else fmt(mean["psnr"], ".2f")
         table.add_row(
-            r["set"], fmt(r["bpp"], ".3f"), psnr, fmt(r["ssim"], ".4f"), fmt(r["ms_ssim"], ".4f"),
-            fmt(r["encode_s"] and r["encode_s"] * 1000, ".1f"), fmt(r["decode_s"] and r["decode_s"] * 1000, ".1f"),
+            r["set"], fmt(mean["bpp"], ".3f"), psnr, fmt(mean["ssim"], ".4f"), fmt(mean["ms_ssim"], ".4f"),
+            fmt(mean["encode_s"] and mean["encode_s"] * 1000, ".1f"), fmt(mean["decode_s"] and mean["decode_s"] * 1000, ".1f"),
         )
     return table

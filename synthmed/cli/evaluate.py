@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from synthmed.cli.options import DatasetArg, Device, Json, Output, Overwrite, Quiet
+from synthmed.cli.options import BatchSize, DatasetArg, Device, Json, Output, Overwrite, Quiet, Split
 from synthmed.cli.output import emit, show
 
 
@@ -16,8 +16,8 @@ def evaluate(
                                         show_default=False)],
     dataset: DatasetArg,
     output: Output,
-    split: Annotated[str, typer.Option("--split", help="Split to score: test, val or train.")] = "test",
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 256,
+    split: Split = "test",
+    batch_size: BatchSize = 256,
     device: Device = "auto",
     overwrite: Overwrite = False,
     json: Json = False,
@@ -31,25 +31,13 @@ def evaluate(
     from rich.markup import escape
     from rich.table import Table
 
-    from synthmed.data import OutputFolder, refuse_output_over_inputs
     from synthmed.devices import resolve_device
+    from synthmed.evaluate.job import evaluate as run_evaluation
     from synthmed.evaluate.metrics import METRICS, PER_CLASS
-    from synthmed.evaluate.scoring import evaluate_run
-    from synthmed.evaluate.report import format_stat, write_report
-    from synthmed.errors import UsageError
+    from synthmed.evaluate.report import format_stat
 
-    refuse_output_over_inputs(output, [run, dataset])
-    if output.exists() and not overwrite:
-        raise UsageError(f"output {output} exists; pass --overwrite to replace it")
-    result = evaluate_run(run, dataset, split=split, device=resolve_device(device), batch_size=batch_size)
-    folder = OutputFolder(output, inputs=[run, dataset], overwrite=overwrite)
-    try:
-        write_report(folder.tmp, result)
-        folder.write_provenance("evaluate", [Path(run), Path(dataset)], split=split)
-        folder.commit()
-    except BaseException:
-        folder.discard()
-        raise
+    result = run_evaluation(run, dataset, output, split=split, device=resolve_device(device), batch_size=batch_size,
+                            overwrite=overwrite)
 
     report = result.report
     repeats = report["repeats"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,6 +9,9 @@ from typing import Annotated, Optional
 import typer
 
 from synthmed.cli.options import (
+    Balance,
+    BatchSize,
+    Classes,
     DatasetArg,
     Device,
     FitEpochs,
@@ -17,26 +19,16 @@ from synthmed.cli.options import (
     ModelDir,
     Output,
     Overwrite,
+    PerClass,
     Quiet,
+    Ratio,
     Resume,
     Seed,
     Shard,
+    Splits,
 )
 from synthmed.parsing import comma_list, parse_key_values
 from synthmed.cli.output import emit, progress, show
-
-
-def _progress_factory(bar):
-    def factory(description: str, total: int | None, unit: str):
-        task = bar.add_task(description, total=total, unit=unit)
-
-        def advance(n: int = 1, **status: float) -> None:
-            text = " ".join(f"{k} {v:.3g}" for k, v in status.items())
-            bar.update(task, advance=n, **({"status": text} if text else {}))
-
-        return advance
-
-    return factory
 
 
 def _quality_table(report: dict):
@@ -63,20 +55,20 @@ def generate(
     output: Output,
     generator: Annotated[str, typer.Option("--generator", help="Generator name (see `synthmed plugins`): ddpm, acgan, dcgan, ...")],
     generator_arg: Annotated[Optional[list[str]], typer.Option("-g", "--generator-arg", help="KEY=VALUE for the generator (JSON values; repeatable), e.g. -g preset=tiny.")] = None,
-    classes: Annotated[Optional[list[str]], typer.Option("--classes", help="Classes to generate (comma list or repeated); default all.")] = None,
-    per_class: Annotated[Optional[int], typer.Option("--per-class", help="Make N images of each chosen class.")] = None,
-    ratio: Annotated[Optional[float], typer.Option("--ratio", help="Make R x each class's real train count (0.2 = +20%).")] = None,
-    balance: Annotated[bool, typer.Option("--balance", help="Top every chosen class up to the largest class's real train count.")] = False,
+    classes: Classes = None,
+    per_class: PerClass = None,
+    ratio: Ratio = None,
+    balance: Balance = False,
     model: ModelDir = None,
     fit_only: Annotated[bool, typer.Option("--fit-only", help="Fit and save OUT/model/ without sampling.")] = False,
     fit_epochs: FitEpochs = None,
     steps: Annotated[Optional[int], typer.Option("--steps", help="Sampling steps (ddpm; same as -g steps=N).")] = None,
     guidance: Annotated[Optional[float], typer.Option("--guidance", help="Classifier-free guidance scale (ddpm; 1 = none).")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Images sampled per batch.")] = 64,
+    batch_size: BatchSize = 64,
     judge: Annotated[Optional[Path], typer.Option("--judge", help="Classifier RUN from `synthmed train` for label fidelity.")] = None,
     copy_threshold: Annotated[float, typer.Option("--copy-threshold", help="RMS distance under which a synthetic image counts as a near copy of a real one.")] = 0.02,
     per_image: Annotated[Optional[int], typer.Option("--per-image", help="Image-conditional generators: K variations of each source image.")] = None,
-    splits: Annotated[str, typer.Option("--splits", help="Image-conditional generators: splits whose images are sources (comma list).")] = "train",
+    splits: Splits = ["train"],  # noqa: B006 - typer; image-conditional generators: the sources
     concurrency: Annotated[int, typer.Option("--concurrency", help="Image-conditional generators: requests in flight.")] = 1,
     max_requests: Annotated[Optional[int], typer.Option("--max-requests", help="Image-conditional generators: at most M requests this run (--resume continues).")] = None,
     allow_upload: Annotated[bool, typer.Option("--allow-upload", help="Allow sending source images to a hosted API (also SYNTHMED_ALLOW_UPLOAD=1).")] = False,
@@ -90,7 +82,7 @@ def generate(
     quiet: Quiet = False,
 ) -> None:
     """Fit a generator on the real train images and sample synthetic ones per class (OUT/model/, OUT/quality.json)."""
-    from synthmed.data import Dataset
+    from synthmed.data import Dataset, written_ids
     from synthmed.devices import parse_shard
     from synthmed.generate import job, sampling
     from synthmed.generate import plan as options
@@ -104,25 +96,19 @@ def generate(
         if value is not None:
             args[name] = value
     options.check_count_options(per_class, ratio, balance, per_image)
-    if copy_threshold < 0:
-        raise UsageError("--copy-threshold must be >= 0")
     chosen = options.resolve_classes(data, classes)
     counts_given = per_class is not None or ratio is not None or balance
 
     if entry.info.conditioning == "image":
-        split_list = tuple(comma_list(splits) or ())
-        job.check_variation_options(splits=split_list, concurrency=concurrency, max_requests=max_requests,
-                                    per_image=per_image, counts_given=counts_given, model=model, fit_only=fit_only,
-                                    fit_epochs=fit_epochs)
+        job.refuse_fit_options(model=model, fit_only=fit_only, fit_epochs=fit_epochs)
         request = job.VariationRequest(
             dataset=data, entry=entry, out=output, args=args, classes=chosen if classes else None,
             counts=options.plan_counts(data, chosen, per_class=per_class, ratio=ratio, balance=balance) if counts_given else None,
-            per_image=per_image, splits=split_list, seed=seed, device_spec=device, shard=shard_index,
-            concurrency=concurrency, max_requests=max_requests,
-            allow_upload=allow_upload or os.environ.get("SYNTHMED_ALLOW_UPLOAD") == "1", dry_run=dry_run,
-            judge=judge, copy_threshold=copy_threshold, overwrite=overwrite, resume=resume)
-        with progress(quiet=quiet) as bar:
-            summary = job.run_variation_generation(request, progress_factory=_progress_factory(bar))
+            per_image=per_image, splits=tuple(comma_list(splits) or ()), seed=seed, device_spec=device,
+            shard=shard_index, concurrency=concurrency, max_requests=max_requests, allow_upload=allow_upload,
+            dry_run=dry_run, judge=judge, copy_threshold=copy_threshold, overwrite=overwrite, resume=resume)
+        with progress(quiet=quiet) as display:
+            summary = job.run_variation_generation(request, progress=display)
         if dry_run:
             _print_dry_run(summary, json)
             return
@@ -134,13 +120,9 @@ def generate(
         emit(output, summary, as_json=json)
         return
 
-    if per_image is not None or splits != "train" or concurrency != 1 or max_requests is not None or allow_upload:
+    if per_image is not None or comma_list(splits) != ["train"] or concurrency != 1 or max_requests is not None or allow_upload:
         raise UsageError(f"--per-image, --splits, --concurrency, --max-requests and --allow-upload are for "
                              f"image-conditional generators; {generator!r} is class-conditional")
-    if fit_only and (counts_given or judge is not None):
-        raise UsageError("--fit-only fits without sampling; drop --per-class/--ratio/--balance/--judge, or --fit-only")
-    if not fit_only and not counts_given:
-        raise UsageError("say how many images to make: --per-class N, --ratio R or --balance (or --fit-only)")
     counts = options.plan_counts(data, chosen, per_class=per_class, ratio=ratio, balance=balance) if counts_given else {}
     request = job.ClassRequest(
         dataset=data, entry=entry, out=output, args=args, classes=chosen, counts=counts, seed=seed, device_spec=device,
@@ -148,15 +130,15 @@ def generate(
         copy_threshold=copy_threshold, overwrite=overwrite, resume=resume)
     if dry_run:
         job.validate_class_request(request)
-        done = job.journal_ids(output) if resume else set()
+        done = written_ids(output) if resume else set()
         plan = sampling.plan_sampling(counts, generator_name=entry.name, seed=seed, shard=shard_index,
                                  done=done.__contains__)
         _print_dry_run({"dry_run": True, "fit": model is None, "planned": plan.total,
                         "already_done": plan.already_done,
                         "counts": {label: len(v) for label, v in plan.todo.items()}}, json)
         return
-    with progress(quiet=quiet) as bar:
-        summary = job.run_class_generation(request, progress_factory=_progress_factory(bar))
+    with progress(quiet=quiet) as display:
+        summary = job.run_class_generation(request, progress=display)
     if "quality" in summary:
         show(_quality_table(summary["quality"]), quiet=quiet)
     emit(output, summary, as_json=json)

@@ -9,23 +9,31 @@ from typing import Annotated, Optional
 import typer
 
 from synthmed.cli.options import (
+    BatchSize,
+    Classes,
     DatasetArg,
     Device,
     FitEpochs,
     Json,
+    LearningRate,
     ModelDir,
     Output,
     Overwrite,
+    PerClass,
     Quiet,
+    Ratio,
     Resume,
     Seed,
     Shard,
+    old_spelling,
+    renamed,
 )
 from synthmed.parsing import comma_list, parse_key_values
 from synthmed.cli.output import emit, progress, show
 
 
 def interpolate(
+    ctx: typer.Context,
     dataset: DatasetArg,
     output: Output,
     autoencoder: Annotated[
@@ -38,8 +46,8 @@ def interpolate(
     model: ModelDir = None,
     fit_epochs: FitEpochs = None,
     loss: Annotated[str, typer.Option("--loss", help="Fitting loss: mse or bce.")] = "mse",
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Batch size for fitting and decoding.")] = 32,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate for fitting (default: the autoencoder's own).")] = None,
+    batch_size: BatchSize = 32,
+    lr: LearningRate = None,
     n: Annotated[int, typer.Option("--n", help="Images mixed per interpolant (2..k).")] = 2,
     within_class: Annotated[
         bool,
@@ -48,15 +56,15 @@ def interpolate(
     alphas: Annotated[
         Optional[str], typer.Option("--alphas", help="For --n 2: weights of the second parent, e.g. 0.25,0.5,0.75 (the default).")
     ] = None,
-    weights: Annotated[
-        Optional[list[str]], typer.Option("--weights", help="An explicit weight vector W1,...,Wn on the simplex (repeatable).")
+    mix_weights: Annotated[
+        Optional[list[str]], typer.Option("--mix-weights", help="An explicit weight vector W1,...,Wn on the simplex (repeatable).")
     ] = None,
     concentration: Annotated[
         Optional[float], typer.Option("--concentration", help="Dirichlet concentration for random weights (default for --n > 2: 1.0).")
     ] = None,
-    per_class: Annotated[Optional[int], typer.Option("--per-class", help="Interpolants per class.")] = None,
-    ratio: Annotated[Optional[float], typer.Option("--ratio", help="Interpolants per class as a multiple of its train count (default 1.0).")] = None,
-    classes: Annotated[Optional[str], typer.Option("--classes", help="Comma-separated classes to make interpolants for (default all).")] = None,
+    per_class: PerClass = None,
+    ratio: Ratio = None,
+    classes: Classes = None,
     near_copy_ssim: Annotated[float, typer.Option("--near-copy-ssim", help="SSIM to the nearest train image at which an interpolant counts as a near-copy.")] = 0.95,
     lpips_weights: Annotated[
         Optional[Path], typer.Option("--lpips-weights", help="Local torchvision AlexNet/VGG-16/SqueezeNet weights file for LPIPS.")
@@ -68,6 +76,7 @@ def interpolate(
     resume: Resume = False,
     json: Json = False,
     quiet: Quiet = False,
+    old_weights: Annotated[Optional[list[str]], old_spelling("--weights", new="--mix-weights")] = None,
 ) -> None:
     """Interpolate in an autoencoder's latent space: within a class (labelled) or across classes (soft label).
 
@@ -76,20 +85,21 @@ def interpolate(
     """
     from synthmed.interpolate.job import InterpolationSettings, execute, prepare
 
+    mix_weights = renamed(ctx, mix_weights, old_weights, new="--mix-weights", old="--weights")
     settings = InterpolationSettings(
         dataset=dataset,
         out=output,
         autoencoder=autoencoder,
         autoencoder_args=parse_key_values(autoencoder_arg, "-a/--autoencoder-arg"),
         model_dir=model,
-        fit_epochs=fit_epochs if fit_epochs is not None else 20,
+        fit_epochs=fit_epochs,
         loss=loss,
         batch_size=batch_size,
         lr=lr,
         n=n,
         within_class=within_class,
         alphas=alphas,
-        weights=list(weights or []),
+        mix_weights=list(mix_weights or []),
         concentration=concentration,
         per_class=per_class,
         ratio=ratio,
@@ -102,13 +112,9 @@ def interpolate(
         overwrite=overwrite,
         resume=resume,
     )
-    if model is not None and fit_epochs is not None:
-        from synthmed.errors import UsageError
-
-        raise UsageError("--fit-epochs and --model: a --model is used as it is; give only one of them")
     job = prepare(settings)
-    with progress(quiet=quiet) as bar:
-        summary = execute(job, bar=bar)
+    with progress(quiet=quiet) as display:
+        summary = execute(job, progress=display)
     show(_quality_table(summary["quality"]), quiet=quiet)
     emit(output, summary if json else None, as_json=json)
 
@@ -120,10 +126,10 @@ def _quality_table(quality: dict):
         if value is None:
             return "unavailable"
         if isinstance(value, dict):
-            return f"{value['median']:.{digits}f} (median)"
+            return "unavailable" if value["median"] is None else f"{value['median']:.{digits}f} (median)"
         return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
-    recon, made = quality["reconstruction_val"], quality["interpolants"]
+    recon, made = quality["reconstruction_val"], quality["overall"]
     table = Table(title=f"interpolation quality ({quality['autoencoder']})")
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -131,12 +137,12 @@ def _quality_table(quality: dict):
     table.add_row("reconstruction SSIM (val)", fmt(recon["ssim"]))
     table.add_row("reconstruction MSE (val)", fmt(recon["mse"], 5))
     table.add_row("reconstruction LPIPS (val)", fmt(recon["lpips"]) if recon["lpips"] is not None else quality["lpips"])
-    table.add_row(f"novelty, pixel RMS to nearest train ({made['images']} img)", fmt(made.get("pixel_novelty")))
-    table.add_row("  reference: val images", fmt(made.get("reference_val_pixel_novelty")))
-    table.add_row("novelty, encoder features", fmt(made.get("feature_novelty")))
-    table.add_row("  reference: val images", fmt(made.get("reference_val_feature_novelty")))
+    table.add_row(f"novelty, pixel RMS to nearest train ({made['synthetic']} img)", fmt(made.get("nearest_real")))
+    table.add_row("  reference: val images", fmt(made.get("val_nearest_real")))
+    table.add_row("novelty, encoder features", fmt(made.get("nearest_real_features")))
+    table.add_row("  reference: val images", fmt(made.get("val_nearest_real_features")))
     table.add_row("SSIM to parents (mean over parents)", fmt(made.get("ssim_to_parents_mean")))
     table.add_row("SSIM to closest parent", fmt(made.get("ssim_to_parents_max")))
-    table.add_row(f"near-copies (SSIM >= {made.get('near_copy_ssim')})",
-                  f"{made.get('near_copies')} ({100 * made.get('near_copy_share', 0):.1f}%)")
+    table.add_row(f"near-copies (SSIM >= {quality['near_copy_ssim']})",
+                  f"{made['near_copies']} ({100 * (made['near_copy_share'] or 0):.1f}%)")
     return table

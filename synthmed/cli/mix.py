@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from synthmed.cli.options import DatasetArg, Json, Output, Overwrite, Quiet, Seed
+from synthmed.cli.options import Balance, DatasetArg, Json, Output, Overwrite, Quiet, Seed
 from synthmed.cli.output import emit, progress, show
+from synthmed.parsing import comma_list
 
 
 def mix(
@@ -25,7 +26,7 @@ def mix(
     synthetic_classes: Annotated[
         Optional[str], typer.Option("--synthetic-classes", help="Comma list: only these classes get synthetic images.")
     ] = None,
-    balance: Annotated[bool, typer.Option("--balance", help="Add synthetic images until every class matches the largest.")] = False,
+    balance: Balance = False,
     oversample: Annotated[
         Optional[str],
         typer.Option("--oversample", help="Duplicates of the kept real train images per class, as --synthetic counts them "
@@ -41,7 +42,6 @@ def mix(
 
     from synthmed.data import Dataset, refuse_output_over_inputs
     from synthmed.mix.plan import plan_mix, write_mix
-    from synthmed.preprocess.options import distinct_names
 
     refuse_output_over_inputs(output, [real, *(synthetic_datasets or [])])
     real_data = Dataset.open(real)
@@ -51,15 +51,13 @@ def mix(
         synth_data,
         real_spec=real_fraction,
         synthetic_spec=synthetic,
-        synthetic_classes=list(distinct_names(synthetic_classes, "--synthetic-classes") or []) if synthetic_classes else None,
+        synthetic_classes=comma_list(synthetic_classes, option="--synthetic-classes", distinct=True),
         balance=balance,
         oversample_spec=oversample,
         seed=seed,
     )
-    total = sum(len(p.real_kept) + len(p.synthetic) + len(p.duplicates) for p in plan.per_class.values()) + len(plan.held_out)
-    with progress(quiet=quiet) as bar:
-        task = bar.add_task("linking", total=total, unit="img")
-        summary = write_mix(plan, output, overwrite=overwrite, on_advance=lambda n: bar.advance(task, n))
+    with progress(quiet=quiet) as display:
+        summary = write_mix(plan, output, overwrite=overwrite, progress=display)
     table = Table(title=f"train split of {output}")
     keys = ["real_available", "real_kept", "synthetic_asked", "synthetic_added", *(["duplicates_added"] if oversample else []), "final"]
     for key in ["class", *keys]:

@@ -7,13 +7,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from synthmed.cli.options import Json, Output, Overwrite, Quiet, Seed, Shard
+from synthmed.cli.options import Classes, Json, Output, Overwrite, Quiet, Seed, Shard, ValFraction, old_spelling, renamed
 from synthmed.cli.output import emit, progress, show
 
 Str = Optional[str]
 
 
 def preprocess(
+    ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(metavar="INPUT...", help="Image files or folders (class folders, optionally under train/val/test).", show_default=False)],
     output: Output,
     size: Annotated[Str, typer.Option("--size", help="Resize to N or HxW pixels.")] = None,
@@ -39,38 +40,38 @@ def preprocess(
     subjects_per_split: Annotated[
         bool, typer.Option("--subjects-per-split", help="Subject ids restart in each input split folder: prefix them with the split.")
     ] = False,
-    classes: Annotated[Str, typer.Option("--classes", help="Comma list: keep only these classes, in this order.")] = None,
+    classes: Classes = None,
     class_names: Annotated[Str, typer.Option("--class-names", help="Comma list naming the label indices of .npz files.")] = None,
-    split: Annotated[Str, typer.Option("--split", help="TRAIN,VAL,TEST fractions: new splits, stratified and grouped by subject.")] = None,
-    val_fraction: Annotated[
-        Optional[float], typer.Option("--val-fraction", help="Keep the input's splits but move this fraction of train to val (grouped, stratified).")
-    ] = None,
+    split_fractions: Annotated[Str, typer.Option("--split-fractions", help="TRAIN,VAL,TEST fractions: new splits, stratified and grouped by subject.")] = None,
+    val_fraction: ValFraction = None,
     seed: Seed = 0,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes reading files in parallel.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", help="Processes reading files in parallel.")] = 1,
     shard: Shard = None,
     strict: Annotated[bool, typer.Option("--strict", help="Stop at the first unreadable file instead of listing it in rejected.csv.")] = False,
     overwrite: Overwrite = False,
     json: Json = False,
     quiet: Quiet = False,
+    old_split: Annotated[Str, old_spelling("--split", new="--split-fractions")] = None,
 ) -> None:
     """Clean raw medical images into a dataset: read, crop, denoise, resize, label and split."""
     from synthmed.preprocess.plan import prepare_preprocess
     from synthmed.preprocess.job import run_preprocess
     from synthmed.preprocess.options import build_config
 
+    split_fractions = renamed(ctx, split_fractions, old_split, new="--split-fractions TRAIN,VAL,TEST", old="--split",
+                              old_meaning=lambda spec: spec not in ("train", "val", "test"))
     config = build_config(
         inputs=inputs, size=size, fit=fit, mode=mode, bit_depth=bit_depth, intensity=intensity,
         percentiles=percentiles, window=window, crop=crop, crop_threshold=crop_threshold,
         crop_margin=crop_margin, opening=opening, closing=closing, axis=axis, slices=slices,
         min_foreground=min_foreground, volume_index=volume_index, label_regex=label_regex,
         default_label=default_label, labels_csv=labels_csv, subject_regex=subject_regex,
-        classes=classes, class_names=class_names, split=split, seed=seed, workers=workers,
+        classes=classes, class_names=class_names, split_fractions=split_fractions, seed=seed, workers=workers,
         shard=shard, strict=strict, val_fraction=val_fraction, subjects_per_split=subjects_per_split,
     )
     job = prepare_preprocess(inputs, output, config, overwrite=overwrite)
-    with progress(quiet=quiet) as bar:
-        task = bar.add_task("reading", total=len(job.files), unit="file")
-        summary = run_preprocess(job, on_advance=lambda n: bar.advance(task, n))
+    with progress(quiet=quiet) as display:
+        summary = run_preprocess(job, progress=display)
     notes = []
     if summary["rejected"]:
         notes.append(f"{summary['rejected']} file(s) rejected: see {output / 'rejected.csv'}")

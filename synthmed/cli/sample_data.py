@@ -23,13 +23,8 @@ def sample_data(
     from synthmed.data import Dataset
     from synthmed.data.sample import write_sample_dataset
 
-    with progress(quiet=quiet) as bar:
-
-        def start(total: int):
-            task = bar.add_task("drawing phantoms", total=total, unit="img")
-            return lambda n: bar.advance(task, n)
-
-        path = write_sample_dataset(output, size=size, scale=scale, seed=seed, overwrite=overwrite, progress=start)
+    with progress(quiet=quiet) as display:
+        path = write_sample_dataset(output, size=size, scale=scale, seed=seed, overwrite=overwrite, progress=display)
     summary = None
     if json:
         dataset = Dataset.open(path)

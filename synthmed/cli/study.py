@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from synthmed.cli.options import Json, Output, Overwrite, Quiet, Shard
-from synthmed.cli.output import emit, show, stderr
+from synthmed.cli.output import emit, progress, show, stderr
 
 
 def _duration(seconds: float) -> str:
@@ -19,27 +19,14 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-def _printer(quiet: bool):
-    """Progress lines on stderr (plain lines: they read the same in a batch log)."""
+def _messages(quiet: bool):
+    """Warnings always, notes unless --quiet, as plain lines on stderr."""
 
-    def say(text: str, style: str | None = None) -> None:
-        stderr.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
-
-    def on_event(event: dict[str, Any]) -> None:
-        kind = event["event"]
-        if kind == "warning":
-            say(f"warning: {event['text']}", "yellow")
-        if quiet:
-            return
-        where = f"{event.get('cell')} | {event.get('augment')} | {event.get('classifier')}"
-        if kind == "notice":
-            say(event["text"], "dim")
-        elif kind == "start":
-            say(f"[{event['index']}/{event['total']}] {where}: repeat {event['repeat']}/{event['repeats']}")
-        elif kind == "done":
-            say(f"[{event['index']}/{event['total']}] done: {where}, repeat {event['repeat']}/{event['repeats']} in "
-                f"{event['seconds']:.1f} s; study ETA {_duration(event['eta_seconds'])}", "dim")
-    return on_event
+    def message(level: str, text: str) -> None:
+        if level == "warning" or not quiet:
+            stderr.print(f"{level}: {text}", style="yellow" if level == "warning" else "dim", markup=False,
+                         highlight=False, soft_wrap=True)
+    return message
 
 
 def study(
@@ -67,9 +54,11 @@ def study(
     command = "synthmed study " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["study"] else \
         f"synthmed study {shlex.quote(str(study_file))} -o {shlex.quote(str(output))}" + \
         "".join(f" {flag}" for flag, on in (("--quick", quick), ("--report-only", report_only)) if on)
-    summary = run_study(study_file, output, quick=quick, overwrite=overwrite, dry_run=dry_run, report_only=report_only,
-                        shard=shard, executor=executor, address=address, gpus_per_cell=gpus_per_cell, device=device,
-                        command=command, on_event=_printer(quiet))
+    with progress(quiet=quiet or dry_run) as display:
+        summary = run_study(study_file, output, quick=quick, overwrite=overwrite, dry_run=dry_run,
+                            report_only=report_only, shard=shard, executor=executor, address=address,
+                            gpus_per_cell=gpus_per_cell, device=device, command=command, progress=display,
+                            message=_messages(quiet))
     if dry_run:
         _print_plan(summary, as_json=json)
         return
@@ -123,7 +112,8 @@ def _print_verdicts(summary: dict[str, Any], *, quiet: bool) -> None:
         if published:
             row.append(", ".join(f"{p['value']:g} ({p['source']})" for p in cell["published"] if p["metric"] == primary))
         table.add_row(*(escape(text) for text in row))
-    show(table, quiet=quiet)
+    if not quiet:  # a log file gets the width of a terminal, not rich's 80 columns
+        stderr.print(table, width=None if stderr.is_terminal else 140)
     if published:
         show("* published: the paper's numbers, on its own dataset, beside this study's: not comparable one-to-one",
              quiet=quiet)

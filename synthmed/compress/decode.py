@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,25 +11,18 @@ from synthmed.compress.job import (
     MANIFEST_VERSION,
     STREAMS_CSV,
     StreamSet,
-    Tasks,
-    _no_tasks,
     decode_stream,
 )
 from synthmed.data import DatasetWriter
 from synthmed.errors import DatasetError, UsageError
+from synthmed.jsonio import read_json
+from synthmed.progress import Progress, no_progress, start_task
 
 
 def read_manifest(streams: Path) -> dict[str, Any]:
     path = Path(streams) / MANIFEST
-    if not path.is_file():
-        raise UsageError(f"--decode {streams}: not a compress output (no {MANIFEST}); make one with `synthmed compress`")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise UsageError(f"{path}: not valid JSON ({exc})") from None
-    if manifest.get("format_version") != MANIFEST_VERSION:
-        raise UsageError(f"{path}: format_version {manifest.get('format_version')!r} is not supported (expected {MANIFEST_VERSION})")
-    return manifest
+    return read_json(path, what="a compress output", where=f"--decode {streams}",
+                     hint="make one with `synthmed compress`", format_version=MANIFEST_VERSION)
 
 
 def choose_set(manifest: dict[str, Any], streams: Path, *, codec: str | None, quality: int | None) -> dict[str, Any]:
@@ -52,7 +44,7 @@ def decode_streams(
     codec: str | None = None,
     quality: int | None = None,
     overwrite: bool = False,
-    tasks: Tasks = _no_tasks,
+    progress: Progress = no_progress,
 ) -> Path:
     """Restore a dataset folder from one stream set of a compress output."""
     from synthmed.registry import get_entry
@@ -71,12 +63,12 @@ def decode_streams(
     rows = _read_stream_rows(streams, chosen["name"])
     if Path(out).resolve() == streams.resolve():
         raise UsageError(f"-o {out}: is the compress output being decoded; choose another folder")
-    advance = tasks(f"decoding {chosen['name']}", len(rows))
     carried = ("origin", "subject", "generator", "seed")
     skip = {"set", "codec", "quality", "stream", "bytes", "bpp", "encode_s", "decode_s", "mse", "psnr", "ssim",
             "ms_ssim", "ms_ssim_scales", "sha256", "id", "label", "split", "source", "file_name", *carried}
     with DatasetWriter(out, classes=manifest["classes"], command="compress --decode", parents=[streams],
                        overwrite=overwrite) as writer:
+        task = start_task(progress, f"decoding {chosen['name']}", total=len(rows), unit="img")
         for row in rows:
             path = streams / row["stream"]
             if not path.is_file():
@@ -94,7 +86,8 @@ def decode_streams(
                 codec=chosen["codec_tag"],
                 codec_quality=row["quality"],
             )
-            advance(1)
+            task(1)
+        task.finish()
     return writer.out
 
 

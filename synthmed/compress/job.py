@@ -18,32 +18,26 @@ A set is one codec at one quality (`jpeg-q75`, `learned-hyperprior-q3`, `png`). 
 from __future__ import annotations
 
 import csv
-import json
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from synthmed.compress import bitstream
 from synthmed.data import SPLITS, Dataset, OutputFolder, Row
 from synthmed.errors import UsageError
+from synthmed.jsonio import write_json
+from synthmed.parsing import number_list
+from synthmed.progress import Progress, no_progress, start_task
 
 MANIFEST = "streams.json"
 STREAMS_CSV = "streams.csv"
 REPORT = "report.json"
 RD_PLOT = "rate_distortion.png"
 MANIFEST_VERSION = 1
-
-# task(description, total) -> advance(n); the CLI passes a rich progress bar's
-Tasks = Callable[[str, int], Callable[[int], None]]
-
-
-def _no_tasks(description: str, total: int) -> Callable[[int], None]:
-    return lambda n=1: None
-
 
 @dataclass
 class StreamSet:
@@ -71,12 +65,7 @@ def parse_codec_specs(specs: Sequence[str]) -> list[tuple[str, list[int] | None]
         name = name.strip()
         if not name:
             raise UsageError(f"--codec {spec!r}: expected NAME or NAME=Q1,Q2")
-        own = None
-        if listed:
-            try:
-                own = [int(q) for q in listed.split(",") if q.strip()]
-            except ValueError:
-                raise UsageError(f"--codec {spec!r}: qualities must be integers, for example jpeg=50,75") from None
+        own = number_list(listed, "--codec", example="jpeg=50,75", kind=int) if listed else None
         parsed.append((name, own))
     return parsed
 
@@ -151,7 +140,7 @@ def compress_dataset(
     device: Any = "cpu",
     seed: int = 0,
     overwrite: bool = False,
-    tasks: Tasks = _no_tasks,
+    progress: Progress = no_progress,
 ) -> dict[str, Any]:
     """Encode every image of `splits` with every set; returns the report (also in OUT/report.json)."""
     from synthmed.compress.learned import DEFAULT_EPOCHS
@@ -177,17 +166,16 @@ def compress_dataset(
         dataset.require_uniform_size()
     report_rows = [r for r in rows if r["split"] == report_split] or rows
 
-    folder = OutputFolder(out, inputs=[dataset_path, model_dir], overwrite=overwrite)
-    try:
+    with OutputFolder(out, inputs=[dataset_path, model_dir], overwrite=overwrite) as folder:
         fit_seconds = _prepare_models(
             dataset, train_rows, learned, folder.tmp / "models", model_paths=model_paths,
-            epochs=fit_epochs or DEFAULT_EPOCHS, device=device, seed=seed, tasks=tasks,
+            epochs=fit_epochs or DEFAULT_EPOCHS, device=device, seed=seed, progress=progress,
         )
         originals = {r["id"]: decode_png(dataset.path_of(r)) for r in report_rows}
         stream_rows: list[dict[str, Any]] = []
         results = []
         for stream_set in sets:
-            records, result = _encode_set(dataset, rows, stream_set, folder.tmp, originals, tasks)
+            records, result = _encode_set(dataset, rows, stream_set, folder.tmp, originals, progress)
             stream_rows += records
             results.append({**result, "fit_s": fit_seconds.get(stream_set.name)})
         report = {
@@ -201,15 +189,12 @@ def compress_dataset(
         }
         _write_outputs(folder, dataset, rows, sets, stream_rows, report)
         folder.write_provenance("compress", [Path(dataset_path)], codecs=[s.name for s in sets])
-        folder.commit()
-    except BaseException:
-        folder.discard()
-        raise
     return report
 
 
 def _prepare_models(dataset: Dataset, train_rows, learned: Sequence[StreamSet], models: Path, *,
-                    model_paths: dict[str, Path], epochs: int, device: Any, seed: int, tasks: Tasks) -> dict[str, float]:
+                    model_paths: dict[str, Path], epochs: int, device: Any, seed: int, progress: Progress
+                    ) -> dict[str, float]:
     """Fit (or load, with --model) every learned set's model and save it under `models/<set>`;
     returns the seconds each took."""
     train_images = dataset.load_images(train_rows) if learned and not model_paths else None
@@ -228,10 +213,9 @@ def _prepare_models(dataset: Dataset, train_rows, learned: Sequence[StreamSet], 
                     f"{dataset.root} has {dataset.channels}"
                 )
         else:
-            codec.fit(
-                train_images, quality=stream_set.quality, epochs=epochs, device=device, seed=seed,
-                progress=tasks(f"fitting {stream_set.name}", epochs), warm_start=previous.get(id(codec)),
-            )
+            with start_task(progress, f"fitting {stream_set.name}", total=epochs, unit="epoch") as task:
+                codec.fit(train_images, quality=stream_set.quality, epochs=epochs, device=device, seed=seed,
+                          progress=task, warm_start=previous.get(id(codec)))
             previous[id(codec)] = stream_set.quality
         seconds[stream_set.name] = time.perf_counter() - started
         codec.save(models / stream_set.name, quality=stream_set.quality,
@@ -240,19 +224,19 @@ def _prepare_models(dataset: Dataset, train_rows, learned: Sequence[StreamSet], 
 
 
 def _encode_set(dataset: Dataset, rows, stream_set: StreamSet, root: Path, originals: dict[str, np.ndarray],
-                tasks: Tasks) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                progress: Progress) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Encode every row with one set; measure quality on the rows in `originals` (the report split)."""
-    from synthmed.compress.report import image_quality, summarise
+    from synthmed.compress.report import image_quality, summarise_set
 
-    advance = tasks(f"encoding {stream_set.name}", len(rows))
     records, measured, decoded = [], [], []
-    for row in rows:
-        record, pixels = _encode_row(dataset, row, stream_set, root, decode=row["id"] in originals)
-        records.append(record)
-        if pixels is not None:
-            measured.append(record)
-            decoded.append(pixels)
-        advance(1)
+    with start_task(progress, f"encoding {stream_set.name}", total=len(rows), unit="img") as task:
+        for row in rows:
+            record, pixels = _encode_row(dataset, row, stream_set, root, decode=row["id"] in originals)
+            records.append(record)
+            if pixels is not None:
+                measured.append(record)
+                decoded.append(pixels)
+            task(1)
     quality = image_quality([originals[r["id"]] for r in measured], decoded, bit_depth=dataset.bit_depth)
     for record, values in zip(measured, quality):
         record.update(values)
@@ -263,7 +247,7 @@ def _encode_set(dataset: Dataset, rows, stream_set: StreamSet, root: Path, origi
         "quality": stream_set.quality,
         "lossless": bool(stream_set.codec.lossless),
         "images": len(measured),
-        **summarise(measured),
+        **summarise_set(measured),
         "bytes_all_splits": int(sum(r["bytes"] for r in records)),
     }
     return records, result
@@ -358,7 +342,7 @@ def _write_outputs(folder: OutputFolder, dataset: Dataset, rows, sets, stream_ro
             for s in sets
         ],
     }
-    (folder.tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    write_json(folder.tmp / MANIFEST, manifest)
     first = ["set", "codec", "quality", "id", "label", "split", "source", "stream", "bytes", "bpp"]
     rest = sorted({k for r in stream_rows for k in r} - set(first))
     with open(folder.tmp / STREAMS_CSV, "w", newline="", encoding="utf-8") as handle:
@@ -366,7 +350,7 @@ def _write_outputs(folder: OutputFolder, dataset: Dataset, rows, sets, stream_ro
         writer.writeheader()
         for record in stream_rows:
             writer.writerow({k: _cell(record.get(k)) for k in first + rest})
-    (folder.tmp / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(folder.tmp / REPORT, report)
     plot_rate_distortion(report["results"], folder.tmp / RD_PLOT, title=f"{dataset.root.name}: {report['split']} split")
 
 

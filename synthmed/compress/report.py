@@ -1,4 +1,5 @@
-"""Quality of decoded images (PSNR, SSIM, MS-SSIM via torchmetrics) and the rate-distortion plot."""
+"""The rate-distortion report of `compress`: quality of decoded images (PSNR, SSIM, MS-SSIM via
+torchmetrics), its summary per codec and quality, and the rate-distortion plot."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 
 MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, five scales
 SSIM_KERNEL = 11
+MEASURES = ("bpp", "psnr", "ssim", "ms_ssim", "mse", "encode_s", "decode_s")  # per image, summarised per set
 
 
 def ms_ssim_scales(height: int, width: int) -> int:
@@ -61,24 +63,16 @@ def image_quality(originals: Sequence[np.ndarray], decoded: Sequence[np.ndarray]
     return results
 
 
-def summarise(per_image: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Means over the images of one codec and quality."""
+def summarise_set(per_image: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One codec and quality over its images: each measure in the `synthmed.stats.summarize`
+    layout with its mean (rate-distortion results are compared as means); PSNR counts only the
+    images not decoded exactly (`exact_images` counts those)."""
+    from synthmed.stats import summarize
 
-    def mean(key: str) -> float | None:
-        values = [r[key] for r in per_image if r.get(key) is not None]
-        return float(np.mean(values)) if values else None
-
-    exact = sum(1 for r in per_image if r["mse"] == 0)
     return {
-        "bpp": mean("bpp"),
-        "psnr": mean("psnr"),
-        "ssim": mean("ssim"),
-        "ms_ssim": mean("ms_ssim"),
+        **{key: summarize([r.get(key) for r in per_image], mean=True) for key in MEASURES},
         "ms_ssim_scales": min((r["ms_ssim_scales"] for r in per_image), default=0),
-        "mse": mean("mse"),
-        "exact_images": exact,
-        "encode_s": mean("encode_s"),
-        "decode_s": mean("decode_s"),
+        "exact_images": sum(1 for r in per_image if r["mse"] == 0),
     }
 
 
@@ -92,7 +86,8 @@ def plot_rate_distortion(results: Sequence[dict[str, Any]], path: Path, *, title
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=120)
     codecs = list(dict.fromkeys(r["codec"] for r in results))
     for name in codecs:
-        points = sorted((r["bpp"], r["psnr"]) for r in results if r["codec"] == name and r["bpp"] is not None)
+        points = sorted((r["bpp"]["mean"], r["psnr"]["mean"]) for r in results
+                        if r["codec"] == name and r["bpp"]["mean"] is not None)
         if points and all(p is None for _, p in points):
             ax.axvline(points[0][0], linestyle="--", color="gray", label=f"{name} (lossless)")
             continue

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -17,8 +16,9 @@ import numpy as np
 
 from synthmed.data.imageio import decode_png, sha256_file, to_chw
 from synthmed.data.leakage import check_leakage
-from synthmed.data.schema import COLUMNS, Row, check_info, check_rows
+from synthmed.data.schema import COLUMNS, FORMAT_VERSION, Row, check_info, check_rows
 from synthmed.errors import DatasetError
+from synthmed.jsonio import read_json
 
 
 @dataclass
@@ -38,13 +38,10 @@ class Dataset:
             raise DatasetError(f"{root}: not a dataset folder (no such directory)")
         info_path = root / "dataset.json"
         meta_path = root / "metadata.csv"
-        if not info_path.is_file() or not meta_path.is_file():
-            missing = "dataset.json" if not info_path.is_file() else "metadata.csv"
-            raise DatasetError(f"{root}: not a dataset folder (no {missing}); make one with `synthmed preprocess`")
-        try:
-            info = json.loads(info_path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise DatasetError(f"{info_path}: not valid JSON ({exc})") from None
+        hint = "make one with `synthmed preprocess`"
+        info = read_json(info_path, what="a dataset folder", error=DatasetError, hint=hint, format_version=FORMAT_VERSION)
+        if not meta_path.is_file():
+            raise DatasetError(f"{root}: not a dataset folder (no metadata.csv); {hint}")
         check_info(info, info_path)
         rows, columns = read_metadata(meta_path)
         dataset = cls(root, info, rows, columns)

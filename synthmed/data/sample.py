@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synthmed.progress import Progress, no_progress, start_task
 from synthmed.seeding import derive_seed
 
 CLASSES = ("NonDemented", "VeryMildDemented", "MildDemented", "ModerateDemented")
@@ -127,11 +128,9 @@ def write_sample_dataset(
     scale: float = 1.0,
     seed: int = 0,
     overwrite: bool = False,
-    progress=None,
+    progress: Progress = no_progress,
 ) -> Path:
-    """Write the sample dataset to `out` and return its path.
-
-    `progress(total)`, called once the output is accepted, returns `advance(n)`."""
+    """Write the sample dataset to `out` and return its path (reported as one task)."""
     from synthmed.data.writing import DatasetWriter
     from synthmed.errors import UsageError
 
@@ -142,7 +141,7 @@ def write_sample_dataset(
     subjects = plan_subjects(scale, seed)
     info = {"description": "synthmed sample data: procedural brain MRI phantoms (not patient data)", "seed": seed}
     with DatasetWriter(out, classes=CLASSES, command="sample-data", overwrite=overwrite, info=info) as writer:
-        advance = progress(sum(s.slices for s in subjects)) if progress else None
+        task = start_task(progress, "drawing phantoms", total=sum(s.slices for s in subjects), unit="img")
         for subject in subjects:
             for index, pixels in enumerate(draw_subject(subject, size, seed)):
                 writer.add_image(
@@ -153,8 +152,8 @@ def write_sample_dataset(
                     subject=subject.id,
                     seed=seed,
                 )
-            if advance is not None:
-                advance(subject.slices)
+            task(subject.slices)
+        task.finish()
     return Path(out)
 
 

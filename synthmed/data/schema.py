@@ -22,12 +22,8 @@ def origins_of(row: Row) -> list[str]:
     return [part for part in row.get("origin", "").split(";") if part]
 
 
-def check_info(info: Any, info_path: Path) -> None:
-    if not isinstance(info, dict):
-        raise DatasetError(f"{info_path}: expected a JSON object")
-    version = info.get("format_version")
-    if version != FORMAT_VERSION:
-        raise DatasetError(f"{info_path}: format_version {version!r} is not supported (expected {FORMAT_VERSION})")
+def check_info(info: dict[str, Any], info_path: Path) -> None:
+    """dataset.json's fields (read with its format version checked: synthmed.jsonio.read_json)."""
     classes = info.get("classes")
     if not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c for c in classes):
         raise DatasetError(f"{info_path}: 'classes' must be a non-empty list of class names")

@@ -1,5 +1,5 @@
-"""Writing outputs: `OutputFolder` (any output, written in a hidden sibling and renamed into
-place when complete) and `DatasetWriter` (a dataset, row by row, with a resume journal)."""
+"""Writing a dataset: `DatasetWriter` adds images row by row into an `OutputFolder`, keeps the
+resume journal, and finishes with metadata.csv, dataset.json and the train statistics."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import csv
 import json
 import os
 import shutil
-import sys
-import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -23,115 +21,12 @@ from synthmed.data.imageio import (
     sha256_file,
     to_chw,
 )
-from synthmed.data.journal import JOURNAL
+from synthmed.data.journal import JOURNAL, read_journal
+from synthmed.data.output import OutputFolder, provenance
 from synthmed.data.reading import Dataset
 from synthmed.data.schema import COLUMNS, FORMAT_VERSION, SOURCES, SPLITS, Row
 from synthmed.errors import UsageError
-
-
-def partial_path(out: Path) -> Path:
-    """The temporary sibling a command writes into before renaming it to `out`."""
-    return out.parent / f".{out.name}.partial"
-
-
-_OWNED_MARKERS = ("dataset.json", "provenance.json")
-
-
-def refuse_output_over_inputs(out: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None]) -> None:
-    """Refuse (UsageError) an output that is, contains or lies inside any input.
-
-    Paths are compared resolved (symbolic links and `.` followed), so `cd D && ... D -o .`
-    is caught too. Called before anything is written: with or without --overwrite, a
-    command never changes its inputs."""
-    target = Path(out).resolve()
-    for given in inputs:
-        if given is None:
-            continue
-        source = Path(given).resolve()
-        if target == source:
-            problem = "is the input"
-        elif target.is_relative_to(source):
-            problem = "lies inside the input"
-        elif source.is_relative_to(target):
-            problem = "contains the input"
-        else:
-            continue
-        raise UsageError(f"-o {out}: the output {problem} {given}; inputs are never changed, choose another output folder")
-
-
-class OutputFolder:
-    """An output folder written atomically: everything goes into a temporary sibling,
-    which replaces `out` only in `commit()`. Without `--overwrite` an existing `out`
-    is refused up front; with `--resume` an unfinished temporary folder is continued.
-
-    With `continue_existing` (datasets under `--resume`), a finished `out` may be continued
-    too: `continues_finished` is then set and the caller seeds the new folder from it.
-
-    Also used for outputs that are not datasets (training runs, reports). `inputs` are every
-    folder and file the command reads: an output that is, contains or lies inside one of them
-    is refused before anything is touched."""
-
-    def __init__(
-        self,
-        out: str | os.PathLike[str],
-        *,
-        inputs: Sequence[str | os.PathLike[str] | None],
-        overwrite: bool = False,
-        resume: bool = False,
-        continue_existing: bool = False,
-    ) -> None:
-        refuse_output_over_inputs(out, inputs)
-        self.out = Path(out)
-        self.tmp = partial_path(self.out)
-        self.resumed = False
-        self.continues_finished = False
-        if self.out.exists():
-            if continue_existing and resume and (self.out / "dataset.json").is_file():
-                self.continues_finished = not self.tmp.exists()
-            elif not overwrite:
-                raise UsageError(f"output {self.out} exists; pass --overwrite to replace it")
-            if not self.out.is_dir() or (any(self.out.iterdir()) and not any((self.out / m).exists() for m in _OWNED_MARKERS)):
-                raise UsageError(f"refusing to replace {self.out}: it does not look like a synthmed output")
-        if not self.out.parent.is_dir():
-            raise UsageError(f"output {self.out}: parent folder {self.out.parent} does not exist")
-        if self.tmp.exists():
-            if resume:
-                self.resumed = True
-            else:
-                shutil.rmtree(self.tmp)  # leftover of an interrupted run that was not resumed
-        self.tmp.mkdir(exist_ok=True)
-
-    def write_provenance(self, command: str, parents: Sequence[Path] = (), **extra: Any) -> dict[str, Any]:
-        record = provenance(command, parents, **extra)
-        (self.tmp / "provenance.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        return record
-
-    def commit(self) -> Path:
-        """Move the finished folder into place; an old `out` is removed only after that."""
-        old = None
-        if self.out.exists():
-            old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
-            os.replace(self.out, old)
-        os.replace(self.tmp, self.out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return self.out
-
-    def discard(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def provenance(command: str, parents: Sequence[Path] = (), **extra: Any) -> dict[str, Any]:
-    from synthmed import __version__
-
-    return {
-        "command": command,
-        "version": __version__,
-        "argv": sys.argv[1:],
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "parents": [str(Path(p).resolve()) for p in parents],
-        **extra,
-    }
+from synthmed.jsonio import write_json
 
 
 class DatasetWriter:
@@ -145,8 +40,9 @@ class DatasetWriter:
             writer.add_image(pixels, id="a", label="x", split="train")
         # `out` now exists, complete
 
-    On an exception the temporary folder is kept when `resumable` (so `--resume` can
-    continue) and removed otherwise; a UsageError always removes it.
+    On an exception (Ctrl-C and SIGTERM included) the temporary folder is kept when
+    `resumable` (so `--resume` can continue) and removed otherwise; a UsageError always
+    removes it: the rule of `OutputFolder`, which it writes into.
     """
 
     def __init__(
@@ -165,9 +61,8 @@ class DatasetWriter:
     ) -> None:
         if not classes:
             raise UsageError("a dataset needs at least one class")
-        self.folder = OutputFolder(
-            out, inputs=[*parents, *inputs], overwrite=overwrite, resume=resume, continue_existing=resumable
-        )
+        self.folder = OutputFolder(out, inputs=[*parents, *inputs], overwrite=overwrite, resume=resume,
+                                   resumable=resumable, continue_existing=resumable)
         self.out = self.folder.out
         self.tmp = self.folder.tmp
         self.classes = list(classes)
@@ -195,24 +90,23 @@ class DatasetWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.finish()
-            return
+        """On success: metadata.csv and dataset.json, then the folder's commit; on a failure (or a
+        failure to finish) the folder's own rule: kept for --resume when resumable, unless bad input."""
         self._journal.close()
-        if not self.resumable or isinstance(exc, UsageError):
-            self.folder.discard()
+        if exc_type is None:
+            try:
+                self._write_metadata()
+            except BaseException as error:
+                self.folder.abandon(error)
+                raise
+        self.folder.__exit__(exc_type, exc, tb)
 
     # ---- resume
 
     def _reload_journal(self) -> None:
-        with open(self._journal_path, encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    break  # a line cut short by the crash: its file is rewritten later
-                if (self.tmp / row["file_name"]).is_file():
-                    self._remember(row, shape=tuple(row.pop("_shape")), dtype=row.pop("_dtype"))
+        for row in read_journal(self._journal_path):
+            if (self.tmp / row["file_name"]).is_file():
+                self._remember(row, shape=tuple(row.pop("_shape")), dtype=row.pop("_dtype"))
         # Rewrite the journal with only the rows we kept.
         with open(self._journal_path, "w", encoding="utf-8") as handle:
             for row in self.rows:
@@ -343,10 +237,13 @@ class DatasetWriter:
     # ---- finishing
 
     def finish(self) -> Path:
-        """Write metadata.csv and dataset.json, then rename the folder into place."""
-        self._journal.close()
+        """Write metadata.csv and dataset.json, then rename the folder into place (what leaving
+        the `with` block does)."""
+        self.__exit__(None, None, None)
+        return self.out
+
+    def _write_metadata(self) -> None:
         if not self.rows:
-            self.folder.discard()
             raise UsageError(f"output {self.out}: no images to write")
         columns = list(COLUMNS) + sorted({k for row in self.rows for k in row} - set(COLUMNS))
         with open(self.tmp / "metadata.csv", "w", newline="", encoding="utf-8") as handle:
@@ -356,7 +253,6 @@ class DatasetWriter:
                 writer.writerow({c: row.get(c, "") for c in columns})
         channels = {shape[0] for shape in self._shapes}
         if len(channels) != 1:
-            self.folder.discard()
             raise UsageError(f"output {self.out}: images mix channel counts {sorted(channels)}")
         sizes = {shape[1:] for shape in self._shapes}
         bit_depth = 16 if "uint16" in self._dtypes else 8
@@ -370,9 +266,8 @@ class DatasetWriter:
             **self.extra_info,
             "provenance": provenance(self.command, self.parents),
         }
-        (self.tmp / "dataset.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        write_json(self.tmp / "dataset.json", info)
         self._journal_path.unlink()
-        return self.folder.commit()
 
     def _train_stats(self, bit_depth: int) -> dict[str, list[float]] | None:
         """Per-channel mean/std of the real train images on the [0, 1] scale."""

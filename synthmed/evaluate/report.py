@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -12,13 +11,14 @@ import numpy as np
 from synthmed.errors import UsageError
 from synthmed.evaluate.metrics import METRICS
 from synthmed.evaluate.scoring import Evaluation
+from synthmed.jsonio import read_json, write_json
 
 
 def write_report(folder: Path, evaluation: Evaluation) -> None:
     """metrics.json, confusion_matrix.csv/.png and predictions.csv into `folder`."""
     report = evaluation.report
     classes = report["classes"]
-    (folder / "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(folder / "metrics.json", report)
     with open(folder / "confusion_matrix.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["true \\ predicted", *classes])
@@ -74,13 +74,8 @@ def read_report(path: Path) -> dict[str, Any]:
     """metrics.json of a REPORT folder (or the file itself)."""
     path = Path(path)
     file = path / "metrics.json" if path.is_dir() else path
-    if not file.is_file():
-        raise UsageError(f"{path}: not an evaluation report (no metrics.json); make one with `synthmed evaluate`")
-    try:
-        report = json.loads(file.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise UsageError(f"{file}: not valid JSON ({exc})") from None
-    if not isinstance(report, dict) or "summary" not in report:
+    report = read_json(file, what="an evaluation report", where=str(path), hint="make one with `synthmed evaluate`")
+    if "summary" not in report:
         raise UsageError(f"{file}: not a synthmed evaluation report (no 'summary')")
     return report
 

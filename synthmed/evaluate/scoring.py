@@ -62,6 +62,8 @@ def evaluate_run(run: Path, dataset_path: Path, *, split: str = "test", device: 
 
     if split not in SPLITS:
         raise UsageError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
+    if batch_size < 1:
+        raise UsageError(f"--batch-size {batch_size}: must be at least 1")
     dataset = Dataset.open(dataset_path)
     rows = dataset.select(split)
     if not rows:

@@ -1,20 +1,19 @@
-"""`synthmed generate`: class-conditional and image-conditional runs, validated before any work."""
+"""`synthmed generate` as library calls: a class-conditional run (`ClassRequest`) and an
+image-conditional one (`VariationRequest`), each validated in full before any work, so the
+Python API refuses exactly what the command line refuses."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from synthmed.data import JOURNAL, Dataset, DatasetWriter, OutputFolder, partial_path, Row
+from synthmed.data import Dataset, DatasetWriter, OutputFolder, Row
 from synthmed.errors import UsageError
 from synthmed.generate.plan import (
     FIT_STATE_FOLDER,
     MODEL_FOLDER,
-    ProgressFactory,
-    _no_progress,
     find_model_folder,
     load_model,
     make_generator,
@@ -27,6 +26,7 @@ from synthmed.generate.sampling import (
     plan_sampling,
     sample_into,
 )
+from synthmed.progress import Progress, no_progress
 from synthmed.protocols import ChecksSize
 from synthmed.registry import Entry, GeneratorInfo
 
@@ -57,6 +57,13 @@ class ClassRequest:
 def validate_class_request(request: ClassRequest) -> tuple[Any, Judge | None, list[Row] | None]:
     """All checks before any work: returns (loaded generator or None, judge, fit rows or None)."""
     dataset, entry = request.dataset, request.entry
+    check_copy_threshold(request.copy_threshold)
+    if request.fit_epochs is not None and request.fit_epochs < 1:
+        raise UsageError("--fit-epochs must be at least 1")
+    if request.fit_only and (any(request.counts.values()) or request.judge is not None):
+        raise UsageError("--fit-only fits without sampling; drop --per-class/--ratio/--balance/--judge, or --fit-only")
+    if not request.fit_only and not request.counts:
+        raise UsageError("say how many images to make: --per-class N, --ratio R or --balance (or --fit-only)")
     if request.model is not None and request.fit_only:
         raise UsageError("--model samples from a fitted model and --fit-only only fits; use one of them")
     if request.model is not None and request.fit_epochs is not None:
@@ -88,7 +95,12 @@ def validate_class_request(request: ClassRequest) -> tuple[Any, Judge | None, li
     return None, judge, rows
 
 
-def _fit_or_reuse(request: ClassRequest, tmp: Path, rows: Sequence[Row], device: Any, progress_factory: ProgressFactory) -> Any:
+def check_copy_threshold(copy_threshold: float) -> None:
+    if copy_threshold < 0:
+        raise UsageError("--copy-threshold must be >= 0")
+
+
+def _fit_or_reuse(request: ClassRequest, tmp: Path, rows: Sequence[Row], device: Any, progress: Progress) -> Any:
     """Fit into `tmp/model` (continuing a fit checkpoint on --resume), or load a fit finished earlier."""
     entry, dataset = request.entry, request.dataset
     model_dir = tmp / MODEL_FOLDER
@@ -99,13 +111,13 @@ def _fit_or_reuse(request: ClassRequest, tmp: Path, rows: Sequence[Row], device:
     epochs = request.fit_epochs or entry.info.fit_epochs
     state_dir = tmp / FIT_STATE_FOLDER
     fit_generator(generator, dataset, rows, epochs=epochs, device=device, seed=request.seed, state_dir=state_dir,
-                  progress_factory=progress_factory)
+                  progress=progress)
     save_model(generator, model_dir, entry, dataset, request.classes, request.args, epochs)
     shutil.rmtree(state_dir, ignore_errors=True)
     return generator
 
 
-def run_class_generation(request: ClassRequest, *, progress_factory: ProgressFactory = _no_progress) -> dict[str, Any]:
+def run_class_generation(request: ClassRequest, *, progress: Progress = no_progress) -> dict[str, Any]:
     """Fit and/or sample; returns a summary (and writes OUT atomically)."""
     from synthmed.devices import resolve_device
 
@@ -114,15 +126,10 @@ def run_class_generation(request: ClassRequest, *, progress_factory: ProgressFac
     dataset, entry = request.dataset, request.entry
     summary: dict[str, Any] = {"generator": entry.tag, "seed": request.seed}
     if request.fit_only:
-        folder = OutputFolder(request.out, inputs=[dataset.root, request.model, request.judge],
-                              overwrite=request.overwrite, resume=request.resume)
-        try:
-            _fit_or_reuse(request, folder.tmp, rows, device, progress_factory)
+        with OutputFolder(request.out, inputs=[dataset.root, request.model, request.judge], overwrite=request.overwrite,
+                          resume=request.resume, resumable=True) as folder:
+            _fit_or_reuse(request, folder.tmp, rows, device, progress)
             folder.write_provenance("generate", [dataset.root], generator=entry.tag, fit_only=True)
-        except UsageError:
-            folder.discard()
-            raise
-        folder.commit()
         return {**summary, "model": str(request.out / MODEL_FOLDER)}
 
     info = {"generation": {"generator": entry.tag, "seed": request.seed, "counts": request.counts,
@@ -133,11 +140,11 @@ def run_class_generation(request: ClassRequest, *, progress_factory: ProgressFac
                            resume=request.resume, resumable=True, info=info)
     with writer:
         if generator is None:
-            generator = _fit_or_reuse(request, writer.tmp, rows, device, progress_factory)
+            generator = _fit_or_reuse(request, writer.tmp, rows, device, progress)
         plan = plan_sampling(request.counts, generator_name=entry.name, seed=request.seed, shard=request.shard,
                              done=writer.has)
         written = sample_into(writer, generator, entry, dataset, plan, seed=request.seed, device=device,
-                              batch_size=request.batch_size, progress_factory=progress_factory)
+                              batch_size=request.batch_size, progress=progress)
         mine = [row for row in writer.rows if row["source"] == "synthetic"]
         if not mine:
             raise UsageError(f"nothing to generate in shard {request.shard[0] + 1}/{request.shard[1]}")
@@ -147,8 +154,6 @@ def run_class_generation(request: ClassRequest, *, progress_factory: ProgressFac
                    counts={label: sum(1 for r in writer.rows if r["label"] == label) for label in request.counts},
                    quality=report)
     return summary
-
-
 
 
 @dataclass
@@ -174,86 +179,51 @@ class VariationRequest:
     resume: bool = False
 
 
-def check_variation_options(*, splits: Sequence[str], concurrency: int, max_requests: int | None,
-                            per_image: int | None, counts_given: bool, model: Path | None, fit_only: bool,
-                            fit_epochs: int | None) -> None:
-    from synthmed.data import SPLITS
-
+def refuse_fit_options(*, model: Path | None, fit_only: bool, fit_epochs: int | None) -> None:
+    """Options of fitted generators, given with an image-conditional one."""
     for option, value in (("--model", model), ("--fit-only", fit_only or None), ("--fit-epochs", fit_epochs)):
         if value is not None:
             raise UsageError(f"{option} is for generators that are fitted (conditioning 'class'); "
                              "image-conditional generators are not fitted")
-    for split in splits:
-        if split not in SPLITS:
-            raise UsageError(f"--splits: {split!r} is not one of {', '.join(SPLITS)}")
-    if concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
-    if max_requests is not None and max_requests < 1:
-        raise UsageError("--max-requests must be at least 1")
-    if per_image is None and not counts_given:
-        raise UsageError("say how many images to make: --per-image K, --per-class N, --ratio R or --balance")
 
 
-def check_upload(generator: Any, allow_upload: bool) -> None:
-    host = getattr(generator, "upload_host", None)
-    if host and not allow_upload:
-        raise UsageError(f"generator {getattr(generator, 'name', '?')!r} sends the source images to {host}; "
-                         "pass --allow-upload (or set SYNTHMED_ALLOW_UPLOAD=1) if that is permitted")
-
-
-def journal_ids(out: Path) -> set[str]:
-    """Ids already written to `out` by an interrupted run, or by a finished one that
-    `--resume` would continue (read-only, for --dry-run)."""
-    path = partial_path(Path(out)) / JOURNAL
-    ids: set[str] = set()
-    if not path.is_file() and (Path(out) / "dataset.json").is_file():
-        return {row["id"] for row in Dataset.open(out).rows}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                ids.add(json.loads(line)["id"])
-            except (ValueError, KeyError):
-                break
-    return ids
-
-
-def run_variation_generation(request: VariationRequest, *, progress_factory: ProgressFactory = _no_progress
-                             ) -> dict[str, Any]:
-    """Plan with `plan_variations`, run with `run_variations` (contract 5), report quality."""
+def run_variation_generation(request: VariationRequest, *, progress: Progress = no_progress) -> dict[str, Any]:
+    """Plan with `plan_variations`, run with `run_variations`, report quality. Every option is
+    checked (by those two and here) before a request is sent or a file written."""
     from synthmed.devices import resolve_device
+    from synthmed.generate.variation import (
+        check_limits,
+        check_upload_permission,
+        pending_variations,
+        plan_variations,
+        run_variations,
+    )
 
+    check_copy_threshold(request.copy_threshold)
+    check_limits(concurrency=request.concurrency, max_requests=request.max_requests)
+    plan = plan_variations(request.dataset, counts=request.counts, per_image=request.per_image,
+                           splits=request.splits, classes=request.classes, seed=request.seed, shard=request.shard,
+                           generator=request.entry.name)
     device = resolve_device(request.device_spec)
     generator = make_generator(request.entry, request.args)
     if not request.dry_run:  # a dry run sends nothing, so it needs no permission
-        check_upload(generator, request.allow_upload)
+        check_upload_permission(generator, request.allow_upload)
     judge = load_judge(request.judge, request.dataset) if request.judge is not None else None
-    from synthmed.generate.variation import plan_variations, run_variations
-
-    plan = plan_variations(request.dataset, counts=request.counts, per_image=request.per_image,
-                           splits=request.splits, classes=request.classes, seed=request.seed, shard=request.shard)
     if request.dry_run:
-        done = journal_ids(request.out) if request.resume else set()
-        left = [p for p in plan if p.id not in done]
+        left = pending_variations(plan, request.out, request.entry.name) if request.resume else plan
         capped = len(left) if request.max_requests is None else min(len(left), request.max_requests)
         return {"dry_run": True, "planned": len(plan), "already_done": len(plan) - len(left), "would_request": capped}
-    writer = DatasetWriter(request.out, classes=request.dataset.classes, command="generate",
-                           parents=[request.dataset.root], inputs=[request.judge], overwrite=request.overwrite,
-                           resume=request.resume,
-                           resumable=True, info={"generation": {"generator": request.entry.tag, "seed": request.seed}})
-    advance = progress_factory("variations", len(plan), "img")
-    try:
+    with DatasetWriter(request.out, classes=request.dataset.classes, command="generate", parents=[request.dataset.root],
+                       inputs=[request.judge], overwrite=request.overwrite, resume=request.resume, resumable=True,
+                       info={"generation": {"generator": request.entry.tag, "seed": request.seed}}) as writer:
         result = run_variations(request.dataset, plan, writer, request.entry, generator, device=device,
                                 concurrency=request.concurrency, max_requests=request.max_requests,
-                                allow_upload=request.allow_upload, on_progress=advance)
-    except BaseException as exc:
-        writer.__exit__(type(exc), exc, exc.__traceback__)
-        raise
+                                allow_upload=request.allow_upload, progress=progress)
+        rows = [row for row in writer.rows if row["source"] == "synthetic"]
+        if rows:
+            result["quality"] = write_quality(writer.tmp, request.dataset, rows, judge=judge,
+                                              copy_threshold=request.copy_threshold, device=device)
     # --max-requests may stop short of the plan: the output is still a finished dataset of what
     # was made, and `--resume` on it later continues with the rest (DatasetWriter seeds from it).
     left = result["planned"] - result["already_done"] - result["written"] - result["rejected"]
-    rows = [row for row in writer.rows if row["source"] == "synthetic"]
-    if rows:
-        result["quality"] = write_quality(writer.tmp, request.dataset, rows, judge=judge,
-                                          copy_threshold=request.copy_threshold, device=device)
-    writer.finish()
     return {**result, "complete": left <= 0, "left": max(left, 0)}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from synthmed.data import Dataset
 from synthmed.errors import UsageError
+from synthmed.jsonio import read_json, write_json
+from synthmed.parsing import comma_list
 from synthmed.protocols import LoadsModel
 from synthmed.registry import Entry, GeneratorInfo, get_entry
 
@@ -15,15 +16,6 @@ MODEL_FOLDER = "model"
 FIT_STATE_FOLDER = "fit-state"
 QUALITY_FILE = "quality.json"
 SHEETS_FOLDER = "contact-sheets"
-
-# progress_factory(description, total, unit) -> advance(n, **status)
-ProgressFactory = Callable[[str, int | None, str], Callable[..., None]]
-
-
-def _no_progress(description: str, total: int | None, unit: str) -> Callable[..., None]:
-    return lambda n=1, **status: None
-
-
 
 
 def generator_entry(name: str) -> Entry[GeneratorInfo]:
@@ -40,9 +32,9 @@ def make_generator(entry: Entry, args: dict[str, Any]) -> Any:
 
 def resolve_classes(dataset: Dataset, classes: Sequence[str] | None) -> list[str]:
     """The chosen classes in dataset order (all when none are given)."""
-    if not classes:
+    wanted = comma_list(classes)
+    if not wanted:
         return dataset.classes
-    wanted = [c.strip() for item in classes for c in item.split(",") if c.strip()]
     unknown = [c for c in wanted if c not in dataset.classes]
     if unknown:
         raise UsageError(f"--classes: {dataset.root} has no class {unknown[0]!r}; its classes are {', '.join(dataset.classes)}")
@@ -130,8 +122,8 @@ def save_model(generator: Any, folder: Path, entry: Entry, dataset: Dataset, cla
     """`generator.save(folder)`, then the facts `--model` checks added to its config.json."""
     generator.save(folder)
     path = Path(folder) / "config.json"
-    config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"format_version": 1}
+    config = read_json(path, what="a model folder") if path.is_file() else {"format_version": 1}
     config.update(kind="generator", name=entry.name, plugin=entry.plugin, version=entry.version, args=args,
                   classes=dataset.classes, fitted_classes=list(classes), image_size=list(dataset.require_uniform_size()),
                   channels=dataset.channels, normalization=dataset.stats, fit_epochs=epochs)
-    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    write_json(path, config)

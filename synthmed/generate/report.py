@@ -1,8 +1,8 @@
-"""The quality report of generated images (quality.json and contact sheets), with an optional judge."""
+"""The quality report of generated images: quality.json (the layout of synthmed.quality) and a
+contact sheet per class, with label fidelity when a judge classifier is given."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -12,6 +12,7 @@ import numpy as np
 from synthmed.data import Dataset, Row
 from synthmed.errors import UsageError
 from synthmed.generate.plan import QUALITY_FILE, SHEETS_FOLDER
+from synthmed.jsonio import write_json
 
 
 @dataclass
@@ -22,7 +23,7 @@ class Judge:
 
 
 def load_judge(run: Path, dataset: Dataset) -> Judge:
-    """`--judge RUN`: a classifier trained on this dataset's class list (contract 1)."""
+    """`--judge RUN`: a classifier from `synthmed train`, trained on this dataset's class list."""
     from synthmed.checkpoint import load_classifier
 
     module, config = load_classifier(Path(run))
@@ -54,5 +55,5 @@ def write_quality(folder: Path, dataset: Dataset, rows: Sequence[Row], *, judge:
     for label, images in synthetic.items():
         sheet = contact_sheet(images, real[label])
         (sheets / f"{label}.png").write_bytes(encode_png(sheet))
-    (folder / QUALITY_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(folder / QUALITY_FILE, report)
     return report

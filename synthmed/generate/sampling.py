@@ -10,7 +10,7 @@ import numpy as np
 
 from synthmed.data import Dataset, DatasetWriter, Row
 from synthmed.errors import UsageError
-from synthmed.generate.plan import ProgressFactory, _no_progress
+from synthmed.progress import Progress, no_progress, start_task
 from synthmed.protocols import CountsFitSteps, ResumableFit, SamplesPerSeed
 from synthmed.registry import Entry
 from synthmed.seeding import derive_seed
@@ -31,18 +31,18 @@ def fit_rows(dataset: Dataset, classes: Sequence[str], min_images: int) -> list[
 
 
 def fit_generator(generator: Any, dataset: Dataset, rows: Sequence[Row], *, epochs: int, device: Any, seed: int,
-                  state_dir: Path | None, progress_factory: ProgressFactory = _no_progress) -> None:
+                  state_dir: Path | None, progress: Progress = no_progress) -> None:
+    """`generator.fit` on the rows' images, reported as one task (in optimizer steps when the
+    generator can tell how many there will be)."""
     images = dataset.load_images(rows)
     labels = dataset.label_indices(rows)
     total = generator.fit_steps(labels, epochs) if isinstance(generator, CountsFitSteps) else None
-    advance = progress_factory(f"fitting {generator.name}", total, "step")
-    if isinstance(generator, ResumableFit):
-        generator.fit(images, labels, epochs=epochs, device=device, seed=seed, progress=advance,
-                      num_classes=len(dataset.classes), state_dir=state_dir)
-    else:
-        generator.fit(images, labels, epochs=epochs, device=device, seed=seed, progress=advance)
-
-
+    with start_task(progress, f"fitting {generator.name}", total=total, unit="step") as task:
+        if isinstance(generator, ResumableFit):
+            generator.fit(images, labels, epochs=epochs, device=device, seed=seed, progress=task,
+                          num_classes=len(dataset.classes), state_dir=state_dir)
+        else:
+            generator.fit(images, labels, epochs=epochs, device=device, seed=seed, progress=task)
 
 
 def row_id(generator_name: str, label: str, seed: int, index: int) -> str:
@@ -80,11 +80,11 @@ def plan_sampling(counts: dict[str, int], *, generator_name: str, seed: int, sha
 
 
 def sample_into(writer: DatasetWriter, generator: Any, entry: Entry, dataset: Dataset, plan: SamplingPlan, *,
-                seed: int, device: Any, batch_size: int = 64, progress_factory: ProgressFactory = _no_progress) -> int:
+                seed: int, device: Any, batch_size: int = 64, progress: Progress = no_progress) -> int:
     """Sample every planned image and write it at once (the writer's journal is the resume record)."""
     from synthmed.data.imageio import from_chw
 
-    advance = progress_factory("sampling", plan.total, "img")
+    advance = start_task(progress, "sampling", total=plan.total, unit="img")
     written = 0
     batched = isinstance(generator, SamplesPerSeed)
     for label, indices in plan.todo.items():
@@ -101,4 +101,5 @@ def sample_into(writer: DatasetWriter, generator: Any, entry: Entry, dataset: Da
                                  label=label, split="train", source="synthetic", generator=entry.tag, seed=image_seed_)
                 written += 1
             advance(len(chunk))
+    advance.finish()
     return written

@@ -1,8 +1,8 @@
 """Image-conditional generation: plan which variations to make, then make them resumably.
 
-`synthmed generate` calls these for generators registered with `conditioning="image"`
-(contract 5 in BRIEF.md); they are plain functions so scripts and benchmarks can drive
-them without the CLI.
+`synthmed generate` calls these for generators registered with `conditioning="image"` (whose
+`vary(tasks, device=..., concurrency=...)` yields `(task, image or exception)` pairs); they
+are plain functions so scripts and benchmarks can drive them without the CLI.
 
     plan = plan_variations(dataset, per_image=2, seed=0, generator=entry.name)
     with DatasetWriter(out, classes=dataset.classes, command="generate", resumable=True) as writer:
@@ -15,24 +15,22 @@ written is never handed to the generator again. Tasks the generator rejects go t
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from synthmed.data.imageio import from_chw
-from synthmed.data import JOURNAL, check_leakage, Dataset, DatasetWriter, partial_path, Row
+from synthmed.data import check_leakage, Dataset, DatasetWriter, RejectedLog, rejection_reason, Row, SPLITS, written_ids
 from synthmed.devices import take_shard
 from synthmed.errors import SynthmedError, UsageError
+from synthmed.parsing import comma_list, env_flag
+from synthmed.progress import Progress, no_progress, start_task
 from synthmed.protocols import VariationTask
 from synthmed.seeding import derive_seed
 
 ALLOW_UPLOAD_ENV = "SYNTHMED_ALLOW_UPLOAD"
-REJECTED_FILE = "rejected.csv"
-REJECTED_COLUMNS = ("id", "source", "reason")
 # Sources are decoded and handed to the generator in chunks of this many tasks, so memory
 # stays bounded on large datasets while a concurrent generator still has plenty to overlap.
 CHUNK_TASKS = 256
@@ -49,10 +47,8 @@ class PlannedVariation:
 
 
 def variation_id(source_id: str, generator_name: str, index: int) -> str:
-    """Row id of a variation (contract 4): `<source id>--<generator>-<index:03d>`."""
+    """Row id of a variation: `<source id>--<generator>-<index:03d>`, so it names its source."""
     return f"{source_id}--{generator_name}-{index:03d}"
-
-
 
 
 def plan_variations(
@@ -75,15 +71,16 @@ def plan_variations(
     `--max-requests` and `--shard` cut it evenly across classes. `generator` is the
     generator's registry name, used in the row ids; pass `entry.name`.
     """
-    if isinstance(splits, str):  # "train,val" as typed after --splits
-        splits = tuple(part.strip() for part in splits.split(",") if part.strip())
+    splits = tuple(comma_list(splits) or ())  # "train,val" as typed after --splits, or a list
     if (counts is None) == (per_image is None):
         raise UsageError("give either --per-image K or per-class counts (--per-class/--ratio/--balance), not both or neither")
     if per_image is not None and per_image < 1:
         raise UsageError(f"--per-image {per_image}: must be at least 1")
-    unknown_splits = [s for s in splits if s not in ("train", "val", "test")]
-    if not splits or unknown_splits:
-        raise UsageError(f"--splits {','.join(splits)}: each must be one of train, val, test")
+    for split in splits:
+        if split not in SPLITS:
+            raise UsageError(f"--splits {','.join(splits)}: {split!r} is not one of {', '.join(SPLITS)}")
+    if not splits:
+        raise UsageError(f"--splits: give at least one of {', '.join(SPLITS)}")
     wanted_classes = list(classes) if classes is not None else dataset.classes
     unknown = [c for c in [*wanted_classes, *(counts or {})] if c not in dataset.classes]
     if unknown:
@@ -132,29 +129,24 @@ def plan_variations(
 
 def pending_variations(plan: Sequence[PlannedVariation], out: str | os.PathLike[str], generator: str
                        ) -> list[PlannedVariation]:
-    """The planned variations an interrupted output does not hold yet (for `--dry-run --resume`).
-
-    Reads the journal of OUT's partial folder without opening a writer, so nothing is written;
-    with no partial folder everything is pending."""
-    import json
-
-    journal = partial_path(Path(out)) / JOURNAL
-    done: set[str] = set()
-    if journal.is_file():
-        with open(journal, encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    done.add(json.loads(line)["id"])
-                except (ValueError, KeyError, TypeError):
-                    break  # a line cut short by a crash
+    """The planned variations `--resume` on OUT would still make (for `--dry-run --resume`):
+    read from OUT's journal (or a finished OUT) without opening a writer, so nothing is written."""
+    done = written_ids(out)
     return [item for item in plan if variation_id(item.source["id"], generator, item.index) not in done]
 
 
+def check_limits(*, concurrency: int, max_requests: int | None) -> None:
+    """--concurrency and --max-requests, the one place they are checked."""
+    if concurrency < 1:
+        raise UsageError(f"--concurrency {concurrency}: must be at least 1")
+    if max_requests is not None and max_requests < 1:
+        raise UsageError(f"--max-requests {max_requests}: must be at least 1")
 
 
 def upload_allowed(allow_upload: bool = False) -> bool:
-    """`--allow-upload`, or SYNTHMED_ALLOW_UPLOAD=1 in the environment."""
-    return allow_upload or os.environ.get(ALLOW_UPLOAD_ENV, "").strip().lower() in ("1", "true", "yes")
+    """`--allow-upload`, or SYNTHMED_ALLOW_UPLOAD set to 1, true, yes or on (anything else set
+    there is refused: `synthmed.parsing.env_flag`)."""
+    return allow_upload or env_flag(ALLOW_UPLOAD_ENV)
 
 
 def check_upload_permission(generator: Any, allow_upload: bool = False) -> None:
@@ -181,48 +173,6 @@ def _refuse(message: str, writer: DatasetWriter) -> SynthmedError:
     return error
 
 
-class RejectedLog:
-    """`rejected.csv` (id, source, reason) in the output being written, rewritten on each add
-    (small) so that a crash never leaves it half-written."""
-
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / REJECTED_FILE
-        self.entries: dict[str, dict[str, str]] = {}
-        if self.path.is_file():
-            with open(self.path, newline="", encoding="utf-8") as handle:
-                for entry in csv.DictReader(handle):
-                    self.entries[entry["id"]] = {c: entry.get(c, "") for c in REJECTED_COLUMNS}
-
-    def forget(self, ids: Iterable[str]) -> None:
-        """Drop earlier rejections of tasks that are tried again or done now."""
-        before = len(self.entries)
-        for row_id in ids:
-            self.entries.pop(row_id, None)
-        if len(self.entries) != before:
-            self._save()
-
-    def add(self, row_id: str, source_id: str, reason: str) -> None:
-        self.entries[row_id] = {"id": row_id, "source": source_id, "reason": reason}
-        self._save()
-
-    def _save(self) -> None:
-        if not self.entries:
-            self.path.unlink(missing_ok=True)
-            return
-        scratch = self.path.with_name(self.path.name + ".tmp")
-        with open(scratch, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=REJECTED_COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(self.entries.values())
-        os.replace(scratch, self.path)
-
-
-def rejection_reason(error: BaseException) -> str:
-    """One line: the exception's type and first line of message."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
 def run_variations(
     dataset: Dataset,
     plan: Sequence[PlannedVariation],
@@ -234,7 +184,7 @@ def run_variations(
     concurrency: int = 1,
     max_requests: int | None = None,
     allow_upload: bool = False,
-    on_progress: Callable[[int], None] | None = None,
+    progress: Progress = no_progress,
 ) -> dict[str, int]:
     """Make the planned variations not yet in `writer`, writing each as it arrives.
 
@@ -244,11 +194,8 @@ def run_variations(
     so a variation of a val/test image never lands in train (the leakage rule). Returns
     {"planned", "already_done", "requested", "written", "rejected"}.
     """
-    if concurrency < 1:
-        raise _refuse(f"--concurrency {concurrency}: must be at least 1", writer)
-    if max_requests is not None and max_requests < 0:
-        raise _refuse(f"--max-requests {max_requests}: cannot be negative", writer)
     try:
+        check_limits(concurrency=concurrency, max_requests=max_requests)
         check_upload_permission(generator, allow_upload)
     except UsageError as refusal:
         raise _refuse(str(refusal), writer) from None
@@ -259,7 +206,8 @@ def run_variations(
     if max_requests is not None:
         pending = pending[:max_requests]
 
-    store = _ResultStore(writer, entry, generator.columns(), planned_by_id, on_progress)
+    made = start_task(progress, "variations", total=len(planned_by_id), unit="img")
+    store = _ResultStore(writer, entry, generator.columns(), planned_by_id, made)
     store.rejected.forget([*pending, *(row_id for row_id in planned_by_id if writer.has(row_id))])
     requested = 0
     for start in range(0, len(pending), CHUNK_TASKS):
@@ -280,6 +228,7 @@ def run_variations(
             close = getattr(results, "close", None)
             if close is not None:
                 close()  # stops a generator's worker threads when we stop early
+    made.finish()
     check_leakage(writer.rows, dataset.rows, where=str(writer.out))
     return {
         "planned": len(planned_by_id),
@@ -310,12 +259,12 @@ def _drain(results: Any, store: "_ResultStore") -> None:
 class _ResultStore:
     """Writes each (task, image) as it arrives and records (task, exception) as rejected."""
 
-    def __init__(self, writer, entry, columns, planned_by_id, on_progress) -> None:  # noqa: ANN001
+    def __init__(self, writer, entry, columns, planned_by_id, advance) -> None:  # noqa: ANN001
         self.writer = writer
         self.entry = entry
         self.columns = dict(columns)
         self.planned_by_id = planned_by_id
-        self.on_progress = on_progress
+        self.advance = advance
         self.rejected = RejectedLog(writer.tmp)
         self.written = 0
         self.rejected_now = 0
@@ -343,8 +292,7 @@ class _ResultStore:
                 **self.columns,
             )
             self.written += 1
-        if self.on_progress is not None:
-            self.on_progress(1)
+        self.advance(1)
 
 
 def _tasks(dataset: Dataset, items: Sequence[PlannedVariation]) -> list[VariationTask]:

@@ -244,18 +244,16 @@ def choose_layer(layers: Sequence[CamLayer], name: str | None = None, *, model_n
 
 def resolve_targets(specs: Sequence[str], classes: Sequence[str]) -> list[str]:
     """Split comma lists, drop repeats, check class names: the --target values to compute."""
+    from synthmed.parsing import comma_list
+
     targets: list[str] = []
-    for spec in specs:
-        for part in spec.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            if part not in TARGET_KEYWORDS and part not in classes:
-                raise UsageError(
-                    f"--target {part!r}: not a class of the dataset; use predicted, true or one of {', '.join(classes)}"
-                )
-            if part not in targets:
-                targets.append(part)
+    for part in comma_list(specs) or []:
+        if part not in TARGET_KEYWORDS and part not in classes:
+            raise UsageError(
+                f"--target {part!r}: not a class of the dataset; use predicted, true or one of {', '.join(classes)}"
+            )
+        if part not in targets:
+            targets.append(part)
     if not targets:
         raise UsageError("--target: give predicted, true or a class name")
     return targets

@@ -16,8 +16,10 @@ import numpy as np
 
 from synthmed.data import origins_of, Row
 from synthmed.seeding import derive_seed
+from synthmed.stats import summarize
 
 TOP_FRACTION = 0.2  # the "top 20 % regions" compared by top_region_iou
+MEASURES = ("pearson", "iou_top20")
 
 
 @dataclass(frozen=True)
@@ -95,14 +97,11 @@ def baseline_pairs(real_rows: Sequence[Row], wanted: dict[str, int], *, seed: in
     return pairs
 
 
-def _median(values: Sequence[float]) -> float | None:
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.median(finite)) if finite else None
-
-
-def summarize(records: Sequence[dict], targets: Sequence[str], classes: Sequence[str]) -> dict:
-    """Per class and target: pair counts and the median similarity of synthetic pairs and of
-    the baseline. `records` are pairs.csv rows (kind, label, target, pearson, iou_top20)."""
+def summarize_pairs(records: Sequence[dict], targets: Sequence[str], classes: Sequence[str]) -> dict:
+    """Per class and target: pair counts, and the similarity (`pearson`, `iou_top20`) of the
+    synthetic pairs and of the baseline pairs, each in the `synthmed.stats.summarize` layout
+    (a NaN similarity, from a constant or empty map, is kept but not counted). `records` are
+    pairs.csv rows (kind, label, target, pearson, iou_top20)."""
     summary: dict[str, dict] = {}
     for label in classes:
         per_target = {}
@@ -115,14 +114,8 @@ def summarize(records: Sequence[dict], targets: Sequence[str], classes: Sequence
             per_target[target] = {
                 "pairs": len(synthetic),
                 "baseline_pairs": len(baseline),
-                "pearson": {
-                    "median": _median([r["pearson"] for r in synthetic]),
-                    "baseline_median": _median([r["pearson"] for r in baseline]),
-                },
-                "iou_top20": {
-                    "median": _median([r["iou_top20"] for r in synthetic]),
-                    "baseline_median": _median([r["iou_top20"] for r in baseline]),
-                },
+                **{measure: summarize([r[measure] for r in synthetic]) for measure in MEASURES},
+                "baseline": {measure: summarize([r[measure] for r in baseline]) for measure in MEASURES},
             }
         if per_target:
             summary[label] = per_target

@@ -17,13 +17,15 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from synthmed.data import SOURCES, SPLITS, Dataset, iter_chunks, OutputFolder, partial_path, Row
 from synthmed.errors import UsageError
-from synthmed.gradcam.pairs import TOP_FRACTION, baseline_pairs, pearson, summarize, synthetic_pairs, top_region_iou
+from synthmed.gradcam.pairs import TOP_FRACTION, baseline_pairs, pearson, summarize_pairs, synthetic_pairs, top_region_iou
+from synthmed.jsonio import write_json
+from synthmed.progress import Progress, no_progress, start_task
 from synthmed.seeding import derive_seed
 
 MAP_COLUMNS = (
@@ -66,7 +68,7 @@ class GradcamPlan:
     config: dict[str, Any]
     targets: list[str]
     rows: list[Row]  # images to explain, in dataset order
-    pairs: list[Any] = field(default_factory=list)  # cam_pairs.Pair
+    pairs: list[Any] = field(default_factory=list)  # synthmed.gradcam.pairs.Pair
 
 
 def limit_per_class(rows: Sequence[Row], limit: int | None, *, seed: int) -> list[Row]:
@@ -109,7 +111,7 @@ def plan(request: GradcamRequest) -> GradcamPlan:
     rows = limit_per_class(dataset.select(splits, request.source, classes), request.limit, seed=request.seed)
     if not rows:
         source = f" with source {request.source}" if request.source else ""
-        raise UsageError(f"{where}: no images{source}; check --split, --classes and --source")
+        raise UsageError(f"{where}: no images{source}; check --splits, --classes and --source")
     return GradcamPlan(request, dataset, folder, config, targets, rows)
 
 
@@ -133,11 +135,11 @@ def _check_run_fits(request: GradcamRequest, dataset: Dataset, config: dict[str,
 
 
 def _check_selection(request: GradcamRequest, dataset: Dataset) -> tuple[list[str] | None, list[str] | None]:
-    """--split, --classes and --source checked; (splits, classes) as lists or None for all."""
+    """--splits, --classes and --source checked; (splits, classes) as lists or None for all."""
     splits = list(request.splits) if request.splits else None
     for split in splits or ():
         if split not in SPLITS:
-            raise UsageError(f"--split {split!r}: choose from {', '.join(SPLITS)}")
+            raise UsageError(f"--splits {split!r}: choose from {', '.join(SPLITS)}")
     classes = list(request.classes) if request.classes else None
     for label in classes or ():
         if label not in dataset.classes:
@@ -179,35 +181,24 @@ def _stem_path(folder: str, row: Row, suffix: str) -> str:
     return str(PurePosixPath(folder, row["split"], row["label"], name.stem + suffix))
 
 
-def run_gradcam(
-    request: GradcamRequest,
-    *,
-    on_start: Callable[[int], None] | None = None,
-    on_advance: Callable[[int], None] | None = None,
-) -> tuple[Path, dict[str, Any]]:
-    """Validate, compute and write the report; returns (output path, summary).
-
-    `on_start(n)` is called with the number of images still to explain (after `resume`
-    skipped finished ones), `on_advance(k)` after each batch."""
+def run_gradcam(request: GradcamRequest, *, progress: Progress = no_progress) -> tuple[Path, dict[str, Any]]:
+    """Validate, compute and write the report; returns (output path, summary). The images
+    still to explain (after `resume` skipped finished ones) are reported as one task."""
     from synthmed.devices import resolve_device
 
     job = plan(request)
     device = resolve_device(request.device)
-    folder = OutputFolder(request.out, inputs=[request.dataset, request.run], overwrite=request.overwrite,
-                          resume=request.resume)
-    try:
-        summary = _write_report(job, folder.tmp, device, on_start=on_start, on_advance=on_advance)
+    # A failure other than bad input keeps the unfinished folder for --resume.
+    with OutputFolder(request.out, inputs=[request.dataset, request.run], overwrite=request.overwrite,
+                      resume=request.resume, resumable=True) as folder:
+        summary = _write_report(job, folder.tmp, device, progress)
         folder.write_provenance(
             "gradcam", parents=[request.dataset, job.model_folder], method=request.method, layer=summary["layer"]["name"]
         )
-        return folder.commit(), summary
-    except UsageError:
-        folder.discard()
-        raise
-    # Any other failure keeps the unfinished folder for --resume (a rerun without it starts over).
+    return folder.out, summary
 
 
-def _write_report(job: GradcamPlan, tmp: Path, device: Any, *, on_start=None, on_advance=None) -> dict[str, Any]:
+def _write_report(job: GradcamPlan, tmp: Path, device: Any, progress: Progress) -> dict[str, Any]:
     import torch
 
     from synthmed.checkpoint import load_checkpoint
@@ -226,8 +217,7 @@ def _write_report(job: GradcamPlan, tmp: Path, device: Any, *, on_start=None, on
     done = {row["id"]: _finished(tmp, row, job, layer.name) for row in job.rows}
     todo = [row for row in job.rows if done[row["id"]] is None]
     extractor = CamExtractor(model, layer, request.method)
-    if on_start:
-        on_start(len(todo))
+    task = start_task(progress, "explaining", total=len(todo), unit="img")
     try:
         for batch in iter_chunks(todo, request.batch_size):
             images = dataset.load_images(batch)
@@ -245,8 +235,8 @@ def _write_report(job: GradcamPlan, tmp: Path, device: Any, *, on_start=None, on
                     {target: int(indices[target][i]) for target in job.targets},
                     {target: maps[target][i] for target in job.targets},
                 )  # fmt: skip
-            if on_advance:
-                on_advance(len(batch))
+            task(len(batch))
+        task.finish()
     finally:
         extractor.close()
         if device.type == "cuda":
@@ -267,7 +257,7 @@ def _write_report(job: GradcamPlan, tmp: Path, device: Any, *, on_start=None, on
         "seed": request.seed,
         "pairs": _write_pairs(job, tmp, records) if request.pairs else None,
     }
-    (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_json(tmp / "summary.json", summary)
     return summary
 
 
@@ -385,7 +375,7 @@ def _write_pairs(job: GradcamPlan, tmp: Path, records: Sequence[dict[str, Any]])
                 }
             )  # fmt: skip
     _write_csv(tmp / "pairs.csv", PAIR_COLUMNS, [{**r, "pearson": f"{r['pearson']:.6f}", "iou_top20": f"{r['iou_top20']:.6f}"} for r in results])
-    return {"top_fraction": TOP_FRACTION, "classes": summarize(results, job.targets, job.dataset.classes)}
+    return {"top_fraction": TOP_FRACTION, "classes": summarize_pairs(results, job.targets, job.dataset.classes)}
 
 
 def _map_for(target: str, target_class: str) -> str:

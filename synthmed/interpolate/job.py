@@ -8,18 +8,20 @@ load the autoencoder, write the interpolants, measure them and draw a strip per 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from synthmed.data import Dataset
 from synthmed.interpolate import latent as interp
 from synthmed.errors import UsageError
+from synthmed.jsonio import write_json
+from synthmed.progress import Progress, no_progress, start_task
 
 DEFAULT_ALPHAS = "0.25,0.5,0.75"
+DEFAULT_FIT_EPOCHS = 20
 STRIP_GROUPS = 4  # rows per class strip
 
 
@@ -30,14 +32,14 @@ class InterpolationSettings:
     autoencoder: str | None = None  # None: cnn-ae, or the --model's own name
     autoencoder_args: dict[str, Any] = field(default_factory=dict)
     model_dir: Path | None = None
-    fit_epochs: int = 20
+    fit_epochs: int | None = None  # None: DEFAULT_FIT_EPOCHS (a --model is used as it is)
     loss: str = "mse"
     batch_size: int = 32
     lr: float | None = None  # None: the autoencoder's registered default (meta `lr`), else 1e-3
     n: int = 2
     within_class: bool = True
     alphas: str | None = None
-    weights: list[str] = field(default_factory=list)
+    mix_weights: list[str] = field(default_factory=list)
     concentration: float | None = None
     per_class: int | None = None
     ratio: float | None = None
@@ -79,24 +81,26 @@ def _check_numbers(s: InterpolationSettings) -> None:
         raise UsageError(f"--ratio {s.ratio}: must not be negative")
     if s.loss not in interp.LOSSES:
         raise UsageError(f"--loss {s.loss!r}: expected one of {', '.join(interp.LOSSES)}")
-    if s.fit_epochs < 1 or s.batch_size < 1 or (s.lr is not None and s.lr <= 0):
+    if (s.fit_epochs is not None and s.fit_epochs < 1) or s.batch_size < 1 or (s.lr is not None and s.lr <= 0):
         raise UsageError("--fit-epochs and --batch-size must be at least 1 and --lr positive")
+    if s.model_dir is not None and s.fit_epochs is not None:
+        raise UsageError("--fit-epochs and --model: a --model is used as it is; give only one of them")
     if not 0 < s.near_copy_ssim <= 1:
         raise UsageError(f"--near-copy-ssim {s.near_copy_ssim}: choose a value in (0, 1]")
 
 
 def _weight_vectors(s: InterpolationSettings) -> tuple[list[tuple[float, ...]] | None, str]:
-    given = [name for name, value in (("--alphas", s.alphas), ("--weights", s.weights), ("--concentration", s.concentration))
+    given = [name for name, value in (("--alphas", s.alphas), ("--mix-weights", s.mix_weights), ("--concentration", s.concentration))
              if value]
     if len(given) > 1:
         raise UsageError(f"{' and '.join(given)}: give only one way to choose the weights")
     if s.concentration is not None and s.concentration <= 0:
         raise UsageError(f"--concentration {s.concentration}: must be positive")
-    if s.weights:
-        return interp.parse_weight_vectors(s.weights, s.n), "weights"
+    if s.mix_weights:
+        return interp.parse_weight_vectors(s.mix_weights, s.n), "weights"
     if s.alphas is not None:
         if s.n != 2:
-            raise UsageError(f"--alphas is for pairs (--n 2); with --n {s.n} use --concentration or --weights")
+            raise UsageError(f"--alphas is for pairs (--n 2); with --n {s.n} use --concentration or --mix-weights")
         return interp.parse_alphas(s.alphas), "alphas"
     if s.concentration is None and s.n == 2:
         return interp.parse_alphas(DEFAULT_ALPHAS), "alphas"
@@ -174,10 +178,7 @@ def prepare(s: InterpolationSettings) -> PreparedJob:
     )
 
 
-Bar = Any  # a rich Progress (synthmed.cli.output.progress) or None
-
-
-def _obtain_model(job: PreparedJob, writer: Any, images: np.ndarray, bar: Bar) -> tuple[Any, str]:
+def _obtain_model(job: PreparedJob, writer: Any, images: np.ndarray, progress: Progress) -> tuple[Any, str]:
     """The --model, a model fitted before an interruption (--resume), or a new fit."""
     from synthmed.checkpoint import load_checkpoint, save_checkpoint
 
@@ -190,26 +191,22 @@ def _obtain_model(job: PreparedJob, writer: Any, images: np.ndarray, bar: Bar) -
         return model, "model (fitted before the interruption)"
     size = job.dataset.require_uniform_size()
     model = interp.build_autoencoder(job.entry, channels=job.dataset.channels, image_size=size, args=job.args)
-    task = bar.add_task(f"fitting {job.entry.name}", total=s.fit_epochs, unit="epoch") if bar else None
-
-    def on_epoch(epoch: int, loss: float) -> None:
-        if bar is not None:
-            bar.update(task, completed=epoch, status=f"loss {loss:.4f}")
-
-    history = interp.fit_autoencoder(
-        model, images, epochs=s.fit_epochs, loss=s.loss, batch_size=s.batch_size, lr=job.lr, device=job.device,
-        seed=s.seed, on_epoch=on_epoch,
-    )
+    epochs = s.fit_epochs or DEFAULT_FIT_EPOCHS
+    with start_task(progress, f"fitting {job.entry.name}", total=epochs, unit="epoch") as task:
+        history = interp.fit_autoencoder(
+            model, images, epochs=epochs, loss=s.loss, batch_size=s.batch_size, lr=job.lr, device=job.device,
+            seed=s.seed, advance=task,
+        )
     config = interp.autoencoder_config(
         job.entry, args=job.args, channels=job.dataset.channels, image_size=size, classes=job.dataset.classes,
-        loss=s.loss, fit_epochs=s.fit_epochs, seed=s.seed, lr=job.lr, batch_size=s.batch_size,
+        loss=s.loss, fit_epochs=epochs, seed=s.seed, lr=job.lr, batch_size=s.batch_size,
         final_loss=history[-1], bit_depth=job.dataset.bit_depth,
     )
     save_checkpoint(saved, model.cpu(), config)
     return model.to(job.device), "model"
 
 
-def execute(job: PreparedJob, *, bar: Bar = None, on_written: Callable[[int], None] | None = None) -> dict[str, Any]:
+def execute(job: PreparedJob, *, progress: Progress = no_progress) -> dict[str, Any]:
     """Write the output dataset; returns the summary (counts and quality)."""
     from synthmed.data import DatasetWriter
 
@@ -230,23 +227,15 @@ def execute(job: PreparedJob, *, bar: Bar = None, on_written: Callable[[int], No
         overwrite=s.overwrite,
         resume=s.resume, resumable=True, info=info,
     ) as writer:
-        model, model_source = _obtain_model(job, writer, parent_images, bar)
-        task = bar.add_task("interpolating", total=len(job.plan), unit="img") if bar else None
-
-        def advance(count: int) -> None:
-            if bar is not None:
-                bar.advance(task, count)
-            if on_written is not None:
-                on_written(count)
-
-        if bar is not None:
-            bar.advance(task, sum(1 for item in job.plan if writer.has(item.id)))
-        counts = interp.run_interpolation(
-            job.plan, parent_images, index, model, writer, generator=job.entry.tag, bit_depth=dataset.bit_depth,
-            device=job.device, batch_size=s.batch_size, on_progress=advance,
-        )
+        model, model_source = _obtain_model(job, writer, parent_images, progress)
+        done = sum(1 for item in job.plan if writer.has(item.id))
+        with start_task(progress, "interpolating", total=len(job.plan), unit="img", done=done) as task:
+            counts = interp.run_interpolation(
+                job.plan, parent_images, index, model, writer, generator=job.entry.tag, bit_depth=dataset.bit_depth,
+                device=job.device, batch_size=s.batch_size, advance=task,
+            )
         quality = measure(job, writer, model, parent_images, index, model_source)
-        (writer.tmp / "quality.json").write_text(json.dumps(quality, indent=2) + "\n", encoding="utf-8")
+        write_json(writer.tmp / "quality.json", quality)
         draw_strips(job, writer, parent_images, index)
         per_class: dict[str, int] = {}
         for row in writer.rows:
@@ -269,15 +258,16 @@ def measure(job: PreparedJob, writer: Any, model: Any, parent_images: np.ndarray
     val_images = job.dataset.load_images(val_rows) if val_rows else parent_images[:0]
     synthetic = _written_pixels(writer)
     parents = [[index[p] for p in origins_of(row)] for row in writer.rows]
+    interpolants = interpolant_quality(
+        model, synthetic, parents, parent_images, device=job.device, near_copy_ssim=job.settings.near_copy_ssim,
+        reference=val_images, lpips=job.lpips, labels=[row["label"] for row in writer.rows],
+    )
     return {
         "autoencoder": job.entry.tag,
         "model": model_source,
-        "reconstruction_val": reconstruction_quality(model, val_images, device=job.device, lpips=job.lpips),
-        "interpolants": interpolant_quality(
-            model, synthetic, parents, parent_images, device=job.device, near_copy_ssim=job.settings.near_copy_ssim,
-            reference=val_images, lpips=job.lpips, labels=[row["label"] for row in writer.rows],
-        ),
         "lpips": f"{job.lpips_backbone} (local weights)" if job.lpips else "unavailable (pass --lpips-weights PATH)",
+        "reconstruction_val": reconstruction_quality(model, val_images, device=job.device, lpips=job.lpips),
+        **interpolants,
     }
 
 

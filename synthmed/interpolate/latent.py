@@ -25,6 +25,8 @@ import numpy as np
 
 from synthmed.data import Dataset, Row
 from synthmed.errors import UsageError
+from synthmed.parsing import number_list
+from synthmed.progress import Advance, no_advance
 from synthmed.seeding import derive_seed
 
 SIMPLEX_TOLERANCE = 1e-6
@@ -34,7 +36,7 @@ LOSSES = ("mse", "bce")
 # --------------------------------------------------------------------------- weights
 
 
-def check_simplex(weights: Sequence[float], *, option: str = "--weights") -> tuple[float, ...]:
+def check_simplex(weights: Sequence[float], *, option: str = "--mix-weights") -> tuple[float, ...]:
     """Weights must be non-negative and sum to 1 (a point on the simplex)."""
     values = tuple(float(w) for w in weights)
     if not values or any(not math.isfinite(w) for w in values):
@@ -47,10 +49,7 @@ def check_simplex(weights: Sequence[float], *, option: str = "--weights") -> tup
 
 
 def _numbers(text: str, option: str) -> list[float]:
-    try:
-        return [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise UsageError(f"{option} {text!r}: expected comma-separated numbers, for example 0.25,0.5,0.75") from None
+    return number_list(text, option, example="0.25,0.5,0.75") or []
 
 
 def parse_alphas(text: str) -> list[tuple[float, float]]:
@@ -67,12 +66,12 @@ def parse_alphas(text: str) -> list[tuple[float, float]]:
 
 
 def parse_weight_vectors(texts: Sequence[str], n: int) -> list[tuple[float, ...]]:
-    """Each `--weights W1,...,Wn` is one explicit point on the simplex for n parents."""
+    """Each `--mix-weights W1,...,Wn` is one explicit point on the simplex for n parents."""
     vectors = []
     for text in texts:
-        values = _numbers(text, "--weights")
+        values = _numbers(text, "--mix-weights")
         if len(values) != n:
-            raise UsageError(f"--weights {text}: gives {len(values)} weight(s) but --n is {n}")
+            raise UsageError(f"--mix-weights {text}: gives {len(values)} weight(s) but --n is {n}")
         vectors.append(check_simplex(values))
     return vectors
 
@@ -139,7 +138,7 @@ def plan_interpolants(
 ) -> list[PlannedInterpolant]:
     """Groups of `n` parents per class with their weights.
 
-    With `weight_vectors` (alphas or explicit `--weights`), every group gets each vector
+    With `weight_vectors` (alphas or explicit `--mix-weights`), every group gets each vector
     once (a sweep between the same parents); otherwise each item is its own group with
     weights drawn from a symmetric Dirichlet(`concentration`)."""
     by_class = {label: [r["id"] for r in rows if r["label"] == label] for label in classes}
@@ -238,13 +237,13 @@ def fit_autoencoder(
     lr: float = 1e-3,
     device: Any = "cpu",
     seed: int = 0,
-    on_epoch: Callable[[int, float], None] | None = None,
+    advance: Advance = no_advance,
 ) -> list[float]:
     """Adam on the reconstruction loss (plus the model's own terms: `fit_loss`, e.g. the
     VAE's KL, or a whole `fit_step` with `fit_optimizers`, e.g. ACAI's critic).
 
     images: uint8/uint16 (N, C, H, W); kept on the device as a whole, batches drawn from a
-    seeded permutation. Returns the mean loss of each epoch."""
+    seeded permutation. `advance(1, loss=...)` after each epoch. Returns the mean loss of each epoch."""
     import torch
 
     from synthmed.batches import to_unit_float
@@ -277,8 +276,7 @@ def fit_autoencoder(
             total += value * len(batch)
             count += len(batch)
         history.append(total / max(count, 1))
-        if on_epoch is not None:
-            on_epoch(epoch + 1, history[-1])
+        advance(1, loss=history[-1])
     model.eval()
     return history
 
@@ -321,9 +319,10 @@ def run_interpolation(
     bit_depth: int = 8,
     device: Any = "cpu",
     batch_size: int = 32,
-    on_progress: Callable[[int], None] | None = None,
+    advance: Advance = no_advance,
 ) -> dict[str, int]:
-    """Write every planned interpolant not yet in `writer` (resume); returns counts.
+    """Write every planned interpolant not yet in `writer` (resume), `advance(k)` after each
+    batch of k; returns counts.
 
     images: the parents' stored pixels (N, C, H, W); index: parent id -> row in `images`."""
     import torch
@@ -361,6 +360,5 @@ def run_interpolation(
                 weights=";".join(f"{w:.6g}" for w in item.weights),
                 **extra,
             )
-        if on_progress is not None:
-            on_progress(len(batch))
+        advance(len(batch))
     return {"planned": len(plan), "already_done": len(plan) - len(todo), "written": len(todo)}

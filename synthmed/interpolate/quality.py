@@ -1,12 +1,11 @@
-"""How faithful the autoencoder is and how novel its interpolants are (`quality.json`),
-plus the strip figure per class.
+"""How faithful the autoencoder is and how novel its interpolants are (quality.json, in the
+layout of synthmed.quality), plus the strip figure per class.
 
 - reconstruction on the val split: PSNR, SSIM, MSE (torchmetrics), LPIPS when weights are given;
-- novelty of each interpolant: distance to its nearest training image, in pixel space and in
-  the autoencoder's feature space (root-mean-square difference per value, via torch.cdist);
-  the same distance for the real val images is reported as a reference (what "new" looks like);
-- SSIM of each interpolant to each of its parents (mean and max over parents);
-- near-copies: interpolants whose SSIM to their nearest training image reaches a threshold.
+- per class and overall, the copy measures every quality.json holds (`nearest_real`: distance
+  to the nearest train image; a near copy: SSIM to that image at or above a threshold), the
+  same distance in the autoencoder's feature space, SSIM to the parents (mean and closest),
+  and overall the same distances for the real val images as a reference (what "new" looks like).
 """
 
 from __future__ import annotations
@@ -17,18 +16,6 @@ from typing import Any, Sequence
 import numpy as np
 
 FEATURE_GRID = 8  # spatial codes are average-pooled to at most 8x8 before distances
-
-
-def summarize(values: Any) -> dict[str, float] | None:
-    values = np.asarray(values, dtype=np.float64).ravel()
-    if values.size == 0:
-        return None
-    return {
-        "median": float(np.median(values)),
-        "mean": float(values.mean()),
-        "min": float(values.min()),
-        "max": float(values.max()),
-    }
 
 
 def _ssim_kernel(image_size: Sequence[int]) -> int:
@@ -104,20 +91,6 @@ def encoder_features(model: Any, images: np.ndarray, *, device: Any, batch_size:
     return torch.cat(features)
 
 
-def nearest(queries: Any, references: Any, *, chunk: int = 256) -> tuple[Any, Any]:
-    """(RMS distance, index) of each query's nearest reference; rows are flattened vectors."""
-    import torch
-
-    distances, indices = [], []
-    scale = queries.shape[1] ** 0.5
-    for part in _batches(len(queries), chunk):
-        d = torch.cdist(queries[part].double(), references.double())
-        best = d.min(dim=1)
-        distances.append(best.values / scale)
-        indices.append(best.indices)
-    return torch.cat(distances).float(), torch.cat(indices)
-
-
 def interpolant_quality(
     model: Any,
     synthetic: np.ndarray,
@@ -130,25 +103,28 @@ def interpolant_quality(
     lpips: Any = None,
     labels: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Novelty and parent similarity of `synthetic` (stored pixels, N x C x H x W).
+    """Novelty and parent similarity of `synthetic` (stored pixels, N x C x H x W), per class
+    of `labels` (interpolant i's class) and overall.
 
-    parents[i]: indices into `train` of interpolant i's parents; reference: real images
-    that are not in `train` (the val split), whose novelty shows what a new real image scores;
-    labels[i]: interpolant i's class, for the medians per class."""
+    parents[i]: indices into `train` of interpolant i's parents; reference: real images that
+    are not in `train` (the val split), whose distances show what a new real image scores."""
     import torch
 
     from synthmed.batches import to_unit_float
+    from synthmed.quality import DISTANCE, copy_measures, flat_pixels, nearest
+    from synthmed.stats import summarize
 
+    record: dict[str, Any] = {"distance": DISTANCE, "near_copy_ssim": near_copy_ssim, "classes": {}}
     if len(synthetic) == 0:
-        return {"images": 0}
+        record["overall"] = copy_measures(np.zeros(0), np.zeros(0, dtype=bool))
+        return record
     synth = to_unit_float(synthetic)
     real = to_unit_float(train)
-    pixel_distance, nearest_index = nearest(synth.flatten(1), real.flatten(1))
-    feature_distance, _ = nearest(
-        encoder_features(model, synthetic, device=device), encoder_features(model, train, device=device)
-    )
-    nearest_ssim = ssim_per_image(synth, real[nearest_index])
-    near_copies = int((nearest_ssim >= near_copy_ssim).sum())
+    train_pixels, train_features = flat_pixels(train), encoder_features(model, train, device=device)
+    pixel_distance, nearest_index = nearest(flat_pixels(synthetic), train_pixels)
+    feature_distance, _ = nearest(encoder_features(model, synthetic, device=device), train_features)
+    closest_train = real[torch.from_numpy(nearest_index)]
+    nearest_ssim = ssim_per_image(synth, closest_train).numpy()
     per_parent = []
     for slot in range(max(len(p) for p in parents)):
         rows = [i for i, p in enumerate(parents) if slot < len(p)]
@@ -156,37 +132,27 @@ def interpolant_quality(
         values[rows] = ssim_per_image(synth[rows], real[[parents[i][slot] for i in rows]])
         per_parent.append(values)
     stacked = torch.stack(per_parent, dim=1)
-    closest_parent = torch.nan_to_num(stacked, nan=-1.0).max(dim=1).values
-    record: dict[str, Any] = {
-        "images": len(synthetic),
-        "pixel_novelty": summarize(pixel_distance),
-        "feature_novelty": summarize(feature_distance),
-        "ssim_to_parents_mean": summarize(torch.nanmean(stacked, dim=1)),
-        "ssim_to_parents_max": summarize(closest_parent),
-        "ssim_to_nearest_train": summarize(nearest_ssim),
-        "near_copy_ssim": near_copy_ssim,
-        "near_copies": near_copies,
-        "near_copy_share": near_copies / len(synthetic),
-        "lpips_to_nearest_train": summarize(lpips(synth, real[nearest_index])) if lpips is not None else None,
-    }
-    if labels is not None:
-        near = (nearest_ssim >= near_copy_ssim).numpy()
-        record["per_class"] = {}
-        for label in dict.fromkeys(labels):
-            mask = np.array([value == label for value in labels])
-            record["per_class"][label] = {
-                "images": int(mask.sum()),
-                "pixel_novelty_median": float(np.median(pixel_distance.numpy()[mask])),
-                "ssim_to_parents_max_median": float(np.median(closest_parent.numpy()[mask])),
-                "near_copy_share": float(near[mask].mean()),
-            }
+    parents_mean = torch.nanmean(stacked, dim=1).numpy()
+    closest_parent = torch.nan_to_num(stacked, nan=-1.0).max(dim=1).values.numpy()
+    perceptual = lpips(synth, closest_train).numpy() if lpips is not None else None
+
+    def measures(mask: np.ndarray) -> dict[str, Any]:
+        return {
+            **copy_measures(pixel_distance[mask], nearest_ssim[mask] >= near_copy_ssim),
+            "nearest_real_features": summarize(feature_distance[mask]),
+            "ssim_to_parents_mean": summarize(parents_mean[mask]),
+            "ssim_to_parents_max": summarize(closest_parent[mask]),
+            "ssim_to_nearest_train": summarize(nearest_ssim[mask]),
+            "lpips_to_nearest_train": summarize(perceptual[mask]) if perceptual is not None else None,
+        }
+
+    for label in dict.fromkeys(labels or ()):
+        record["classes"][label] = measures(np.array([value == label for value in labels]))
+    record["overall"] = measures(np.ones(len(synthetic), dtype=bool))
     if reference is not None and len(reference):
-        ref_pixel, _ = nearest(to_unit_float(reference).flatten(1), real.flatten(1))
-        ref_feature, _ = nearest(
-            encoder_features(model, reference, device=device), encoder_features(model, train, device=device)
-        )
-        record["reference_val_pixel_novelty"] = summarize(ref_pixel)
-        record["reference_val_feature_novelty"] = summarize(ref_feature)
+        record["overall"]["val_nearest_real"] = summarize(nearest(flat_pixels(reference), train_pixels)[0])
+        record["overall"]["val_nearest_real_features"] = summarize(
+            nearest(encoder_features(model, reference, device=device), train_features)[0])
     return record
 
 

@@ -5,7 +5,8 @@ class with a seeded permutation; synthetic images are drawn round-robin across g
 within a generator, across the real images they were made from, so that a class's synthetic
 share is spread as evenly as the inputs allow. `oversample` adds duplicates of the kept real
 images instead (the control that asks whether synthetic images beat plain copies). The
-leakage rule is checked against REAL's rows before anything is written.
+leakage rule (no train row made from, or sharing a subject with, a val/test image:
+synthmed.data.leakage) is checked against REAL's rows before anything is written.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from synthmed.data import check_leakage, Dataset, DatasetWriter, Row
 from synthmed.errors import UsageError
+from synthmed.parsing import comma_list
+from synthmed.progress import Progress, no_progress, start_task
 from synthmed.seeding import derive_seed
 
 DUPLICATE_GENERATOR = "duplicate"  # `generator` column of oversampled rows: duplicate@<synthmed version>
@@ -55,9 +57,7 @@ _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 def parse_per_class(spec: str, option: str, classes: list[str], *, counts: bool) -> PerClass:
     """`0.8`, `A=1.0,B=0.3`, `B=500` (a plain integer is a count when `counts`), or `0.2,B=500`."""
     result = PerClass(None)
-    for part in (p.strip() for p in spec.split(",")):
-        if not part:
-            continue
+    for part in comma_list(spec) or []:
         name, _, value = part.rpartition("=")
         name = name.strip()
         value = value.strip()
@@ -261,7 +261,7 @@ def plan_mix(
     return MixPlan(real, synthetic, per_class, held_out, settings)
 
 
-def write_mix(plan: MixPlan, out: Path, *, overwrite: bool = False, on_advance: Callable[[int], None] | None = None) -> dict:
+def write_mix(plan: MixPlan, out: Path, *, overwrite: bool = False, progress: Progress = no_progress) -> dict:
     """Write the planned mix (hard links where possible) and return the summary."""
     from synthmed import __version__
 
@@ -295,8 +295,8 @@ def write_mix(plan: MixPlan, out: Path, *, overwrite: bool = False, on_advance: 
     info = {"mix": {**plan.settings, "per_class": summary["per_class"]}}
     parents = [real.root, *(d.root for d in plan.synthetic)]
     with DatasetWriter(out, classes=real.classes, command="mix", parents=parents, overwrite=overwrite, info=info) as writer:
-        for dataset, row in rows_out:
-            writer.add_file(dataset.path_of(row), row)  # a duplicate's file_name is still its original's
-            if on_advance:
-                on_advance(1)
+        with start_task(progress, "linking", total=len(rows_out), unit="img") as task:
+            for dataset, row in rows_out:
+                writer.add_file(dataset.path_of(row), row)  # a duplicate's file_name is still its original's
+                task(1)
     return summary

@@ -7,13 +7,13 @@ import io
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from synthmed.data.imageio import decode_png, encode_png
-from synthmed.data import check_leakage, DatasetWriter
+from synthmed.data import check_leakage, DatasetWriter, RejectedLog
 from synthmed.errors import UsageError
+from synthmed.progress import Advance, Progress, no_progress, start_task
 from synthmed.preprocess.labels import InputFile
 from synthmed.preprocess.plan import (
     Planned,
@@ -36,11 +36,12 @@ def preprocess(inputs: list[Path], out: Path, config: PreprocessConfig, *, overw
     return run_preprocess(prepare_preprocess(inputs, out, config, overwrite=overwrite))
 
 
-def run_preprocess(job: PreprocessJob, *, on_advance: Callable[[int], None] | None = None) -> dict:
-    """Read, process, split and write the planned files; `on_advance(1)` after each file."""
+def run_preprocess(job: PreprocessJob, *, progress: Progress = no_progress) -> dict:
+    """Read, process, split and write the planned files (reported as the task "reading")."""
     inputs, out, config, overwrite, files = job.inputs, job.out, job.config, job.overwrite, job.files
     filtered, planned_labels = job.filtered, job.planned_labels
-    rows, rejected, dropped_by_class = _read_files(files, config, on_advance)
+    with start_task(progress, "reading", total=len(files), unit="file") as task:
+        rows, rejected, dropped_by_class = _read_files(files, config, task)
     filtered += dropped_by_class
     if not rows:
         if rejected:
@@ -64,8 +65,8 @@ def run_preprocess(job: PreprocessJob, *, on_advance: Callable[[int], None] | No
             "labels": config.rules.describe(),
             "subjects": config.rules.describe_subjects(),
             "class_names": list(config.class_names) if config.class_names else None,
-            "splits": {"mode": "generated", "fractions": list(config.split), "seed": config.seed, "grouped_by": "subject and identical pixels"}
-            if config.split
+            "splits": {"mode": "generated", "fractions": list(config.split_fractions), "seed": config.seed, "grouped_by": "subject and identical pixels"}
+            if config.split_fractions
             else {"mode": "input", "val_from_train": config.val_fraction},
             "shard": f"{config.shard[0] + 1}/{config.shard[1]}",
             "duplicates": {"groups": len(duplicates.groups), "dropped_across_splits": len(duplicates.dropped)},
@@ -84,7 +85,7 @@ def run_preprocess(job: PreprocessJob, *, on_advance: Callable[[int], None] | No
                 image.png, shape=image.shape, dtype=image.dtype, id=row.id, label=row.label, split=split, subject=row.subject or ""
             )
             counts[(split, row.label)] += 1
-        _write_rejected(writer.tmp / "rejected.csv", rejected)
+        RejectedLog(writer.tmp).add_all(("", rel, reason) for rel, reason in rejected)
         _write_duplicates(writer.tmp / "duplicates.csv", duplicates, split_of)
     return {
         "images": sum(counts.values()),
@@ -99,7 +100,7 @@ def run_preprocess(job: PreprocessJob, *, on_advance: Callable[[int], None] | No
 
 
 def _read_files(
-    files: list[InputFile], config: PreprocessConfig, on_advance: Callable[[int], None] | None
+    files: list[InputFile], config: PreprocessConfig, advance: Advance
 ) -> tuple[list[Planned], list[tuple[str, str]], int]:
     """Read and process every file (in order); returns rows, rejected (file, reason), images filtered out."""
     rows: list[Planned] = []
@@ -107,8 +108,7 @@ def _read_files(
     filtered = 0
     tasks = [(f.path, config.read, config.steps) for f in files]
     for file, result in zip(files, _map_files(tasks, config.workers)):
-        if on_advance:
-            on_advance(1)
+        advance(1)
         if result.usage_error:
             raise UsageError(result.usage_error)
         if result.error:
@@ -135,9 +135,9 @@ def _read_files(
 
 
 def _decide_splits(rows: list[Planned], items: list[Item], config: PreprocessConfig) -> dict[str, str]:
-    """id -> split: generated (--split), or the input's (optionally with val carved out of train)."""
-    if config.split is not None:
-        return assign_splits(items, config.split, config.seed)
+    """id -> split: generated (--split-fractions), or the input's (optionally with val carved out of train)."""
+    if config.split_fractions is not None:
+        return assign_splits(items, config.split_fractions, config.seed)
     unsplit = [r.file.rel for r in rows if r.split is None]
     if unsplit:
         _missing_splits(unsplit)
@@ -148,7 +148,7 @@ def _decide_splits(rows: list[Planned], items: list[Item], config: PreprocessCon
         check_leakage([{"id": r.id, "split": split_of[r.id], "subject": r.subject or "", "origin": ""} for r in rows])
     except UsageError as exc:
         raise UsageError(
-            f"the input's splits share a subject: {exc}; pass --split to make subject-grouped splits, "
+            f"the input's splits share a subject: {exc}; pass --split-fractions to make subject-grouped splits, "
             "or --subjects-per-split if subject ids restart in each split folder"
         ) from None
     return split_of
@@ -210,15 +210,6 @@ def _uniform_channels(rows: list[Planned], steps: Steps) -> None:
             row.image.png = encode_png(pixels)
             row.image.shape = (3, *pixels.shape[:2])
             row.image.digest = pixel_digest(pixels)
-
-
-def _write_rejected(path: Path, rejected: list[tuple[str, str]]) -> None:
-    if not rejected:
-        return
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["file", "reason"])
-        writer.writerows(rejected)
 
 
 def _write_duplicates(path: Path, duplicates, split_of: dict[str, str]) -> None:

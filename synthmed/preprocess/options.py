@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
-from synthmed.parsing import comma_list
+from synthmed.parsing import comma_list, number_list
 from synthmed.errors import UsageError
 from synthmed.preprocess.labels import LabelRules, compile_regex, read_labels_csv
 from synthmed.preprocess.reading import ReadOptions
@@ -28,11 +29,10 @@ def parse_size(spec: str | None) -> tuple[int, int] | None:
 
 
 def parse_pair(spec: str, option: str, example: str) -> tuple[float, float]:
-    try:
-        low, high = (float(p) for p in spec.split(","))
-    except ValueError:
-        raise UsageError(f"{option} {spec!r}: expected two numbers, e.g. {example}") from None
-    return low, high
+    values = number_list(spec, option, example=example) or []
+    if len(values) != 2:
+        raise UsageError(f"{option} {spec!r}: expected two numbers, e.g. {example}")
+    return values[0], values[1]
 
 
 def parse_slices(spec: str | None) -> tuple[int | None, int | None] | None:
@@ -45,14 +45,9 @@ def parse_slices(spec: str | None) -> tuple[int | None, int | None] | None:
         raise UsageError(f"--slices {spec!r}: expected START:STOP, e.g. 20:80 or 10:") from None
 
 
-def distinct_names(spec: str | None, option: str) -> tuple[str, ...] | None:
-    """A comma list of names that must be non-empty and distinct."""
-    if spec is None:
-        return None
-    names = tuple(comma_list(spec) or ())
-    if not names or len(set(names)) != len(names):
-        raise UsageError(f"{option} {spec!r}: expected distinct comma-separated names")
-    return names
+def _names(spec: str | Sequence[str] | None, option: str) -> tuple[str, ...] | None:
+    names = comma_list(spec, option=option, distinct=True)
+    return None if names is None else tuple(names)
 
 
 def choice(value: str, allowed: tuple[str, ...], option: str) -> str:
@@ -63,7 +58,7 @@ def choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 
 def build_config(*, inputs: list[Path], size, fit, mode, bit_depth, intensity, percentiles, window, crop,
                  crop_threshold, crop_margin, opening, closing, axis, slices, min_foreground, volume_index,
-                 label_regex, default_label, labels_csv, subject_regex, classes, class_names, split, seed,
+                 label_regex, default_label, labels_csv, subject_regex, classes, class_names, split_fractions, seed,
                  workers, shard, strict, val_fraction=None, subjects_per_split=False):
     from synthmed.devices import parse_shard
     from synthmed.preprocess.plan import PreprocessConfig
@@ -71,6 +66,8 @@ def build_config(*, inputs: list[Path], size, fit, mode, bit_depth, intensity, p
     for path in inputs:
         if not path.exists():
             raise UsageError(f"input {path} does not exist")
+    if workers < 1:
+        raise UsageError(f"--workers {workers}: must be at least 1")
     mode = {"l": "L", "rgb": "RGB"}.get(mode.lower(), mode)
     choice(mode, CHANNEL_MODES, "--mode")
     choice(fit, FITS, "--fit")
@@ -119,12 +116,12 @@ def build_config(*, inputs: list[Path], size, fit, mode, bit_depth, intensity, p
         csv_path=labels_csv,
     )
     shard_spec = parse_shard(shard)
-    fractions = parse_fractions(split) if split is not None else None
+    fractions = parse_fractions(split_fractions) if split_fractions is not None else None
     if fractions is not None and shard_spec[1] > 1:
-        raise UsageError("--split with --shard: splits are made over all images; make them in one run (or keep the input's splits)")
+        raise UsageError("--split-fractions with --shard: splits are made over all images; make them in one run (or keep the input's splits)")
     if val_fraction is not None:
         if fractions is not None:
-            raise UsageError("--val-fraction carves val out of the input's train split; with --split, give val there instead")
+            raise UsageError("--val-fraction carves val out of the input's train split; with --split-fractions, give val there instead")
         if shard_spec[1] > 1:
             raise UsageError("--val-fraction with --shard: val is carved out of all train images; do it in one run")
         if not 0 < val_fraction < 1:
@@ -139,9 +136,9 @@ def build_config(*, inputs: list[Path], size, fit, mode, bit_depth, intensity, p
             min_foreground=min_foreground, volume_index=volume_index,
         ),
         rules=rules,
-        classes=distinct_names(classes, "--classes"),
-        class_names=distinct_names(class_names, "--class-names"),
-        split=fractions,
+        classes=_names(classes, "--classes"),
+        class_names=_names(class_names, "--class-names"),
+        split_fractions=fractions,
         val_fraction=val_fraction,
         seed=seed,
         workers=workers,

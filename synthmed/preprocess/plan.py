@@ -27,7 +27,7 @@ class PreprocessConfig:
     rules: LabelRules = field(default_factory=LabelRules)
     classes: tuple[str, ...] | None = None  # --classes: keep only these, in this order
     class_names: tuple[str, ...] | None = None  # names of label indices stored in .npz files
-    split: tuple[float, float, float] | None = None  # generate splits; None keeps the input's
+    split_fractions: tuple[float, float, float] | None = None  # generate splits; None keeps the input's
     val_fraction: float | None = None  # with kept splits: carve val out of the input's train split
     seed: int = 0
     workers: int = 1
@@ -144,7 +144,7 @@ def plan_files(inputs: list[Path], config: PreprocessConfig, out: Path) -> tuple
     unlabeled = [f for f in files if f.label is None and f.rel.lower().endswith(KNOWN_IMAGE_SUFFIXES)]
     if unlabeled:
         _missing_labels(unlabeled, len(files), config.rules)
-    if config.split is None:
+    if config.split_fractions is None:
         no_split = [f for f in files if f.split is None and f.rel.lower().endswith(KNOWN_IMAGE_SUFFIXES)]
         if no_split:
             _missing_splits(no_split)
@@ -169,7 +169,7 @@ def _missing_labels(files: list[InputFile], total: int, rules: LabelRules) -> No
 def _missing_splits(files: list) -> None:
     first = files[0].rel if isinstance(files[0], InputFile) else files[0]
     raise UsageError(
-        f"{len(files)} file(s) are not in a train/val/test folder (first: {first}); pass --split 0.8,0.1,0.1 to make splits"
+        f"{len(files)} file(s) are not in a train/val/test folder (first: {first}); pass --split-fractions 0.8,0.1,0.1 to make splits"
     )
 
 

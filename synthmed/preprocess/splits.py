@@ -52,13 +52,14 @@ class _UnionFind:
 
 def parse_fractions(spec: str) -> tuple[float, float, float]:
     from synthmed.errors import UsageError
+    from synthmed.parsing import number_list
 
     try:
-        values = [float(part) for part in spec.split(",")]
-    except ValueError:
+        values = number_list(spec, "--split", example="0.8,0.1,0.1") or []
+    except UsageError:
         values = []
     if len(values) != 3 or any(v < 0 for v in values) or values[0] <= 0 or abs(sum(values) - 1.0) > 1e-6:
-        raise UsageError(f"--split {spec!r}: expected three fractions train,val,test that sum to 1, e.g. 0.8,0.1,0.1")
+        raise UsageError(f"--split-fractions {spec!r}: expected three fractions train,val,test that sum to 1, e.g. 0.8,0.1,0.1")
     return values[0], values[1], values[2]
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from synthmed.progress import Progress, no_progress
 from synthmed.study.grid import Cell
 
 TRAIN_FACTS = ("steps", "epochs_run", "best_epoch", "val_loss")
@@ -56,8 +57,9 @@ def flatten_report(report: dict[str, Any]) -> dict[str, float | None]:
     return values
 
 
-def run_job(job: Job, *, scratch: Path | None = None, on_epoch: Callable[[dict], None] | None = None) -> dict[str, Any]:
-    """mix -> train (one run) -> evaluate on each split; returns the record the cache keeps."""
+def run_job(job: Job, *, scratch: Path | None = None, progress: Progress = no_progress) -> dict[str, Any]:
+    """mix -> train (one run) -> evaluate on each split; returns the record the cache keeps.
+    `progress` receives the training task (epochs) of the run."""
     from synthmed.data import Dataset
     from synthmed.devices import resolve_device
     from synthmed.evaluate.scoring import evaluate_run
@@ -77,8 +79,7 @@ def run_job(job: Job, *, scratch: Path | None = None, on_epoch: Callable[[dict],
         summary = write_mix(plan, Path(tmp) / "mix")
         run = Path(tmp) / "run"
         trained = train_run(Path(tmp) / "mix", run, TrainSettings(**job.settings), repeats=1, seed=job.seed,
-                            device=device, on_epoch=None if on_epoch is None else (lambda _r, record: on_epoch(record)),
-                            curves=False)
+                            device=device, progress=progress, curves=False)
         metrics = {split: flatten_report(evaluate_run(run, job.dataset, split=split, device=device).report)
                    for split in job.splits}
         with open(run / "history.csv", newline="", encoding="utf-8") as handle:

@@ -73,7 +73,7 @@ def _estimate(context: Any, cell: Cell, timing: dict[str, float]) -> float:
 
 
 def dry_run_summary(context: Any, staging: Path, part: tuple[int, int], *,
-                    on_event: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+                    message: Callable[[str, str], None]) -> dict[str, Any]:
     from synthmed.study.cells import Cache
 
     grid, study = context.grid, context.study
@@ -83,13 +83,13 @@ def dry_run_summary(context: Any, staging: Path, part: tuple[int, int], *,
     from synthmed.study.run import make_sources
 
     make_sources(context, set(context.study.sources), notify=lambda text: None, must_exist=True)  # made earlier
-    on_event({"event": "notice", "text": "calibrating: a few optimizer steps of each classifier"})
+    message("note", "calibrating: a few optimizer steps of each classifier")
     timing = {name: _calibrate_classifier(context, name, staging)
               for name in sorted({grid.cells[c].classifier for c in mine})}
     made = sorted({grid.cells[c].mix.source for c in mine if grid.cells[c].mix.source} - set(context.source_paths))
     source_seconds = {}
     for name in made:
-        on_event({"event": "notice", "text": f"calibrating: one fitting epoch of source {name!r}"})
+        message("note", f"calibrating: one and two fitting epochs of source {name!r}")
         source_seconds[name] = _calibrate_source(context, name, staging)
     rows, total, left = [], 0.0, 0
     for cell_id in [c for c in grid.cells if c in mine]:

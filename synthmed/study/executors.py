@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from synthmed.errors import UsageError
+from synthmed.progress import Progress, no_progress
 from synthmed.study.cells import Job, run_job
 
 EXECUTORS = ("inprocess", "ray")
@@ -18,10 +19,10 @@ EXECUTORS = ("inprocess", "ray")
 class InProcess:
     """Runs each job when it is asked for the next result (one at a time, in submission order)."""
 
-    def __init__(self, *, scratch: Path | None = None, on_epoch: Callable[[Job, dict], None] | None = None) -> None:
+    def __init__(self, *, scratch: Path | None = None, progress: Progress = no_progress) -> None:
         self.queue: deque[Job] = deque()
         self.scratch = scratch
-        self.on_epoch = on_epoch
+        self.progress = progress  # each run's training task (epochs)
         self.on_start: Callable[[Job], None] = lambda job: None
 
     def submit(self, job: Job) -> None:
@@ -33,8 +34,7 @@ class InProcess:
     def next_done(self) -> tuple[Job, dict[str, Any]]:
         job = self.queue.popleft()
         self.on_start(job)
-        on_epoch = None if self.on_epoch is None else (lambda record: self.on_epoch(job, record))
-        return job, run_job(job, scratch=self.scratch, on_epoch=on_epoch)
+        return job, run_job(job, scratch=self.scratch, progress=self.progress)
 
     def close(self) -> None:
         pass
@@ -93,11 +93,11 @@ class RayExecutor:
 
 
 def make_executor(name: str, *, address: str | None, gpus: float | None, scratch: Path | None,
-                  on_epoch: Callable[[Job, dict], None] | None) -> InProcess | RayExecutor:
+                  progress: Progress = no_progress) -> InProcess | RayExecutor:
     if name not in EXECUTORS:
         raise UsageError(f"--executor {name!r}: expected one of {', '.join(EXECUTORS)}")
     if name == "ray":
         return RayExecutor(address=address, gpus=gpus)
     if address is not None or gpus is not None:
         raise UsageError("--address and --gpus-per-cell are for --executor ray")
-    return InProcess(scratch=scratch, on_epoch=on_epoch)
+    return InProcess(scratch=scratch, progress=progress)

@@ -7,12 +7,12 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from synthmed.errors import SynthmedError, UsageError
+from synthmed.progress import Progress, no_progress, start_task
 from synthmed.seeding import derive_seed
 from synthmed.study.cells import Cache, Job, clear_stale_scratch, job_key
 from synthmed.study.grid import Grid, build_grid, pool_counts, resolve_selective
@@ -20,7 +20,7 @@ from synthmed.study.schema import Study, load_study
 from synthmed.study.validate import at, check_study, settings_for
 
 MARKER = "study.json"
-Event = Callable[[dict[str, Any]], None]
+Message = Callable[[str, str], None]  # (level: "warning" or "note", text)
 NO_LIMIT = 10**9  # epochs and patience of a steps-matched control: only the step budget ends it
 
 
@@ -196,7 +196,8 @@ def open_out(context: Context, *, overwrite: bool, staging: Path) -> None:
         context.real_path = target
 
 
-def make_sources(context: Context, names: set[str], *, notify: Callable[[str], None], must_exist: bool) -> None:
+def make_sources(context: Context, names: set[str], *, notify: Message, must_exist: bool,
+                 progress: Progress = no_progress) -> None:
     """Made sources the given cells need: reuse OUT/sources/<name>-<digest>, or make them."""
     from synthmed.study.sources import dataset_digest, make_source, pool_counts_per_class, source_folder
 
@@ -212,7 +213,7 @@ def make_sources(context: Context, names: set[str], *, notify: Callable[[str], N
                 continue  # not made yet: its cells count as missing
             folder.parent.mkdir(exist_ok=True)
             make_source(spec, context.real_path, folder, counts, seed=context.study.seed, device=context.device,
-                        notify=notify)
+                        notify=lambda text: notify("note", text), progress=progress)
         context.source_paths[name] = folder
         context.source_digests[name] = dataset_digest(folder)
 
@@ -220,8 +221,11 @@ def make_sources(context: Context, names: set[str], *, notify: Callable[[str], N
 def run_study(file: str | Path, out: str | Path, *, quick: bool = False, overwrite: bool = False,
               dry_run: bool = False, report_only: bool = False, shard: str | None = None,
               executor: str = "inprocess", address: str | None = None, gpus_per_cell: float | None = None,
-              device: str | None = None, command: str = "", on_event: Event = lambda event: None) -> dict[str, Any]:
-    """Run (or merge, or plan) a study into OUT; returns the summary."""
+              device: str | None = None, command: str = "", progress: Progress = no_progress,
+              message: Message = lambda level, text: None) -> dict[str, Any]:
+    """Run (or merge, or plan) a study into OUT; returns the summary. Work is reported to
+    `progress` (a "study" task advanced per finished repeat, and each run's own tasks);
+    warnings and notes as `message("warning" | "note", text)`."""
     from synthmed.devices import parse_shard
     from synthmed.study.executors import make_executor
 
@@ -232,35 +236,33 @@ def run_study(file: str | Path, out: str | Path, *, quick: bool = False, overwri
     if executor != "ray" and (address is not None or gpus_per_cell is not None):
         raise UsageError("--address and --gpus-per-cell are for --executor ray")
 
-    def notify(text: str) -> None:
-        on_event({"event": "notice", "text": text})
-
     with tempfile.TemporaryDirectory(prefix="synthmed-study-") as staging_dir:
         staging = Path(staging_dir)
         context = prepare(Path(file), out, quick=quick, device=device, staging=staging)
         check_out(out, context, overwrite=overwrite, report_only=report_only)
         for warning in context.warnings:
-            on_event({"event": "warning", "text": warning})
+            message("warning", warning)
         if dry_run:
             from synthmed.study.dryrun import dry_run_summary
 
-            return dry_run_summary(context, staging, part, on_event=on_event)
+            return dry_run_summary(context, staging, part, message=message)
         pool = None
         if not report_only:
-            pool = make_executor(executor, address=address, gpus=gpus_per_cell, scratch=None, on_epoch=None)
+            pool = make_executor(executor, address=address, gpus=gpus_per_cell, scratch=None, progress=progress)
         try:
             open_out(context, overwrite=overwrite and not report_only, staging=staging)
-            cache = Cache(out / "cache", notify=notify)
+            cache = Cache(out / "cache", notify=lambda text: message("note", text))
             units = context.grid.units()
             mine = {cell_id for unit in units[part[0]::part[1]] for cell_id in unit}
             sel = context.grid.selective
             owns_selective = sel is not None and sel["control"] in mine
+            every = {c.mix.source for c in context.grid.cells.values() if c.mix.source} | ({sel["base"].source} if sel else set())
             needed = {c.mix.source for i, c in context.grid.cells.items() if i in mine and c.mix.source}
             if owns_selective:
                 needed.add(sel["base"].source)
-            make_sources(context, needed if not report_only else
-                         {c.mix.source for c in context.grid.cells.values() if c.mix.source} |
-                         ({sel["base"].source} if sel else set()), notify=notify, must_exist=report_only)
+            make_sources(context, every if report_only else needed, notify=message, must_exist=report_only,
+                         progress=progress)
+            stats = {"computed": 0, "cached": 0}
             if pool is not None:
                 scratch = out / ".work" / f"work-{os.getpid()}"
                 clear_stale_scratch(out / ".work")
@@ -268,11 +270,9 @@ def run_study(file: str | Path, out: str | Path, *, quick: bool = False, overwri
                 if hasattr(pool, "scratch"):
                     pool.scratch = scratch
                 try:
-                    stats = schedule(context, cache, pool, mine, owns_selective, on_event=on_event)
+                    stats = schedule(context, cache, pool, mine, owns_selective, progress=progress)
                 finally:
                     shutil.rmtree(scratch, ignore_errors=True)
-            else:
-                stats = {"computed": 0, "cached": 0}
         finally:
             if pool is not None:
                 pool.close()
@@ -286,19 +286,25 @@ def run_study(file: str | Path, out: str | Path, *, quick: bool = False, overwri
 
 
 def schedule(context: Context, cache: Cache, pool: Any, mine: set[str], owns_selective: bool,
-             *, on_event: Event) -> dict[str, int]:
-    """Run every missing repeat of this shard's cells, each as soon as what it needs is done."""
+             *, progress: Progress = no_progress) -> dict[str, int]:
+    """Run every missing repeat of this shard's cells, each as soon as what it needs is done.
+    One "study" task counts the repeats (its rate gives the ETA over the whole study); each
+    advance names the cell and repeat just finished, or (n=0) the one starting."""
     repeats = context.study.repeats
     todo = [(cell_id, r) for cell_id in context.grid.cells if cell_id in mine for r in range(1, repeats + 1)]
-    total, done, cached, computed_seconds = len(todo), 0, 0, []
-    started = time.perf_counter()
+    cached = 0
+    for cell_id, r in todo:  # in order, so a steps-matched control sees its scenario's record
+        job = context.job(cell_id, r, cache)
+        cached += job is not None and cache.get(job) is not None
+    task = start_task(progress, f"study {context.study.name}", total=len(todo), unit="repeat", done=cached)
+    counted = set()  # repeats already counted as cached
 
-    def on_start(job: Job) -> None:
-        on_event({"event": "start", "cell": job.cell.label(), "augment": job.cell.augment,
-                  "classifier": job.cell.classifier, "repeat": job.repeat, "repeats": repeats,
-                  "index": done + 1, "total": total})
+    def where(job: Job) -> dict[str, str]:
+        return {"cell": f"{job.cell.label()} | {job.cell.augment} | {job.cell.classifier}",
+                "repeat": f"{job.repeat}/{repeats}"}
 
-    pool.on_start = on_start
+    pool.on_start = lambda job: task(0, now=where(job)["cell"], repeat=where(job)["repeat"])
+    computed = 0
     while True:
         waiting = []
         for cell_id, repeat in todo:
@@ -306,8 +312,7 @@ def schedule(context: Context, cache: Cache, pool: Any, mine: set[str], owns_sel
             if job is None:
                 waiting.append((cell_id, repeat))
             elif cache.get(job) is not None:
-                cached += 1
-                done += 1
+                counted.add(job.key)
             else:
                 pool.submit(job)
         todo = waiting
@@ -315,21 +320,20 @@ def schedule(context: Context, cache: Cache, pool: Any, mine: set[str], owns_sel
             if owns_selective and context.grid.selective.get("chosen") is None:
                 new = resolve_from_cache(context, cache)
                 todo += [(cell_id, r) for cell_id in new for r in range(1, repeats + 1)]
-                total += len(new) * repeats
-                if todo:
+                if todo:  # the chosen classes' scenario and its controls: a task of their own
+                    task.finish()
+                    task = start_task(progress, f"study {context.study.name}: selective", total=len(todo),
+                                      unit="repeat")
                     continue
             if todo:
                 raise SynthmedError(f"{len(todo)} repeats wait for cells no shard runs")
             break
         job, record = pool.next_done()
         cache.put(record)
-        done += 1
-        computed_seconds.append(record["seconds"])
-        eta = (time.perf_counter() - started) / len(computed_seconds) * (total - done)
-        on_event({"event": "done", "cell": job.cell.label(), "augment": job.cell.augment,
-                  "classifier": job.cell.classifier, "repeat": job.repeat, "repeats": repeats, "index": done,
-                  "total": total, "seconds": record["seconds"], "eta_seconds": eta})
-    return {"computed": len(computed_seconds), "cached": cached}
+        computed += 1
+        task(1, **where(job))
+    task.finish()
+    return {"computed": computed, "cached": len(counted)}
 
 
 def selective_choice(context: Context, cache: Cache) -> tuple[list[str], dict[str, Any]] | None:

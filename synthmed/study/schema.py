@@ -30,7 +30,7 @@ AXES = ("real", "synthetic", "synthetic_classes", "source", "augment", "classifi
 TRAIN_KEYS: dict[str, tuple[type, ...]] = {
     "epochs": (int,), "batch_size": (int,), "lr": (int, float), "weight_decay": (int, float), "patience": (int,),
     "class_weights": (bool,), "weights": (str,), "freeze_backbone": (bool,), "amp": (str,),
-    "val_fraction": (int, float), "max_steps": (int,), "model_args": (dict,),
+    "val_fraction": (int, float), "max_steps": (int,), "classifier_args": (dict,),
 }
 TOP_KEYS = ("name", "extends", "seed", "repeats", "split", "primary", "alpha", "minority", "controls", "device", "dataset",
             "sources", "axes", "train", "classifiers", "selective", "quick", "published")

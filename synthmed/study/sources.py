@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable
 
+from synthmed.progress import Progress, no_progress
 from synthmed.seeding import derive_seed
 from synthmed.study.schema import SourceSpec
 
@@ -63,7 +64,7 @@ def source_folder(root: Path, spec: SourceSpec, real_digest: str, counts: dict[s
 
 
 def make_source(spec: SourceSpec, real_path: Path, out: Path, counts: dict[str, int], *, seed: int, device: str,
-                notify: Notify = lambda text: None) -> Path:
+                notify: Notify = lambda text: None, progress: Progress = no_progress) -> Path:
     """Make the folder (atomically: built aside, renamed into place; a folder another shard
     finished first is kept). `counts`: images per class wanted."""
     if (out / "dataset.json").is_file():
@@ -74,7 +75,7 @@ def make_source(spec: SourceSpec, real_path: Path, out: Path, counts: dict[str, 
     notify(f"making source {spec.name!r} ({spec.kind} {spec.target}): "
            + ", ".join(f"{c} {n}" for c, n in counts.items()))
     try:
-        _make(spec, Path(real_path), build / "data", counts, seed=seed, device=device)
+        _make(spec, Path(real_path), build / "data", counts, seed=seed, device=device, progress=progress)
         try:
             os.rename(build / "data", out)
         except OSError:
@@ -85,7 +86,8 @@ def make_source(spec: SourceSpec, real_path: Path, out: Path, counts: dict[str, 
     return out
 
 
-def _make(spec: SourceSpec, real_path: Path, out: Path, counts: dict[str, int], *, seed: int, device: str) -> None:
+def _make(spec: SourceSpec, real_path: Path, out: Path, counts: dict[str, int], *, seed: int, device: str,
+          progress: Progress) -> None:
     from synthmed.data import Dataset
 
     real = Dataset.open(real_path)
@@ -98,7 +100,7 @@ def _make(spec: SourceSpec, real_path: Path, out: Path, counts: dict[str, int], 
         request = ClassRequest(dataset=real, entry=generator_entry(spec.target), out=out, args=spec.args, classes=classes,
                                counts={c: counts[c] for c in classes}, seed=source_seed, device_spec=device,
                                fit_epochs=spec.fit_epochs)
-        run_class_generation(request)
+        run_class_generation(request, progress=progress)
     elif spec.kind == "augment":
         from synthmed.augment.job import augment_dataset
         from synthmed.devices import resolve_device
@@ -111,7 +113,7 @@ def _make(spec: SourceSpec, real_path: Path, out: Path, counts: dict[str, int], 
         balance = all(counts[c] <= largest - real_counts[c] for c in classes)
         copies = None if balance else max(math.ceil(counts[c] / real_counts[c]) for c in classes)
         augment_dataset(real, out, policy_spec=spec.target, copies=copies, balance=balance, classes=classes,
-                        only_augmented=True, seed=source_seed, device=resolve_device(device))
+                        only_augmented=True, seed=source_seed, device=resolve_device(device), progress=progress)
     elif spec.kind == "interpolate":
         from synthmed.interpolate.job import InterpolationSettings, execute, prepare
 
@@ -119,7 +121,7 @@ def _make(spec: SourceSpec, real_path: Path, out: Path, counts: dict[str, int], 
                                          autoencoder_args=spec.args, fit_epochs=spec.fit_epochs or 20,
                                          per_class=max(counts.values()), classes=classes, seed=source_seed,
                                          device=device)
-        execute(prepare(settings))
+        execute(prepare(settings), progress=progress)
     else:
         raise ValueError(f"source kind {spec.kind!r} is not made")
 

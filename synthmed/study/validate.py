@@ -24,7 +24,7 @@ def at(study: Study, path: Path_) -> Iterator[None]:
 
 def settings_for(study: Study, classifier: str, augment: str) -> dict[str, Any]:
     """TrainSettings keyword arguments of one classifier: [train], then [classifiers.NAME]."""
-    return {"model": classifier, "augment": augment, **study.train, **study.classifiers.get(classifier, {})}
+    return {"classifier": classifier, "augment": augment, **study.train, **study.classifiers.get(classifier, {})}
 
 
 def check_study(study: Study, real: Dataset) -> list[str]:

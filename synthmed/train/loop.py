@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from synthmed.batches import predict_logits, standardize, to_unit_float
 from synthmed.errors import UsageError
+from synthmed.progress import Advance, no_advance
 from synthmed.registry import ClassifierInfo, Entry, create_policy
 from synthmed.seeding import derive_seed, seed_everything
 from synthmed.train.data import class_weights, resolve_amp
@@ -37,12 +38,12 @@ def build_classifier(entry: Entry[ClassifierInfo], data: TrainingData, settings:
         "num_classes": len(data.classes),
         "in_channels": data.channels,
         "image_size": list(data.image_size),
-        **settings.model_args,
+        **settings.classifier_args,
     }
     try:
         module = entry.factory(**args)
     except TypeError as exc:
-        raise UsageError(f"--model-arg: classifier {entry.name!r} does not take these arguments ({exc})") from None
+        raise UsageError(f"--classifier-arg: classifier {entry.name!r} does not take these arguments ({exc})") from None
     head = entry.info.head
     if settings.weights:
         load_pretrained(module, Path(settings.weights), head=head)
@@ -62,12 +63,13 @@ def fit(
     device: torch.device,
     head: str | None,
     dist: Distributed = Distributed(),
-    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    advance: Advance = no_advance,
     clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[list[dict[str, float]], int]:
     """Train `module` in place and leave it holding the weights of its best epoch (lowest
-    val loss). Returns (history rows, best epoch). `clock` times the epochs (the benchmark
-    passes time.process_time, which other processes' load does not disturb)."""
+    val loss). Returns (history rows, best epoch). `advance(1, ...)` after each epoch, with
+    its val loss and accuracy. `clock` times the epochs (the benchmark passes
+    time.process_time, which other processes' load does not disturb)."""
     model = module.to(device)
     trainer = model
     if dist.world > 1:
@@ -147,8 +149,7 @@ def fit(
             "train_seconds": train_seconds,
         }
         history.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
+        advance(1, **{"val loss": val_loss, "acc": val_accuracy})
         if val_loss < best_loss:
             best_loss, best_epoch, stale = val_loss, epoch, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

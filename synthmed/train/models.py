@@ -133,7 +133,7 @@ def build_efficientnet_v2_s(*, num_classes: int, in_channels: int, image_size=No
 def _square(image_size, name: str) -> int:
     height, width = image_hw(image_size)
     if height != width:
-        raise UsageError(f"--model {name}: needs square images, got {height}x{width}; run `synthmed preprocess --size N`")
+        raise UsageError(f"--classifier {name}: needs square images, got {height}x{width}; run `synthmed preprocess --size N`")
     return height
 
 
@@ -155,7 +155,7 @@ def build_vit_tiny(*, num_classes: int, in_channels: int, image_size=64, patch_s
     # The divisor of the side closest to 8 patches across (28 px -> 4 px patches, 64 -> 8).
     patch = patch_size or min((d for d in range(1, side + 1) if side % d == 0), key=lambda d: abs(side / d - 8))
     if side % patch:
-        raise UsageError(f"--model vit-tiny: image side {side} is not a multiple of patch_size {patch}")
+        raise UsageError(f"--classifier vit-tiny: image side {side} is not a multiple of patch_size {patch}")
     model = VisionTransformer(image_size=side, patch_size=patch, num_layers=num_layers, num_heads=num_heads,
                               hidden_dim=hidden_dim, mlp_dim=mlp_dim, dropout=dropout, num_classes=num_classes)
     model.conv_proj = _replace_conv(model.conv_proj, in_channels)

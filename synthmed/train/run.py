@@ -7,13 +7,15 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from contextlib import nullcontext
+from typing import Any
 
 import torch
 
 from synthmed.checkpoint import save_checkpoint
 from synthmed.data import check_leakage, Dataset, OutputFolder, refuse_output_over_inputs
 from synthmed.errors import UsageError
+from synthmed.progress import Progress, no_progress, start_task
 from synthmed.registry import create_policy, get_entry
 from synthmed.seeding import derive_seed, seed_everything
 from synthmed.train.data import (
@@ -63,15 +65,14 @@ def train_run(
     device: torch.device,
     overwrite: bool = False,
     dist: Distributed = Distributed(),
-    on_start: Callable[[int, int], None] | None = None,
-    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    progress: Progress = no_progress,
     curves: bool = True,
 ) -> dict[str, Any]:
     """Train `repeats` classifiers on a dataset into RUN (one model folder, or run-01/...).
 
-    Everything the user can get wrong is checked before the output folder is created.
-    `on_start(repeat, epochs)` and `on_epoch(repeat, record)` report progress; `curves=False`
-    skips curves.png (a caller that keeps only the numbers, such as a study)."""
+    Everything the user can get wrong is checked before the output folder is created. Each
+    repeat is one task, advanced per epoch with its val loss and accuracy. `curves=False` skips
+    curves.png (a caller that keeps only the numbers, such as a study)."""
     check_settings(settings, repeats=repeats)
     out = Path(out)
     refuse_output_over_inputs(out, [dataset_path, settings.weights])
@@ -80,7 +81,7 @@ def train_run(
         raise UsageError(f"output {out} exists; pass --overwrite to replace it")
     if not out.parent.is_dir():
         raise UsageError(f"output {out}: parent folder {out.parent} does not exist")
-    entry = get_entry("classifier", settings.model)
+    entry = get_entry("classifier", settings.classifier)
     dataset = Dataset.open(dataset_path)
     size = dataset.require_uniform_size()
     check_image_size(entry, size, channels=dataset.channels, where=str(dataset.root))
@@ -96,25 +97,23 @@ def train_run(
     if settings.freeze_backbone and not settings.weights:
         notes.append("--freeze-backbone without --weights: only a head is trained, on random features")
     data = load_training_data(dataset, train_rows, val_rows, device, notes)
-    # Build once before anything is written: bad --model-arg/--weights fail here, not mid-run.
+    # Build once before anything is written: bad --classifier-arg/--weights fail here, not mid-run.
     probe, _ = build_classifier(entry, data, settings)
     model_size = describe(probe)
     del probe
 
-    folder = OutputFolder(out, inputs=[dataset_path, settings.weights], overwrite=overwrite) if dist.is_main else None
-    try:
+    # Only rank 0 writes; the other ranks train alongside it.
+    output = OutputFolder(out, inputs=[dataset_path, settings.weights], overwrite=overwrite) if dist.is_main else None
+    with (output or nullcontext()) as folder:
         runs = []
         for repeat in range(1, repeats + 1):
             run_seed = repeat_seed(seed, repeat)
             seed_everything(run_seed)
             module, args = build_classifier(entry, data, settings)
-            if on_start is not None:
-                on_start(repeat, settings.epochs)
             started = time.perf_counter()
-            history, best_epoch = fit(
-                module, data, settings, seed=run_seed, device=device, head=entry.info.head, dist=dist,
-                on_epoch=None if on_epoch is None else (lambda record, r=repeat: on_epoch(r, record)),
-            )
+            with start_task(progress, f"{entry.name} run {repeat}/{repeats}", total=settings.epochs, unit="epoch") as task:
+                history, best_epoch = fit(module, data, settings, seed=run_seed, device=device,
+                                          head=entry.info.head, dist=dist, advance=task)
             best = history[best_epoch - 1]
             summary = {
                 "repeat": repeat,
@@ -177,9 +176,4 @@ def train_run(
                     writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
                     writer.writeheader()
                     writer.writerows(runs)
-            folder.commit()
-        return result
-    except BaseException:
-        if folder is not None:
-            folder.discard()
-        raise
+    return result

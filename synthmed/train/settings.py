@@ -19,8 +19,8 @@ HISTORY_COLUMNS = ("epoch", "steps", "train_loss", "train_accuracy", "val_loss",
 class TrainSettings:
     """Everything that shapes a training run (recorded in each model's config.json)."""
 
-    model: str = "cnn-basic"
-    model_args: dict[str, Any] = field(default_factory=dict)
+    classifier: str = "cnn-basic"
+    classifier_args: dict[str, Any] = field(default_factory=dict)
     epochs: int = 20
     batch_size: int = 32
     lr: float = 1e-3
@@ -104,7 +104,7 @@ def check_image_size(entry: Entry[ClassifierInfo], size: tuple[int, int], *, cha
     if min(size) < smallest:
         designed = f" (it was designed for {entry.info.input_size} px)" if entry.info.input_size else ""
         raise UsageError(f"{where}: images are {size[0]}x{size[1]} px, classifier {entry.name!r} needs at least "
-                         f"{smallest} px{designed}; run `synthmed preprocess --size N` or pick another --model")
+                         f"{smallest} px{designed}; run `synthmed preprocess --size N` or pick another --classifier")
     if size[0] % multiple or size[1] % multiple:
         raise UsageError(f"{where}: images are {size[0]}x{size[1]} px, classifier {entry.name!r} needs sides that "
                          f"are multiples of {multiple}; run `synthmed preprocess --size N`")

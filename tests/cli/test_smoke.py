@@ -1,3 +1,6 @@
+"""The shared sample dataset fixture opens as a valid dataset."""
+
+
 def test_sample_dataset_opens(sample_dataset):
     from synthmed.data import Dataset
 

@@ -167,12 +167,12 @@ def test_classical_compress_report_and_lossless_decode(classical_output, sample_
     assert report["split"] == "test"
     test_rows = Dataset.open(sample_dataset).select(split="test")
     assert results["png"]["images"] == len(test_rows)
-    assert results["png"]["exact_images"] == len(test_rows) and results["png"]["psnr"] is None
-    assert results["png"]["ssim"] == pytest.approx(1.0)
-    assert 15 < results["jpeg-q50"]["psnr"] < 60 and results["jpeg-q50"]["exact_images"] == 0
-    assert 0 < results["jpeg-q50"]["ssim"] < 1
+    assert results["png"]["exact_images"] == len(test_rows) and results["png"]["psnr"]["mean"] is None
+    assert results["png"]["ssim"]["mean"] == pytest.approx(1.0)
+    assert 15 < results["jpeg-q50"]["psnr"]["mean"] < 60 and results["jpeg-q50"]["exact_images"] == 0
+    assert 0 < results["jpeg-q50"]["ssim"]["mean"] < 1
     assert results["jpeg-q50"]["ms_ssim_scales"] == 2  # 32 px: only two MS-SSIM scales fit
-    assert results["jpeg-q50"]["bpp"] < results["png"]["bpp"]
+    assert results["jpeg-q50"]["bpp"]["mean"] < results["png"]["bpp"]["mean"]
     assert (out / "rate_distortion.png").stat().st_size > 1000
 
     # bpp comes from the real file sizes, header included.
@@ -185,7 +185,10 @@ def test_classical_compress_report_and_lossless_decode(classical_output, sample_
         header, _ = bitstream.unpack((out / row["stream"]).read_bytes())
         assert (header.codec, header.quality, header.height, header.width, header.bit_depth) == ("jpeg", 50, 32, 32, 8)
     test_bpp = [float(r["bpp"]) for r in rows if r["split"] == "test"]
-    assert results["jpeg-q50"]["bpp"] == pytest.approx(np.mean(test_bpp), rel=1e-4)
+    assert results["jpeg-q50"]["bpp"]["mean"] == pytest.approx(np.mean(test_bpp), rel=1e-4)
+    assert results["jpeg-q50"]["bpp"]["values"] == pytest.approx(test_bpp, rel=1e-5)
+    # synthmed.stats.summarize, as every report, with the mean that rate-distortion compares
+    assert set(results["jpeg-q50"]["psnr"]) == {"median", "q1", "q3", "n", "values", "mean"}
 
     # PNG decodes back to the very pixels, with the rows carried through.
     restored = tmp_path / "restored"
@@ -452,7 +455,7 @@ def test_an_inline_codec_plugin_runs_through_compress(sample_dataset, run, tmp_p
         result = json.loads((out / "report.json").read_text())["results"][0]
         assert result["exact_images"] == result["images"]
         header_bytes = len(bitstream.pack(_header(codec="invert", quality=None), b""))
-        assert result["bpp"] == pytest.approx(8 + 8 * header_bytes / (32 * 32))
+        assert result["bpp"]["mean"] == pytest.approx(8 + 8 * header_bytes / (32 * 32))
         restored = tmp_path / "restored"
         assert run("compress", "--decode", out, "-o", restored, "-q").code == 0
     finally:

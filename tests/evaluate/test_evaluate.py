@@ -1,4 +1,4 @@
-"""`synthmed evaluate` and `synthmed compare`: metrics of contract 2, reports, bad input."""
+"""`synthmed evaluate` and `synthmed compare`: metrics (metrics.json, summarised over repeats), reports, bad input."""
 
 from __future__ import annotations
 
@@ -201,9 +201,10 @@ def test_corrupt_weights(run, trained, sample_dataset, tmp_path):
     _refused(run("evaluate", broken, sample_dataset, "-o", out), out, "model.safetensors", "corrupt")
 
 
-def test_an_unknown_split(run, trained, sample_dataset, tmp_path):
+def test_an_unknown_split_or_a_bad_batch_size(run, trained, sample_dataset, tmp_path):
     single, _ = trained
     out = tmp_path / "report"
     _refused(run("evaluate", single, sample_dataset, "-o", out, "--split", "holdout"), out, "--split")
+    _refused(run("evaluate", single, sample_dataset, "-o", out, "--batch-size", "0"), out, "--batch-size 0")
     only_train = derive_dataset(sample_dataset, tmp_path / "train-only", lambda r: r if r["split"] == "train" else None)
     _refused(run("evaluate", single, only_train, "-o", out), out, "test split is empty")

@@ -1,7 +1,5 @@
-"""`synthmed generate` with image-conditional generators (contract 4), end to end.
-
-The command itself belongs to another issue; these tests run once it has landed.
-"""
+"""`synthmed generate` with image-conditional generators (the `openai` plugin against a local
+server), end to end through the command line."""
 
 from __future__ import annotations
 
@@ -95,6 +93,16 @@ def test_max_requests_is_a_hard_cap(run, small_dataset, server, tmp_path):
     assert len([r for r in Dataset.open(out).rows if r["source"] == "synthetic"]) == 5
 
 
+def test_dry_run_resume_counts_what_a_run_cut_short_made(run, small_dataset, server, tmp_path):
+    out = tmp_path / "out"
+    assert run(*openai_args(small_dataset, out, server, "--per-image", 2, "--max-requests", 5, "--allow-upload")).code == 0
+    result = run(*openai_args(small_dataset, out, server, "--per-image", 2, "--dry-run", "--resume", "--json"))
+    assert result.code == 0, result.err
+    summary, planned = json.loads(result.out), 2 * len(train_sources(small_dataset))
+    assert (summary["planned"], summary["already_done"], summary["would_request"]) == (planned, 5, planned - 5)
+    assert len(server.requests) == 5
+
+
 def test_resume_after_a_run_cut_short_asks_for_nothing_twice(run, small_dataset, api_env, tmp_path):
     out = tmp_path / "out"
     with FakeImagesServer(api_key=API_KEY, latency=0.005, faults=Faults(quota_after=7)) as server:
@@ -150,10 +158,28 @@ def test_upload_refused_without_permission_names_the_host(run, small_dataset, se
     assert server.requests == []
 
 
-def test_allow_upload_from_the_environment(run, small_dataset, server, tmp_path, monkeypatch):
-    monkeypatch.setenv("SYNTHMED_ALLOW_UPLOAD", "1")
+@pytest.mark.parametrize("value", ["1", "true", "Yes", "ON"])
+def test_allow_upload_from_the_environment(run, small_dataset, server, tmp_path, monkeypatch, value):
+    """The command line reads SYNTHMED_ALLOW_UPLOAD as the library does (=true used to be refused here)."""
+    monkeypatch.setenv("SYNTHMED_ALLOW_UPLOAD", value)
     result = run(*openai_args(small_dataset, tmp_path / "out", server, "--per-image", 1))
     assert result.code == 0, result.err
+
+
+@pytest.mark.parametrize("value", ["0", "maybe"])
+def test_an_unreadable_allow_upload_is_refused(run, small_dataset, server, tmp_path, monkeypatch, value):
+    from synthmed.generate.variation import check_upload_permission
+    from synthmed.errors import UsageError
+    from synthmed.registry import get_entry
+
+    monkeypatch.setenv("SYNTHMED_ALLOW_UPLOAD", value)
+    out = tmp_path / "out"
+    assert_usage_error(run(*openai_args(small_dataset, out, server, "--per-image", 1)), out,
+                       f"SYNTHMED_ALLOW_UPLOAD={value!r}", "1, true, yes, on")
+    generator = get_entry("generator", "openai").factory(base_url=server.base_url)
+    with pytest.raises(UsageError, match=f"SYNTHMED_ALLOW_UPLOAD={value!r}"):
+        check_upload_permission(generator)
+    assert server.requests == []
 
 
 def test_missing_api_key(run, small_dataset, server, tmp_path, monkeypatch):

@@ -8,12 +8,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-import synthmed.plugins
+from gen_helpers import inline_generator
 from synthmed.data import check_leakage, Dataset, DatasetWriter, partial_path
 from synthmed.generate.variation import pending_variations, plan_variations, run_variations, variation_id
 from synthmed.errors import SynthmedError, UsageError
-from synthmed.hookspecs import hookimpl
-from synthmed.registry import get_entry
 from synthmed.seeding import derive_seed
 
 
@@ -48,17 +46,8 @@ class FlipGenerator:
 
 @pytest.fixture
 def flip_entry():
-    class Plugin:
-        @hookimpl
-        def register_generators(self, register):
-            register("flip", FlipGenerator, conditioning="image")
-
-    pm = synthmed.plugins.get_plugin_manager()
-    pm.register(Plugin(), name="flip-plugin")
-    try:
-        yield get_entry("generator", "flip")
-    finally:
-        pm.unregister(name="flip-plugin")
+    with inline_generator("flip", FlipGenerator, conditioning="image") as entry:
+        yield entry
 
 
 @pytest.fixture

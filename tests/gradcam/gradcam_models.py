@@ -1,4 +1,5 @@
-"""Tiny classifiers of each family for the gradcam tests, registered inline (contract 1)."""
+"""Tiny classifiers of each family for the gradcam tests, registered inline as a
+classifier plugin would register them."""
 
 from __future__ import annotations
 
@@ -76,7 +77,8 @@ class TestClassifiers:
 
 
 def save_run(folder: Path, name: str, dataset_path: Path, *, seed: int = 0, classes=None, builder=None, **args) -> Path:
-    """A trained-model folder as `train` writes it (contract 1), with untrained weights."""
+    """A trained-model folder as `train` writes it (model.safetensors + config.json),
+    with untrained weights."""
     import torch
 
     from synthmed.checkpoint import save_checkpoint

@@ -133,6 +133,18 @@ EXPECTED_LAYERS = {
 }
 
 
+def test_old_spelling_split_explains_the_same_images_with_one_warning(run, runs, sample_dataset, tmp_path):
+    args = ("--limit", "1", "--no-figures", "-q")
+    new = run("gradcam", runs["tiny-cnn"], sample_dataset, "-o", tmp_path / "new", "--splits", "val,test", *args)
+    assert new.code == 0 and new.err == "", new.err
+    old = run("gradcam", runs["tiny-cnn"], sample_dataset, "-o", tmp_path / "old", "--split", "val", "--split", "test", *args)
+    assert old.code == 0, old.err
+    assert old.err.splitlines() == ["synthmed: warning: gradcam --split is deprecated; use --splits "
+                                    "(the old spelling goes in the next release)"]
+    assert (tmp_path / "old" / "maps.csv").read_bytes() == (tmp_path / "new" / "maps.csv").read_bytes()
+    assert {row["split"] for row in read_csv(tmp_path / "new" / "maps.csv")} == {"val", "test"}
+
+
 @pytest.mark.parametrize("name", list(BUILDERS))
 def test_automatic_layer_for_each_family(runs, name):
     from synthmed.gradcam.cam import choose_layer, find_layers
@@ -199,7 +211,7 @@ def test_gradcam_writes_maps_overlays_and_rows(run, runs, sample_dataset, tmp_pa
 
     out = tmp_path / "cams"
     result = run(
-        "gradcam", runs["tiny-cnn"], sample_dataset, "-o", out, "--split", "test", "--limit", "2",
+        "gradcam", runs["tiny-cnn"], sample_dataset, "-o", out, "--splits", "test", "--limit", "2",
         "--target", "predicted,true", "-t", "ModerateDemented", "--device", "cpu", "--quiet", "--batch-size", "3",
     )  # fmt: skip
     assert result.code == 0, result.err
@@ -258,7 +270,7 @@ def test_every_family_and_method(run, runs, sample_dataset, tmp_path, name, meth
 
     out = tmp_path / "cams"
     result = run(
-        "gradcam", runs[name], sample_dataset, "-o", out, "--split", "val", "--classes", "NonDemented,MildDemented",
+        "gradcam", runs[name], sample_dataset, "-o", out, "--splits", "val", "--classes", "NonDemented,MildDemented",
         "--limit", "2", "--method", method, "--no-figures", "--device", "cpu", "-q", "--json",
     )  # fmt: skip
     assert result.code == 0, result.err
@@ -297,7 +309,10 @@ def test_pairs_against_the_baseline(run, runs, pairs_dataset, tmp_path):
     # Exact copies are attended to exactly like their origin; unrelated images are not.
     assert exact["pearson"]["median"] == pytest.approx(1.0, abs=1e-6)
     assert exact["iou_top20"]["median"] == pytest.approx(1.0)
-    assert exact["pearson"]["baseline_median"] < 0.99
+    assert exact["baseline"]["pearson"]["median"] < 0.99
+    summary_keys = {"median", "q1", "q3", "n", "values"}  # synthmed.stats.summarize, as every report
+    assert set(exact["pearson"]) == set(exact["baseline"]["iou_top20"]) == summary_keys
+    assert exact["pearson"]["n"] == exact["pairs"]
     noisy = per_class["MildDemented"]["ModerateDemented"]
     assert noisy["pearson"]["median"] < 0.999
 
@@ -423,11 +438,12 @@ def test_pairs_whose_origins_are_missing(run, runs, pairs_dataset, tmp_path):
     "args, words",
     [
         (["--method", "scorecam"], ["--method", "gradcam++"]),
-        (["--split", "training"], ["--split 'training'"]),
+        (["--splits", "training"], ["--splits 'training'"]),
         (["--classes", "Severe"], ["--classes 'Severe'"]),
         (["--source", "fake"], ["--source 'fake'"]),
         (["--pairs", "--source", "real"], ["--source", "--pairs"]),
-        (["--split", "val", "--source", "synthetic"], ["no images"]),
+        (["--splits", "val", "--source", "synthetic"], ["no images"]),
+        (["--split", "test", "--splits", "val"], ["--split and --splits", "give only --splits"]),
     ],
 )
 def test_bad_options(run, runs, sample_dataset, tmp_path, args, words):
@@ -455,14 +471,14 @@ def registered_classifiers() -> list[str]:
 
 @pytest.mark.parametrize("name", registered_classifiers())
 def test_registered_classifier(run, sample_dataset, tmp_path, name):
-    """Every built-in classifier (issue 4) gets a map, at 32 px, with its automatic layer."""
+    """Every built-in classifier (CNNs, ResNets, EfficientNet, ViT) gets a map, at 32 px, with its automatic layer."""
     from safetensors.numpy import load_file
 
     from synthmed.registry import get_entry
 
     model_dir = save_run(tmp_path / "run", name, sample_dataset, builder=get_entry("classifier", name).factory)
     out = tmp_path / "cams"
-    result = run("gradcam", model_dir, sample_dataset, "-o", out, "--split", "test", "--limit", "1", "--no-figures", "-q", "--json")
+    result = run("gradcam", model_dir, sample_dataset, "-o", out, "--splits", "test", "--limit", "1", "--no-figures", "-q", "--json")
     assert result.code == 0, result.err
     rows = read_csv(out / "maps.csv")
     assert len(rows) == 4
@@ -519,7 +535,7 @@ def test_run_of_repeats_uses_the_first(run, sample_dataset, tmp_path):
     save_run(repeats / "run-01", "tiny-cnn", sample_dataset, seed=1)
     save_run(repeats / "run-02", "tiny-cnn", sample_dataset, seed=2)
     out = tmp_path / "cams"
-    result = run("gradcam", repeats, sample_dataset, "-o", out, "--split", "test", "--limit", "1", "--no-figures", "-q")
+    result = run("gradcam", repeats, sample_dataset, "-o", out, "--splits", "test", "--limit", "1", "--no-figures", "-q")
     assert result.code == 0, result.err
     rows = read_csv(out / "maps.csv")
     dataset = Dataset.open(sample_dataset)
@@ -559,6 +575,7 @@ def test_colour_chest_xrays(run, tmp_path):
 
 def test_resume_after_an_interruption(run, runs, sample_dataset, tmp_path):
     from synthmed.gradcam.report import GradcamRequest, run_gradcam
+    from synthmed.progress import Advanced, Started
 
     out = tmp_path / "cams"
     request = GradcamRequest(
@@ -566,23 +583,24 @@ def test_resume_after_an_interruption(run, runs, sample_dataset, tmp_path):
         limit=3, batch_size=4, device="cpu", figures=False,
     )  # fmt: skip
 
-    def interrupt(count: int) -> None:
-        raise KeyboardInterrupt
+    def interrupt(event) -> None:
+        if isinstance(event, Advanced):
+            raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_gradcam(request, on_advance=interrupt)
+        run_gradcam(request, progress=interrupt)
     assert not out.exists() and len(list(partial_path(out).rglob("*.safetensors"))) == 4
 
     # Other options do not mix with the finished part.
-    other = run("gradcam", runs["tiny-cnn"], sample_dataset, "-o", out, "--split", "test", "--limit", "3",
+    other = run("gradcam", runs["tiny-cnn"], sample_dataset, "-o", out, "--splits", "test", "--limit", "3",
                 "-t", "predicted", "--no-figures", "--resume", "--batch-size", "4")  # fmt: skip
     assert_usage_error(other, out, "--resume", "targets predicted,true")
 
     with pytest.raises(KeyboardInterrupt):
-        run_gradcam(request, on_advance=interrupt)
+        run_gradcam(request, progress=interrupt)
     remaining = []
     request.resume = True
-    path, summary = run_gradcam(request, on_start=remaining.append)
+    path, summary = run_gradcam(request, progress=lambda event: isinstance(event, Started) and remaining.append(event.total))
     assert remaining == [12 - 4] and summary["maps"] == 24
 
     fresh = tmp_path / "fresh"

@@ -165,11 +165,12 @@ def test_interpolate_writes_labelled_interpolants_model_quality_and_strips(fitte
     recon = quality["reconstruction_val"]
     assert recon["images"] == len([r for r in source.values() if r["split"] == "val"])
     assert 5 < recon["psnr"] < 60 and 0 < recon["ssim"] <= 1 and recon["mse"] > 0
-    made = quality["interpolants"]
-    assert made["images"] == 12 and made["pixel_novelty"]["min"] > 0 and made["feature_novelty"]["min"] > 0
+    made = quality["overall"]
+    assert made["synthetic"] == 12 and min(made["nearest_real"]["values"]) > 0
+    assert min(made["nearest_real_features"]["values"]) > 0
     assert 0 <= made["near_copy_share"] <= 1
-    assert sorted(made["per_class"]) == sorted(data.classes)
-    assert all(entry["images"] == 3 for entry in made["per_class"].values())
+    assert sorted(quality["classes"]) == sorted(data.classes)
+    assert all(entry["synthetic"] == 3 for entry in quality["classes"].values())
     assert quality["lpips"].startswith("unavailable")
     assert sorted(p.name for p in (fitted / "figures").iterdir()) == [f"strip-{c}.png" for c in sorted(data.classes)]
     config = json.loads((fitted / "model" / "config.json").read_text())
@@ -213,6 +214,18 @@ def test_same_seed_same_output_and_shards_add_up(fitted, sample_dataset, run, tm
     assert parts[0] | parts[1] == whole and not parts[0] & parts[1]
 
 
+def test_old_spelling_weights_mixes_the_same_with_one_warning(fitted, sample_dataset, run, tmp_path):
+    common = ["--model", fitted / "model", "--n", "3", "--per-class", "1", "--device", "cpu", "-q"]
+    new = run("interpolate", sample_dataset, "-o", tmp_path / "new", *common, "--mix-weights", "0.2,0.3,0.5")
+    assert new.code == 0 and new.err == "", new.err
+    old = run("interpolate", sample_dataset, "-o", tmp_path / "old", *common, "--weights", "0.2,0.3,0.5")
+    assert old.code == 0, old.err
+    assert old.err.splitlines() == ["synthmed: warning: interpolate --weights is deprecated; use --mix-weights "
+                                    "(the old spelling goes in the next release)"]
+    assert (tmp_path / "old" / "metadata.csv").read_bytes() == (tmp_path / "new" / "metadata.csv").read_bytes()
+    assert {row["weights"] for row in read_rows(tmp_path / "new")} == {"0.2;0.3;0.5"}
+
+
 def test_across_classes_n3_dirichlet_writes_soft_labels(fitted, sample_dataset, run, tmp_path):
     from synthmed.data import Dataset
 
@@ -236,17 +249,25 @@ def test_across_classes_n3_dirichlet_writes_soft_labels(fitted, sample_dataset, 
         assert soft[data.classes.index(row["label"])] == pytest.approx(max(soft))
 
 
+def stop_on_first(description):
+    """A progress sink that interrupts (Ctrl-C) at the first advance of the task so named."""
+    from synthmed.progress import Advanced
+
+    def stop(event):
+        if isinstance(event, Advanced) and event.description == description:
+            raise KeyboardInterrupt
+
+    return stop
+
+
 def test_resume_after_interruption_finishes_without_duplicates(fitted, sample_dataset, tmp_path):
     from synthmed.interpolate.job import InterpolationSettings, execute, prepare
 
     settings = InterpolationSettings(dataset=sample_dataset, out=tmp_path / "r", model_dir=fitted / "model",
                                      per_class=3, device="cpu", batch_size=4)
 
-    def stop(count):
-        raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        execute(prepare(settings), on_written=stop)
+        execute(prepare(settings), progress=stop_on_first("interpolating"))
     assert not (tmp_path / "r").exists() and (tmp_path / ".r.partial").is_dir()
     settings.resume = True
     summary = execute(prepare(settings))
@@ -261,11 +282,8 @@ def test_resume_reuses_the_model_fitted_before_the_interruption(sample_dataset, 
     settings = InterpolationSettings(dataset=sample_dataset, out=tmp_path / "r", fit_epochs=1, per_class=2,
                                      device="cpu", batch_size=4)
 
-    def stop(count):
-        raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        execute(prepare(settings), on_written=stop)
+        execute(prepare(settings), progress=stop_on_first("interpolating"))
     weights = tmp_path / ".r.partial" / "model" / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
     settings.resume = True
@@ -298,8 +316,8 @@ def other_size_dataset(tmp_path_factory) -> Path:
 
 
 BAD_INPUT = {
-    "weights not summing to 1": (["--weights", "0.7,0.5"], "sum to 1"),
-    "negative weights": (["--weights", "-0.5,1.5"], "negative"),
+    "weights not summing to 1": (["--mix-weights", "0.7,0.5"], "sum to 1"),
+    "negative weights": (["--mix-weights", "-0.5,1.5"], "negative"),
     "alpha outside [0, 1]": (["--alphas", "1.5"], "[0, 1]"),
     "n larger than a class": (["--n", "5"], "'ModerateDemented' has 4 train image(s); --n 5"),
     "per-class with ratio": (["--per-class", "2", "--ratio", "0.5"], "--per-class and --ratio"),
@@ -309,6 +327,7 @@ BAD_INPUT = {
     "unknown class": (["--classes", "Nope"], "Nope not in"),
     "unknown loss": (["--loss", "l1"], "--loss 'l1'"),
     "unknown autoencoder": (["--autoencoder", "nope"], "unknown autoencoder 'nope'"),
+    "old and new spelling": (["--weights", "0.5,0.5", "--mix-weights", "0.5,0.5"], "give only --mix-weights"),
 }
 
 
@@ -390,7 +409,7 @@ def test_lpips_from_local_backbone_weights(fitted, sample_dataset, run, tmp_path
     assert result.code == 0, result.err
     quality = json.loads((tmp_path / "ok" / "quality.json").read_text())
     assert quality["reconstruction_val"]["lpips"] > 0
-    assert quality["interpolants"]["lpips_to_nearest_train"]["median"] > 0
+    assert quality["overall"]["lpips_to_nearest_train"]["median"] > 0
     assert quality["lpips"].startswith("squeeze")
 
 
@@ -406,15 +425,17 @@ def test_quality_counts_exact_copies_and_measures_novelty():
     train = np.stack([((np.sin(xx / (2 + i)) + np.cos(yy / (3 + i))) * 60 + 128).astype(np.uint8)[None] for i in range(6)])
     model = build_cnn_ae(image_size=32, width=8).eval()
     copies = interpolant_quality(model, train[:3], [[0, 1], [1, 2], [2, 3]], train, device="cpu", reference=train[3:])
+    copies = copies["overall"]
     assert copies["near_copies"] == 3 and copies["near_copy_share"] == 1.0
-    assert copies["pixel_novelty"]["max"] == pytest.approx(0.0, abs=1e-6)
-    assert copies["feature_novelty"]["max"] == pytest.approx(0.0, abs=1e-6)
-    assert copies["ssim_to_parents_max"]["min"] == pytest.approx(1.0, abs=1e-4)  # each is its own first parent
+    assert max(copies["nearest_real"]["values"]) == pytest.approx(0.0, abs=1e-6)
+    assert max(copies["nearest_real_features"]["values"]) == pytest.approx(0.0, abs=1e-6)
+    assert min(copies["ssim_to_parents_max"]["values"]) == pytest.approx(1.0, abs=1e-4)  # each is its own first parent
     noise = rng.integers(0, 256, size=(3, 1, 32, 32), dtype=np.uint8)
     novel = interpolant_quality(model, noise, [[0, 1], [1, 2], [2, 3]], train, device="cpu")
+    novel = novel["overall"]
     assert novel["near_copies"] == 0
-    assert novel["pixel_novelty"]["min"] > 0.1
-    assert novel["ssim_to_parents_max"]["max"] < 0.5
+    assert min(novel["nearest_real"]["values"]) > 0.1
+    assert max(novel["ssim_to_parents_max"]["values"]) < 0.5
 
 
 @pytest.mark.parametrize("kind", ["rgb", "16-bit"])

@@ -15,6 +15,7 @@ pytest.importorskip("synthmed_openai", reason="install plugins/synthmed-openai (
 from synthmed.data import Dataset, DatasetWriter, partial_path  # noqa: E402
 from synthmed.generate.variation import plan_variations, run_variations  # noqa: E402
 from synthmed.errors import SynthmedError, UsageError  # noqa: E402
+from synthmed.progress import Advanced  # noqa: E402
 from synthmed.protocols import VariationTask  # noqa: E402
 from synthmed.registry import get_entry  # noqa: E402
 from synthmed_openai.generator import request_key  # noqa: E402
@@ -194,13 +195,14 @@ def test_interrupt_finishes_requests_in_flight_and_resume_asks_nothing_twice(dat
         generator = entry.factory(mode="variation", base_url=server.base_url)
         seen = []
 
-        def ctrl_c_after_three(n):
-            seen.append(n)
-            if len(seen) == 3:
-                raise KeyboardInterrupt
+        def ctrl_c_after_three(event):
+            if isinstance(event, Advanced):
+                seen.append(event.n)
+                if len(seen) == 3:
+                    raise KeyboardInterrupt
 
         with pytest.raises(KeyboardInterrupt):
-            generate(data, entry, generator, tmp_path / "out", per_image=5, concurrency=4, on_progress=ctrl_c_after_three)
+            generate(data, entry, generator, tmp_path / "out", per_image=5, concurrency=4, progress=ctrl_c_after_three)
         journal = partial_path(tmp_path / "out") / "rows.jsonl"
         kept = len(journal.read_text().splitlines())
         asked_first = len(server.requests)
@@ -245,9 +247,10 @@ def test_bad_generator_arguments(entry, args, message):
         entry.factory(**args)
 
 
-def test_concurrency_zero_is_refused(entry, server):
+def test_concurrency_zero_is_refused_before_any_request(data, entry, server, tmp_path):
     with pytest.raises(UsageError, match="--concurrency 0"):
-        list(entry.factory(base_url=server.base_url).vary([task()], concurrency=0))
+        generate(data, entry, entry.factory(base_url=server.base_url), tmp_path / "out", concurrency=0)
+    assert server.requests == [] and not (tmp_path / "out").exists()
 
 
 def test_api_key_never_appears_in_outputs_logs_or_errors(data, entry, tmp_path, capsys, caplog, monkeypatch):

@@ -195,7 +195,7 @@ def test_dicom_windowing_frames_and_no_identifiers(run, tmp_path):
     mr.PhotometricInterpretation = "MONOCHROME1"
     mr.save_as(raw / "mr" / "mr_inverted.dcm")
     out = tmp_path / "out"
-    result = run("preprocess", raw, "-o", out, "--split", "0.5,0.25,0.25", "--size", "32")
+    result = run("preprocess", raw, "-o", out, "--split-fractions", "0.5,0.25,0.25", "--size", "32")
     assert result.code == 0, result.err
     data = Dataset.open(out)
     # DICOM rows get opaque ids: file names of DICOM series are often UIDs or patient names.
@@ -258,7 +258,7 @@ def test_nifti_slices_drop_empty_and_group_by_volume(run, tmp_path):
     volume[4:12, 4:12, 3] = 100
     nibabel.save(nibabel.Nifti1Image(volume, np.eye(4)), raw / "other" / "mostly_black.nii.gz")
     out = tmp_path / "out"
-    result = run("preprocess", raw, "-o", out, "--size", "32", "--slices", "5:20", "--split", "0.6,0.2,0.2", "--json")
+    result = run("preprocess", raw, "-o", out, "--size", "32", "--slices", "5:20", "--split-fractions", "0.6,0.2,0.2", "--json")
     assert result.code == 0, result.err
     data = Dataset.open(out)
     by_volume: dict[str, set] = {}
@@ -278,8 +278,8 @@ def test_nifti_4d_needs_volume_index(run, tmp_path):
     raw.mkdir(parents=True)
     shutil.copy(nifti_file("example4d.nii.gz"), raw / "run.nii.gz")
     out = tmp_path / "out"
-    assert_usage_error(run("preprocess", tmp_path / "raw", "-o", out, "--split", "0.8,0.1,0.1"), out, "--volume-index")
-    result = run("preprocess", tmp_path / "raw", "-o", out, "--split", "1,0,0", "--volume-index", "1", "-q")
+    assert_usage_error(run("preprocess", tmp_path / "raw", "-o", out, "--split-fractions", "0.8,0.1,0.1"), out, "--volume-index")
+    result = run("preprocess", tmp_path / "raw", "-o", out, "--split-fractions", "1,0,0", "--volume-index", "1", "-q")
     assert result.code == 0, result.err
     assert len(Dataset.open(out).rows) > 0
 
@@ -378,7 +378,7 @@ def test_chest_xray_generated_splits_group_subjects(run, tmp_path):
     out = tmp_path / "out"
     result = run(
         "preprocess", root, "-o", out, "--size", "32", "--label-regex", "bacteria|virus", "--default-label", "NORMAL",
-        "--subject-regex", r"^(person\d+|IM-\d+|NORMAL2-IM-\d+)", "--split", "0.6,0.2,0.2", "--seed", "3", "-q",
+        "--subject-regex", r"^(person\d+|IM-\d+|NORMAL2-IM-\d+)", "--split-fractions", "0.6,0.2,0.2", "--seed", "3", "-q",
     )
     assert result.code == 0, result.err
     data = Dataset.open(out)
@@ -445,7 +445,7 @@ def test_labels_csv_with_subjects(run, tmp_path):
         lines.append(f"img{i}.png,{'sick' if i % 2 else 'well'},p{i // 4}")
     (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
-    result = run("preprocess", raw, "-o", out, "--labels-csv", tmp_path / "labels.csv", "--split", "0.5,0.25,0.25", "-q")
+    result = run("preprocess", raw, "-o", out, "--labels-csv", tmp_path / "labels.csv", "--split-fractions", "0.5,0.25,0.25", "-q")
     assert result.code == 0, result.err
     data = Dataset.open(out)
     assert data.classes == ["sick", "well"]
@@ -487,7 +487,7 @@ def test_unusable_files_are_listed_in_rejected_csv(run, class_folders, tmp_path)
     result = run("preprocess", class_folders, "-o", out, "-q")
     assert result.code == 0, result.err
     with open(out / "rejected.csv", newline="") as handle:
-        reasons = {Path(r["file"]).name: r["reason"] for r in csv.DictReader(handle)}
+        reasons = {Path(r["source"]).name: r["reason"] for r in csv.DictReader(handle)}
     assert set(reasons) == set(expected)
     for name, words in expected.items():
         assert words in reasons[name], (name, reasons[name])
@@ -514,7 +514,7 @@ def test_bad_input_errors(run, class_folders, tmp_path):
     out = tmp_path / "out"
     # Labels missing: a file outside any class folder.
     write_png(class_folders / "stray.png", gradient())
-    assert_usage_error(run("preprocess", class_folders, "-o", out, "--split", "0.8,0.1,0.1"), out, "labels missing", "stray.png")
+    assert_usage_error(run("preprocess", class_folders, "-o", out, "--split-fractions", "0.8,0.1,0.1"), out, "labels missing", "stray.png")
     (class_folders / "stray.png").unlink()
     # A class with no images left: its only file is corrupt.
     (class_folders / "train" / "cyst").mkdir()
@@ -525,12 +525,12 @@ def test_bad_input_errors(run, class_folders, tmp_path):
     assert_usage_error(run("preprocess", class_folders, "-o", out, "--classes", "benign,tumour"), out, "'tumour'")
     # Conflicting options.
     assert_usage_error(run("preprocess", class_folders, "-o", out, "--bit-depth", "16", "--mode", "RGB"), out, "--bit-depth")
-    assert_usage_error(run("preprocess", class_folders, "-o", out, "--split", "0.9,0.2,0.1"), out, "--split")
+    assert_usage_error(run("preprocess", class_folders, "-o", out, "--split-fractions", "0.9,0.2,0.1"), out, "--split-fractions")
     assert_usage_error(run("preprocess", class_folders, "-o", out, "--size", "0"), out, "--size")
-    # Files without a split folder and no --split.
+    # Files without a split folder and no --split-fractions.
     flat = tmp_path / "flat" / "a"
     write_png(flat / "x.png", gradient())
-    assert_usage_error(run("preprocess", tmp_path / "flat", "-o", out), out, "--split")
+    assert_usage_error(run("preprocess", tmp_path / "flat", "-o", out), out, "--split-fractions")
 
 
 def test_input_splits_sharing_a_subject_are_refused(run, tmp_path):
@@ -542,7 +542,7 @@ def test_input_splits_sharing_a_subject_are_refused(run, tmp_path):
     (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
     result = run("preprocess", raw, "-o", out, "--labels-csv", tmp_path / "labels.csv")
-    assert_usage_error(result, out, "share a subject", "'p1'", "--split")
+    assert_usage_error(result, out, "share a subject", "'p1'", "--split-fractions")
 
 
 def test_output_inside_the_input_is_refused(run, class_folders):
@@ -566,7 +566,7 @@ def test_labels_csv_naming_missing_files(run, tmp_path):
     (tmp_path / "labels.csv").write_text("file,label\na.png,x\nmissing.png,y\n")
     out = tmp_path / "out"
     assert_usage_error(
-        run("preprocess", raw, "-o", out, "--labels-csv", tmp_path / "labels.csv", "--split", "1,0,0"), out, "missing.png", "does not exist"
+        run("preprocess", raw, "-o", out, "--labels-csv", tmp_path / "labels.csv", "--split-fractions", "1,0,0"), out, "missing.png", "does not exist"
     )
 
 
@@ -595,3 +595,22 @@ def test_reader_plugin_can_add_a_format(run, tmp_path):
     data = Dataset.open(tmp_path / "out")
     pixels = decode_png(data.path_of(data.rows[0]))
     assert pixels[0, 0] == 0 and pixels[-1, -1] == 255
+
+
+def test_old_spelling_split_makes_the_same_splits_with_one_warning(run, class_folders, tmp_path):
+    new = run("preprocess", class_folders, "-o", tmp_path / "new", "--split-fractions", "0.5,0.25,0.25", "--size", "16", "-q")
+    assert new.code == 0 and new.err == "", new.err
+    old = run("preprocess", class_folders, "-o", tmp_path / "old", "--split", "0.5,0.25,0.25", "--size", "16", "-q")
+    assert old.code == 0, old.err
+    assert old.err.splitlines() == ["synthmed: warning: preprocess --split is deprecated; use --split-fractions "
+                                    "TRAIN,VAL,TEST (the old spelling goes in the next release)"]
+    assert (tmp_path / "old" / "metadata.csv").read_bytes() == (tmp_path / "new" / "metadata.csv").read_bytes()
+
+
+def test_old_spelling_split_in_its_new_meaning_or_with_the_new_one_is_refused(run, class_folders, tmp_path):
+    out = tmp_path / "out"
+    # `--split NAME` now names one split, which preprocess does not take.
+    assert_usage_error(run("preprocess", class_folders, "-o", out, "--split", "train"), out,
+                       "--split train: --split now means one split", "--split-fractions TRAIN,VAL,TEST")
+    assert_usage_error(run("preprocess", class_folders, "-o", out, "--split", "0.8,0.1,0.1", "--split-fractions", "0.8,0.1,0.1"),
+                       out, "--split and --split-fractions", "give only --split-fractions")

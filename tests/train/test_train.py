@@ -1,4 +1,4 @@
-"""`synthmed train`: outputs of contract 1, reproducibility, repeats, options and bad input."""
+"""`synthmed train`: the RUN folder it writes (model.safetensors + config.json), reproducibility, repeats, options and bad input."""
 
 from __future__ import annotations
 
@@ -164,7 +164,7 @@ def test_freeze_backbone_with_local_weights(run, sample_dataset, tmp_path):
     torch.manual_seed(0)
     pretrained = create_classifier("cnn-bn", num_classes=7, in_channels=3, image_size=[32, 32])
     torch.save(pretrained.state_dict(), tmp_path / "pre.pth")
-    result = run("train", sample_dataset, "-o", tmp_path / "run", *FAST, "--model", "cnn-bn",
+    result = run("train", sample_dataset, "-o", tmp_path / "run", *FAST, "--classifier", "cnn-bn",
                  "--weights", tmp_path / "pre.pth", "--freeze-backbone", "--json")
     assert result.code == 0, result.err
     summary = json.loads(result.out)
@@ -234,10 +234,10 @@ def test_image_size_the_model_cannot_take(run, tmp_path):
     from synthmed.data.sample import write_sample_dataset
 
     data = write_sample_dataset(tmp_path / "d20", size=20, scale=0.01, seed=0)
-    _refused(run("train", data, "-o", tmp_path / "run", *FAST, "--model", "vit-b-16"), tmp_path / "run",
+    _refused(run("train", data, "-o", tmp_path / "run", *FAST, "--classifier", "vit-b-16"), tmp_path / "run",
              "20x20", "multiples of 16")
     # The old spelling still names the same classifier, with one warning line before the error.
-    old = run("train", data, "-o", tmp_path / "run", *FAST, "--model", "vit_b_16")
+    old = run("train", data, "-o", tmp_path / "run", *FAST, "--classifier", "vit_b_16")
     warning, error = old.err.splitlines()
     assert warning == ("synthmed: warning: classifier 'vit_b_16' is deprecated; use 'vit-b-16' "
                        "(the old name goes in the next release)")
@@ -246,11 +246,11 @@ def test_image_size_the_model_cannot_take(run, tmp_path):
 
 @pytest.mark.parametrize("args, words", [
     (("--repeats", "0"), ("--repeats",)),
-    (("--model", "no-such-net"), ("no-such-net", "cnn-basic")),
+    (("--classifier", "no-such-net"), ("no-such-net", "cnn-basic")),
     (("--val-fraction", "0.2"), ("already has a val split",)),
     (("--weights", "missing.pth"), ("--weights", "no such file")),
-    (("--model-arg", "nonsense"), ("--model-arg",)),
-    (("--model-arg", "depth=3"), ("--model-arg", "cnn-basic")),
+    (("--classifier-arg", "nonsense"), ("--classifier-arg",)),
+    (("--classifier-arg", "depth=3"), ("--classifier-arg", "cnn-basic")),
     (("--amp", "bf16"), ("--amp",)),
     (("--augment", "no-such-policy"), ("no-such-policy",)),
     (("--epochs", "0"), ("--epochs",)),
@@ -280,11 +280,11 @@ def test_existing_output_needs_overwrite(run, sample_dataset, tmp_path):
     assert (out / "model.safetensors").read_bytes() != before
 
 
-def test_model_args_are_recorded_and_rebuild_the_model(run, sample_dataset, tmp_path):
+def test_classifier_args_are_recorded_and_rebuild_the_model(run, sample_dataset, tmp_path):
     from synthmed.checkpoint import load_classifier
 
-    result = run("train", sample_dataset, "-o", tmp_path / "run", *FAST, "--model-arg", "hidden=[32, 16]",
-                 "--model-arg", "conv_channels=[8, 16]")
+    result = run("train", sample_dataset, "-o", tmp_path / "run", *FAST, "--classifier-arg", "hidden=[32, 16]",
+                 "--classifier-arg", "conv_channels=[8, 16]")
     assert result.code == 0, result.err
     module, config = load_classifier(tmp_path / "run")
     assert config["args"]["hidden"] == [32, 16] and config["args"]["conv_channels"] == [8, 16]
@@ -311,3 +311,28 @@ def test_rgb_images_are_learned(run, tmp_path):
     report = run("evaluate", tmp_path / "run", tmp_path / "rgb", "-o", tmp_path / "report", "--device", "cpu",
                  "-q", "--json")
     assert json.loads(report.out)["summary"]["accuracy"]["median"] == 1.0
+
+
+def test_old_spelling_model_trains_the_same_classifier_with_one_warning(run, sample_dataset, tmp_path):
+    new = run("train", sample_dataset, "-o", tmp_path / "new", *FAST, "--classifier", "cnn-bn", "--classifier-arg", "dropout=0.1")
+    assert new.code == 0 and new.err == "", new.err
+    old = run("train", sample_dataset, "-o", tmp_path / "old", *FAST, "-m", "cnn-bn", "--model-arg", "dropout=0.1")
+    assert old.code == 0, old.err
+    assert old.err.splitlines() == [
+        "synthmed: warning: train --model is deprecated; use --classifier NAME (the old spelling goes in the next release)",
+        "synthmed: warning: train --model-arg is deprecated; use --classifier-arg (the old spelling goes in the next release)",
+    ]
+    assert json.loads((tmp_path / "old" / "config.json").read_text())["name"] == "cnn-bn"
+    assert _weights(tmp_path / "old").keys() == _weights(tmp_path / "new").keys()
+    assert all(torch.equal(_weights(tmp_path / "old")[k], _weights(tmp_path / "new")[k]) for k in _weights(tmp_path / "new"))
+
+
+@pytest.mark.parametrize("args, words", [
+    (("--model", "cnn-bn", "--classifier", "cnn-basic"), ("--model and --classifier", "give only --classifier")),
+    (("--model-arg", "dropout=0.1", "--classifier-arg", "dropout=0.2"), ("--model-arg and --classifier-arg",)),
+    (("--model", "FOLDER"), ("--model now means a fitted model folder", "train does not take", "--classifier NAME")),
+])
+def test_old_spelling_model_refused_with_the_new_name(run, sample_dataset, tmp_path, args, words):
+    (tmp_path / "FOLDER").mkdir()
+    args = tuple(str(tmp_path / a) if a == "FOLDER" else a for a in args)
+    _refused(run("train", sample_dataset, "-o", tmp_path / "run", *FAST, *args), tmp_path / "run", *words)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from synthmed.generate.square import from_square_rgb, to_square_rgb
 from synthmed.errors import SynthmedError, UsageError
+from synthmed.jsonio import read_json
 from synthmed.protocols import VariationTask
 
 MODES = ("variation", "img2img")
@@ -46,16 +46,10 @@ def _read_model_index(model_dir: Path) -> dict[str, Any]:
     where = f"-g model_dir={model_dir}"
     if not model_dir.is_dir():
         raise UsageError(f"{where}: no such folder; pass a diffusers Stable Diffusion pipeline folder")
-    index_path = model_dir / "model_index.json"
-    if not index_path.is_file():
-        raise UsageError(f"{where}: not a diffusers pipeline folder (no model_index.json); "
-                         "save one with `pipeline.save_pretrained(DIR)`")
-    try:
-        index = json.loads(index_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{index_path}: not valid JSON ({exc})") from None
-    if not isinstance(index, dict) or index.get("_class_name") not in PIPELINE_MODES:
-        name = index.get("_class_name") if isinstance(index, dict) else None
+    index = read_json(model_dir / "model_index.json", what="a diffusers pipeline folder", where=where,
+                      hint="save one with `pipeline.save_pretrained(DIR)`")
+    if index.get("_class_name") not in PIPELINE_MODES:
+        name = index.get("_class_name")
         raise UsageError(f"{where}: model_index.json names {name!r}, not a Stable Diffusion pipeline; expected one of "
                          f"{', '.join(PIPELINE_MODES)}")
     return index

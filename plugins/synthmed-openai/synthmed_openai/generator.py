@@ -109,8 +109,7 @@ class OpenAIImageGenerator:
 
     def vary(self, tasks: Sequence[VariationTask], *, device: Any = None, concurrency: int = 1
              ) -> Iterator[tuple[VariationTask, np.ndarray | Exception]]:
-        if concurrency < 1:
-            raise UsageError(f"--concurrency {concurrency}: must be at least 1")
+        # `concurrency` >= 1: synthmed checks it (synthmed.generate.variation.check_limits) before calling.
         for task in tasks:  # refuse unusable sources before anything is uploaded
             images.check_source(task.pixels, self.mode, task.source_id)
         client = self._client()

@@ -1,0 +1,89 @@
+"""`OutputFolder` as a context manager: commit on success, discard on error or signal, keep
+the unfinished folder of a resumable output for --resume (but never after bad input)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from synthmed.data import OutputFolder, partial_path
+from synthmed.errors import UsageError
+
+
+def test_success_commits(tmp_path):
+    out = tmp_path / "out"
+    with OutputFolder(out, inputs=[]) as folder:
+        (folder.tmp / "a.txt").write_text("x")
+        assert not out.exists()
+    assert (out / "a.txt").read_text() == "x" and not partial_path(out).exists()
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt(), SystemExit(143), UsageError("bad")])
+def test_any_failure_discards_an_output_that_cannot_resume(tmp_path, error):
+    out = tmp_path / "out"
+    with pytest.raises(type(error)):
+        with OutputFolder(out, inputs=[]) as folder:
+            (folder.tmp / "a.txt").write_text("x")
+            raise error
+    assert not out.exists() and not partial_path(out).exists()
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt(), SystemExit(143)])
+def test_a_resumable_output_keeps_its_unfinished_folder(tmp_path, error):
+    out = tmp_path / "out"
+    with pytest.raises(type(error)):
+        with OutputFolder(out, inputs=[], resumable=True) as folder:
+            (folder.tmp / "a.txt").write_text("x")
+            raise error
+    assert not out.exists() and (partial_path(out) / "a.txt").is_file()
+    with OutputFolder(out, inputs=[], resume=True, resumable=True) as folder:
+        assert folder.resumed and (folder.tmp / "a.txt").is_file()
+    assert (out / "a.txt").is_file()
+
+
+def test_bad_input_discards_even_a_resumable_output(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(UsageError):
+        with OutputFolder(out, inputs=[], resumable=True):
+            raise UsageError("bad")
+    assert not partial_path(out).exists()
+
+
+def _run_until_partial(args, out, tmp_path):
+    """Start `synthmed ARGS` and wait until its unfinished output folder exists."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "synthmed", *map(str, args)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while not partial_path(out).exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, process.communicate()
+    return process
+
+
+def test_sigterm_discards_an_unfinished_training_run(sample_dataset, tmp_path):
+    out = tmp_path / "run"
+    process = _run_until_partial(["train", sample_dataset, "-o", out, "--epochs", "500", "--patience", "500",
+                                  "--device", "cpu", "-q"], out, tmp_path)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert err.strip().splitlines()[-1].startswith("synthmed: error: terminated")
+    assert not out.exists() and not partial_path(out).exists()
+
+
+def test_sigterm_keeps_a_resumable_output_for_resume(sample_dataset, tmp_path):
+    out = tmp_path / "aug"
+    process = _run_until_partial(["augment", sample_dataset, "-o", out, "--policy", "hflip(p=1.0)", "--copies", "50",
+                                  "--batch-size", "4", "--device", "cpu", "-q"], out, tmp_path)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert not out.exists() and (partial_path(out) / "rows.jsonl").is_file()
