@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from synthmed.cli.options import Json, Output, Overwrite, Quiet, Shard
+from synthmed.cli.options import Device, DryRun, Json, Output, Overwrite, Quiet, Shard
 from synthmed.cli.output import emit, progress, show, stderr
 
 
@@ -33,14 +33,14 @@ def study(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY.toml", help="The study file.", show_default=False)],
     output: Output,
     quick: Annotated[bool, typer.Option("--quick", help="Apply the study's [quick] table (a small, fast version).")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the cells and a calibrated time estimate; run nothing.")] = False,
+    dry_run: DryRun = False,
     report_only: Annotated[bool, typer.Option("--report-only", help="Write the report from finished cells (merges shards).")] = False,
     shard: Shard = None,
     executor: Annotated[str, typer.Option("--executor", help="inprocess (default) or ray.")] = "inprocess",
     address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster address (default: start a local Ray).")] = None,
     gpus_per_cell: Annotated[Optional[float], typer.Option(
         "--gpus-per-cell", help="GPUs each Ray task asks for (a fraction shares one; default 1 when the cluster has GPUs).")] = None,
-    device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda or cuda:N (default: the study's).")] = None,
+    device: Device = "auto",
     overwrite: Overwrite = False,
     json: Json = False,
     quiet: Quiet = False,
@@ -57,7 +57,7 @@ def study(
     with progress(quiet=quiet or dry_run) as display:
         summary = run_study(study_file, output, quick=quick, overwrite=overwrite, dry_run=dry_run,
                             report_only=report_only, shard=shard, executor=executor, address=address,
-                            gpus_per_cell=gpus_per_cell, device=device, command=command, progress=display,
+                            gpus_per_cell=gpus_per_cell, device=None if device == "auto" else device, command=command, progress=display,
                             message=_messages(quiet))
     if dry_run:
         _print_plan(summary, as_json=json)
