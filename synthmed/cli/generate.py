@@ -142,19 +142,35 @@ def generate(
         shard=shard_index, model=model, fit_only=fit_only, fit_epochs=fit_epochs, fit_minutes=fit_minutes, batch_size=batch_size, judge=judge,
         copy_threshold=copy_threshold, strict_quality=strict_quality, overwrite=overwrite, resume=resume)
     if dry_run:
-        job.validate_class_request(request)
+        from synthmed.devices import resolve_device
+
+        loaded, _, rows = job.validate_class_request(request)
         done = written_ids(output) if resume else set()
         plan = sampling.plan_sampling(counts, generator_name=entry.name, seed=seed, shard=shard_index,
                                  done=done.__contains__)
+        target = resolve_device(device)
+        estimate = job.estimate_class_request(request, loaded, rows, target)
         _print_dry_run({"dry_run": True, "fit": model is None, "planned": plan.total,
                         "already_done": plan.already_done,
-                        "counts": {label: len(v) for label, v in plan.todo.items()}}, json)
+                        "counts": {label: len(v) for label, v in plan.todo.items()},
+                        "estimate_seconds": estimate}, json)
+        if estimate is not None:
+            _show_estimate(estimate, target)
         return
     with progress(quiet=quiet) as display:
-        summary = job.run_class_generation(request, progress=display)
+        summary = job.run_class_generation(request, progress=display, on_estimate=_show_estimate)
     if "quality" in summary:
         show_quality(summary["quality"], quiet=quiet)
     emit(output, summary, as_json=json)
+
+
+def _show_estimate(estimate: dict, device) -> None:
+    from synthmed.generate.estimate import describe
+
+    line, warning = describe(estimate, device)
+    sys.stderr.write(line + "\n")
+    if warning:
+        sys.stderr.write(f"synthmed: warning: {warning}\n")
 
 
 def _print_dry_run(summary: dict, as_json: bool) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from synthmed.data import Dataset, DatasetWriter, OutputFolder, Row
 from synthmed.errors import UsageError
@@ -111,6 +111,24 @@ def check_copy_threshold(copy_threshold: float) -> None:
         raise UsageError("--copy-threshold must be >= 0")
 
 
+def estimate_class_request(request: ClassRequest, generator: Any, rows: Sequence[Row] | None, device: Any
+                           ) -> dict[str, Any] | None:
+    """Estimated seconds of fitting and sampling (synthmed.generate.estimate), or None when
+    the generator cannot be timed; `generator` is the loaded model, or None before a fit."""
+    from synthmed.generate.estimate import estimate_seconds
+
+    fitting = generator is None and rows is not None
+    probe = make_generator(request.entry, request.args) if fitting else generator
+    epochs = request.fit_epochs or request.entry.info.fit_epochs
+    estimate = estimate_seconds(probe, request.dataset, rows if fitting and request.fit_minutes is None else None,
+                                epochs=epochs, images_to_sample=sum(request.counts.values()),
+                                batch_size=request.batch_size, device=device, seed=request.seed)
+    if estimate is not None and fitting and request.fit_minutes is not None:
+        estimate["fit"] = request.fit_minutes * 60
+        estimate["total"] += estimate["fit"]
+    return estimate
+
+
 def _fit_or_reuse(request: ClassRequest, tmp: Path, rows: Sequence[Row], device: Any, progress: Progress) -> Any:
     """Fit into `tmp/model` (continuing a fit checkpoint on --resume), or load a fit finished earlier."""
     entry, dataset = request.entry, request.dataset
@@ -128,12 +146,18 @@ def _fit_or_reuse(request: ClassRequest, tmp: Path, rows: Sequence[Row], device:
     return generator
 
 
-def run_class_generation(request: ClassRequest, *, progress: Progress = no_progress) -> dict[str, Any]:
-    """Fit and/or sample; returns a summary (and writes OUT atomically)."""
+def run_class_generation(request: ClassRequest, *, progress: Progress = no_progress,
+                         on_estimate: Callable[[dict[str, Any], Any], None] | None = None) -> dict[str, Any]:
+    """Fit and/or sample; returns a summary (and writes OUT atomically). `on_estimate(estimate,
+    device)` hears the time estimate before a fit starts."""
     from synthmed.devices import resolve_device
 
     device = resolve_device(request.device_spec)
     generator, judge, rows = validate_class_request(request)
+    if on_estimate is not None and generator is None and not (request.resume and request.out.exists()):
+        estimate = estimate_class_request(request, None, rows, device)
+        if estimate is not None:
+            on_estimate(estimate, device)
     dataset, entry = request.dataset, request.entry
     summary: dict[str, Any] = {"generator": entry.tag, "seed": request.seed}
     if request.fit_only:

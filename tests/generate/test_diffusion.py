@@ -69,3 +69,20 @@ def test_fit_minutes_stops_on_time_and_refuses_fit_epochs(run, tmp_path):
     assert result.code == 0, result.err
     config = json.loads((tmp_path / "fit" / "model" / "config.json").read_text())
     assert config["fit_epochs"] == 1
+
+
+def test_dry_run_estimates_time_and_warns_above_an_hour_on_a_cpu(run, tmp_path):
+    from gen_helpers import make_dataset
+
+    data = make_dataset(tmp_path / "data", {"a": [("train", 16)] * 8, "b": [("train", 16)] * 8})
+    base = ["generate", data, "-o", tmp_path / "x", "--generator", "dcgan", "-g", "width=4", "-g", "batch_size=4",
+            "--per-class", "4", "--dry-run", "--device", "cpu"]
+    short = run(*base, "--fit-epochs", "1", "--json")
+    assert short.code == 0, short.err
+    estimate = json.loads(short.out)["estimate_seconds"]
+    assert estimate["fit"] > 0 and estimate["sample"] > 0 and estimate["total"] == pytest.approx(
+        estimate["fit"] + estimate["sample"])
+    assert "estimated time on cpu: fitting ~" in short.err and "warning" not in short.err
+    long = run(*base, "--fit-epochs", "10000000")
+    assert long.code == 0 and "synthmed: warning: this job is estimated at" in long.err
+    assert not (tmp_path / "x").exists()
