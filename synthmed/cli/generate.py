@@ -158,17 +158,18 @@ def generate(
             _show_estimate(estimate, target)
         return
     with progress(quiet=quiet) as display:
-        summary = job.run_class_generation(request, progress=display, on_estimate=_show_estimate)
+        summary = job.run_class_generation(request, progress=display, on_estimate=lambda e, d: _show_estimate(e, d, quiet=quiet))
     if "quality" in summary:
         show_quality(summary["quality"], quiet=quiet)
     emit(output, summary, as_json=json)
 
 
-def _show_estimate(estimate: dict, device) -> None:
+def _show_estimate(estimate: dict, device, *, quiet: bool = False) -> None:
     from synthmed.generate.estimate import describe
 
     line, warning = describe(estimate, device)
-    sys.stderr.write(line + "\n")
+    if not quiet:
+        sys.stderr.write(line + "\n")
     if warning:
         sys.stderr.write(f"synthmed: warning: {warning}\n")
 

@@ -76,7 +76,8 @@ def describe(estimate: dict[str, Any], device: Any) -> tuple[str, str | None]:
     parts = []
     if estimate["fit"] is not None:
         parts.append(f"fitting ~{_duration(estimate['fit'])}")
-    parts.append(f"sampling ~{_duration(estimate['sample'])}")
+    if estimate["sample"] or estimate["fit"] is None:
+        parts.append(f"sampling ~{_duration(estimate['sample'])}")
     line = f"estimated time on {device}: " + ", ".join(parts) + " (from a few measured steps)"
     warning = None
     if torch.device(device).type == "cpu" and estimate["total"] > WARN_SECONDS:

@@ -5,7 +5,7 @@ Python API refuses exactly what the command line refuses."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -129,13 +129,18 @@ def estimate_class_request(request: ClassRequest, generator: Any, rows: Sequence
     return estimate
 
 
-def _fit_or_reuse(request: ClassRequest, tmp: Path, rows: Sequence[Row], device: Any, progress: Progress) -> Any:
+def _fit_or_reuse(request: ClassRequest, tmp: Path, rows: Sequence[Row], device: Any, progress: Progress,
+                  on_estimate: Callable[[dict[str, Any], Any], None] | None = None) -> Any:
     """Fit into `tmp/model` (continuing a fit checkpoint on --resume), or load a fit finished earlier."""
     entry, dataset = request.entry, request.dataset
     model_dir = tmp / MODEL_FOLDER
     if request.resume and (model_dir / "config.json").is_file():
         generator, _ = load_model(entry, model_dir, dataset, request.classes, request.args)
         return generator
+    if on_estimate is not None:  # the fit's time only: sampling is estimated by --dry-run
+        estimate = estimate_class_request(replace(request, counts={}), None, rows, device)
+        if estimate is not None:
+            on_estimate(estimate, device)
     generator = make_generator(entry, request.args)
     epochs = request.fit_epochs or entry.info.fit_epochs
     state_dir = tmp / FIT_STATE_FOLDER
@@ -154,16 +159,12 @@ def run_class_generation(request: ClassRequest, *, progress: Progress = no_progr
 
     device = resolve_device(request.device_spec)
     generator, judge, rows = validate_class_request(request)
-    if on_estimate is not None and generator is None and not (request.resume and request.out.exists()):
-        estimate = estimate_class_request(request, None, rows, device)
-        if estimate is not None:
-            on_estimate(estimate, device)
     dataset, entry = request.dataset, request.entry
     summary: dict[str, Any] = {"generator": entry.tag, "seed": request.seed}
     if request.fit_only:
         with OutputFolder(request.out, inputs=[dataset.root, request.model, request.judge], overwrite=request.overwrite,
                           resume=request.resume, resumable=True) as folder:
-            _fit_or_reuse(request, folder.tmp, rows, device, progress)
+            _fit_or_reuse(request, folder.tmp, rows, device, progress, on_estimate)
             folder.write_provenance("generate", [dataset.root], generator=entry.tag, fit_only=True)
         return {**summary, "model": str(request.out / MODEL_FOLDER)}
 
@@ -175,7 +176,7 @@ def run_class_generation(request: ClassRequest, *, progress: Progress = no_progr
                            resume=request.resume, resumable=True, info=info)
     with writer:
         if generator is None:
-            generator = _fit_or_reuse(request, writer.tmp, rows, device, progress)
+            generator = _fit_or_reuse(request, writer.tmp, rows, device, progress, on_estimate)
         plan = plan_sampling(request.counts, generator_name=entry.name, seed=request.seed, shard=request.shard,
                              done=writer.has)
         written = sample_into(writer, generator, entry, dataset, plan, seed=request.seed, device=device,
