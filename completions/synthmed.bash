@@ -11,7 +11,7 @@ _synthmed() {
         compare) opts="--metric --json -h --help" ;;
         compress) opts="-o --output --codec -c --quality --splits --report-split --decode --fit-epochs --model --device --seed --overwrite --json --quiet -q -h --help" ;;
         evaluate) opts="-o --output --split --batch-size --device --overwrite --json --quiet -q -h --help" ;;
-        generate) opts="-o --output --generator -g --generator-arg --classes --per-class --ratio --balance --model --fit-only --fit-epochs --steps --guidance --batch-size --judge --copy-threshold --per-image --splits --concurrency --max-requests --allow-upload --dry-run --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
+        generate) opts="-o --output --generator -g --generator-arg --classes --per-class --ratio --balance --model --fit-only --fit-epochs --fit-minutes --steps --guidance --batch-size --judge --copy-threshold --strict-quality --per-image --splits --concurrency --max-requests --allow-upload --dry-run --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
         gradcam) opts="-o --output --target -t --method --layer --splits --classes --source --limit --pairs --figures --no-figures --batch-size --seed --device --overwrite --resume --json --quiet -q -h --help" ;;
         info) opts="--json -h --help" ;;
         interpolate) opts="-o --output --autoencoder -a --autoencoder-arg --model --fit-epochs --loss --batch-size --lr --n --within-class --across-classes --alphas --mix-weights --concentration --per-class --ratio --classes --near-copy-ssim --lpips-weights --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;

@@ -16,4 +16,4 @@ echo "== running it (progress on stderr; the verdict table at the end)" >&2
 out=$(synthmed study "$here/mri-thesis/demo.toml" -o "$work/study")
 
 echo "== $out/report.md" >&2
-sed -n '/^## Verdicts/,/^## Figures/p' "$out/report.md"
+sed -n '/^## \(Synthetic image quality\|Verdicts\)/,/^## Figures/p' "$out/report.md"

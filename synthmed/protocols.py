@@ -53,6 +53,15 @@ class ResumableFit(Protocol):
         ...
 
 
+class StopsOnTime(Protocol):
+    """`fit(..., minutes=M)`: stop after the last epoch that ends within M minutes (`epochs`
+    is then an upper bound) and say in `epochs_done` how many ran. Declared by the class
+    attribute `stops_on_time = True`."""
+
+    stops_on_time: Literal[True]
+    epochs_done: int
+
+
 @runtime_checkable
 class CountsFitSteps(Protocol):
     def fit_steps(self, labels: np.ndarray, epochs: int) -> int:

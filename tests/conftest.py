@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 
 # Installed third-party plugins must not change what the tests see, except where a test asks.
 os.environ.setdefault("SYNTHMED_PLUGINS", "")
+# Feature encoders the quality report fits are cached here, not in the user's cache.
+os.environ.setdefault("SYNTHMED_CACHE_DIR", tempfile.mkdtemp(prefix="synthmed-test-cache-"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -74,13 +74,13 @@ def test_label_fidelity_with_a_constant_judge():
     assert report["overall"]["label_fidelity"] == pytest.approx(0.6)
 
 
-def test_contact_sheet_layout():
-    sheet = contact_sheet(images(255, 255, 255, side=16), images(*range(5), side=16), columns=8)
-    # make_grid: n * (16 + 2) + 2 wide, one row of 16 + 2 * 2 tall; a 4 px white bar between.
-    assert sheet.shape == (20 + 4 + 20, 5 * 18 + 2)
-    assert sheet[2:18, 2:18].min() == 255 and sheet[21, 0] == 255
-    rgb = contact_sheet(np.zeros((2, 3, 16, 16), np.uint8), np.zeros((1, 3, 16, 16), np.uint8))
-    assert rgb.shape[2] == 3
+def test_contact_sheet_is_a_labelled_figure():
+    fig = contact_sheet(images(255, 255, 255, side=16), images(*range(5), side=16), label="a", verdict="ok",
+                        columns=8)
+    labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert labels == ["synthetic", "real"]
+    assert len([ax for ax in fig.axes if ax.images]) == 3 + 5
+    assert fig._suptitle.get_text() == "a: ok"
 
 
 SUMMARY = {"median", "q1", "q3", "n", "values"}

@@ -35,20 +35,30 @@ from synthmed.cli.output import emit, progress, show
 def _quality_table(report: dict):
     from rich.table import Table
 
-    def fmt(value, digits=3):
+    def fmt(value, digits=2):
         return "-" if value is None else f"{value:.{digits}f}"
 
-    table = Table(title=f"quality (distances: RMS on [0, 1]; near copy < {report['copy_threshold']})")
-    # nn = median distance to the nearest real train image (for real images: the nearest other one)
-    for column in ("class", "n", "judge acc", "nn syn", "nn real", "copies", "div syn", "div real"):
-        table.add_column(column, justify="left" if column == "class" else "right")
-    for label, stats in report["classes"].items():
-        nearest = (stats["nearest_real"] or {}).get("median")
-        reference = (stats["real_nearest_real"] or {}).get("median")
-        diversity = stats["diversity"]
-        table.add_row(label, str(stats["synthetic"]), fmt(stats["label_fidelity"]), fmt(nearest), fmt(reference),
-                      str(stats["near_copies"]), fmt(diversity["synthetic"]), fmt(diversity["real"]))
+    space = (report.get("features") or {}).get("space") or "none"
+    table = Table(title=f"quality (features: {space})", box=None, padding=(0, 0, 0, 1), pad_edge=False,
+                  show_edge=False)
+    # n: synthetic/real images the measures rest on; P R D C: precision, recall, density,
+    # coverage; copies: near copies in pixels or features (quality.json has KID and diversity too)
+    for column in ("class", "n", "judge", "FID", "P", "R", "D", "C", "copies", "verdict"):
+        table.add_column(column, justify="left" if column in ("class", "verdict") else "right", no_wrap=True)
+    for label, stats in [*report["classes"].items(), ("overall", report["overall"])]:
+        features = stats.get("features") or {}
+        n = f"{stats['synthetic']}/{features['images']['real']}" if features else str(stats["synthetic"])
+        table.add_row(label, n, fmt(stats["label_fidelity"]), fmt(features.get("fid"), 1),
+                      *(fmt(features.get(key)) for key in ("precision", "recall", "density", "coverage")),
+                      str((stats.get("copies") or {}).get("either", stats["near_copies"])), stats.get("verdict") or "")
     return table
+
+
+def show_quality(report: dict, *, quiet: bool) -> None:
+    """The quality table, then one warning line per problem (warnings show even with --quiet)."""
+    show(_quality_table(report), quiet=quiet)
+    for line in report.get("warnings", []):
+        sys.stderr.write(f"synthmed: warning: {line}\n")
 
 
 def generate(
@@ -63,11 +73,13 @@ def generate(
     model: ModelDir = None,
     fit_only: Annotated[bool, typer.Option("--fit-only", help="Fit and save OUT/model/ without sampling.")] = False,
     fit_epochs: FitEpochs = None,
+    fit_minutes: Annotated[Optional[float], typer.Option("--fit-minutes", help="Fit for about M minutes instead of a number of epochs (stops after the last epoch that ends in time).")] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", help="Sampling steps (ddpm; same as -g steps=N).")] = None,
     guidance: Annotated[Optional[float], typer.Option("--guidance", help="Classifier-free guidance scale (ddpm; 1 = none).")] = None,
     batch_size: BatchSize = 64,
     judge: Annotated[Optional[Path], typer.Option("--judge", help="Classifier RUN from `synthmed train` for label fidelity.")] = None,
     copy_threshold: Annotated[float, typer.Option("--copy-threshold", help="RMS distance under which a synthetic image counts as a near copy of a real one.")] = 0.02,
+    strict_quality: Annotated[bool, typer.Option("--strict-quality", help="Fail (exit 1, nothing written) when a class's quality verdict is not ok.")] = False,
     per_image: Annotated[Optional[int], typer.Option("--per-image", help="Image-conditional generators: K variations of each source image.")] = None,
     splits: Splits = ["train"],  # noqa: B006 - typer; image-conditional generators: the sources
     concurrency: Annotated[int, typer.Option("--concurrency", help="Image-conditional generators: requests in flight.")] = 1,
@@ -101,13 +113,13 @@ def generate(
     counts_given = per_class is not None or ratio is not None or balance
 
     if entry.info.conditioning == "image":
-        job.refuse_fit_options(model=model, fit_only=fit_only, fit_epochs=fit_epochs)
+        job.refuse_fit_options(model=model, fit_only=fit_only, fit_epochs=fit_epochs, fit_minutes=fit_minutes)
         request = job.VariationRequest(
             dataset=data, entry=entry, out=output, args=args, classes=chosen if classes else None,
             counts=options.plan_counts(data, chosen, per_class=per_class, ratio=ratio, balance=balance) if counts_given else None,
             per_image=per_image, splits=tuple(comma_list(splits) or ()), seed=seed, device_spec=device,
             shard=shard_index, concurrency=concurrency, max_requests=max_requests, allow_upload=allow_upload,
-            dry_run=dry_run, judge=judge, copy_threshold=copy_threshold, overwrite=overwrite, resume=resume)
+            dry_run=dry_run, judge=judge, copy_threshold=copy_threshold, strict_quality=strict_quality, overwrite=overwrite, resume=resume)
         with progress(quiet=quiet) as display:
             summary = job.run_variation_generation(request, progress=display)
         if dry_run:
@@ -117,7 +129,7 @@ def generate(
             show(f"stopped at --max-requests: {summary['left']} variation(s) left; rerun with --resume to add them",
                  quiet=quiet)
         if "quality" in summary:
-            show(_quality_table(summary["quality"]), quiet=quiet)
+            show_quality(summary["quality"], quiet=quiet)
         emit(output, summary, as_json=json)
         return
 
@@ -127,22 +139,39 @@ def generate(
     counts = options.plan_counts(data, chosen, per_class=per_class, ratio=ratio, balance=balance) if counts_given else {}
     request = job.ClassRequest(
         dataset=data, entry=entry, out=output, args=args, classes=chosen, counts=counts, seed=seed, device_spec=device,
-        shard=shard_index, model=model, fit_only=fit_only, fit_epochs=fit_epochs, batch_size=batch_size, judge=judge,
-        copy_threshold=copy_threshold, overwrite=overwrite, resume=resume)
+        shard=shard_index, model=model, fit_only=fit_only, fit_epochs=fit_epochs, fit_minutes=fit_minutes, batch_size=batch_size, judge=judge,
+        copy_threshold=copy_threshold, strict_quality=strict_quality, overwrite=overwrite, resume=resume)
     if dry_run:
-        job.validate_class_request(request)
+        from synthmed.devices import resolve_device
+
+        loaded, _, rows = job.validate_class_request(request)
         done = written_ids(output) if resume else set()
         plan = sampling.plan_sampling(counts, generator_name=entry.name, seed=seed, shard=shard_index,
                                  done=done.__contains__)
+        target = resolve_device(device)
+        estimate = job.estimate_class_request(request, loaded, rows, target)
         _print_dry_run({"dry_run": True, "fit": model is None, "planned": plan.total,
                         "already_done": plan.already_done,
-                        "counts": {label: len(v) for label, v in plan.todo.items()}}, json)
+                        "counts": {label: len(v) for label, v in plan.todo.items()},
+                        "estimate_seconds": estimate}, json)
+        if estimate is not None:
+            _show_estimate(estimate, target)
         return
     with progress(quiet=quiet) as display:
-        summary = job.run_class_generation(request, progress=display)
+        summary = job.run_class_generation(request, progress=display, on_estimate=lambda e, d: _show_estimate(e, d, quiet=quiet))
     if "quality" in summary:
-        show(_quality_table(summary["quality"]), quiet=quiet)
+        show_quality(summary["quality"], quiet=quiet)
     emit(output, summary, as_json=json)
+
+
+def _show_estimate(estimate: dict, device, *, quiet: bool = False) -> None:
+    from synthmed.generate.estimate import describe
+
+    line, warning = describe(estimate, device)
+    if not quiet:
+        sys.stderr.write(line + "\n")
+    if warning:
+        sys.stderr.write(f"synthmed: warning: {warning}\n")
 
 
 def _print_dry_run(summary: dict, as_json: bool) -> None:

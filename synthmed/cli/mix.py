@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -67,4 +69,6 @@ def mix(
     show(table, quiet=quiet)
     for note in summary["shortfalls"]:
         show(f"[yellow]{note}[/yellow]", quiet=quiet)
+    for note in plan.quality_warnings:
+        sys.stderr.write(f"synthmed: warning: {note}\n")
     emit(output, summary, as_json=json)

@@ -1,9 +1,11 @@
 """`ddpm`: class-conditional denoising diffusion (diffusers UNet2DModel + schedulers).
 
-Trained on the DDPM objective (predict the added noise) with label dropout, so one
+Trained to predict v (Salimans and Ho 2022; or the added noise, `prediction=epsilon`) with
+min-SNR-gamma loss weighting (Hang et al. 2023) and label dropout, so one
 network learns both the conditional and the unconditional model and sampling can use
 classifier-free guidance (Ho and Salimans): eps = eps_null + g * (eps_class - eps_null).
-Samples come from the EMA of the weights, with DDIM, DPM-Solver++ or the full DDPM chain.
+Samples come from the EMA of the weights, with DPM-Solver++ (default, 20 steps), DDIM or the
+full DDPM chain.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ from typing import Any, Sequence
 from synthmed.generate.fitted import FittedGenerator, noise_batch
 
 SAMPLERS = ("ddim", "dpm", "ddpm")
+PREDICTIONS = ("v_prediction", "epsilon")
 
 
 class DdpmGenerator(FittedGenerator):
     name = "ddpm"
 
-    def __init__(self, *, preset: str = "auto", steps: int = 50, guidance: float = 2.0, sampler: str = "ddim",
+    def __init__(self, *, preset: str = "auto", steps: int = 20, guidance: float = 2.0, sampler: str = "dpm",
                  label_dropout: float = 0.1, ema_decay: float = 0.999, train_timesteps: int = 1000,
+                 prediction: str = "v_prediction", min_snr_gamma: float = 5.0,
                  lr: float = 2e-4, batch_size: int = 16) -> None:
         super().__init__(batch_size=batch_size, lr=lr)
         from synthmed.generate.diffusion_models import PRESETS
@@ -34,6 +38,11 @@ class DdpmGenerator(FittedGenerator):
             raise ValueError("guidance must be >= 0 (1 = no guidance)")
         if not 0 <= float(label_dropout) < 1:
             raise ValueError("label_dropout must be in [0, 1)")
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"prediction {prediction!r} is not one of {', '.join(PREDICTIONS)}")
+        if float(min_snr_gamma) < 0:
+            raise ValueError("min_snr_gamma must be >= 0 (0 = unweighted loss)")
+        self.prediction, self.min_snr_gamma = prediction, float(min_snr_gamma)
         self.preset, self.sampler = preset, sampler
         self.steps, self.guidance = int(steps), float(guidance)
         self.label_dropout, self.ema_decay = float(label_dropout), float(ema_decay)
@@ -48,7 +57,7 @@ class DdpmGenerator(FittedGenerator):
             raise ValueError(f"image size {image_size[0]}x{image_size[1]}: preset {preset!r} needs sides that are "
                              f"multiples of {step}")
         return {"preset": preset, "train_timesteps": self.train_timesteps,
-                "beta_schedule": "squaredcos_cap_v2"}
+                "beta_schedule": "squaredcos_cap_v2", "prediction_type": self.prediction}
 
     def _build(self, arch: dict[str, Any]) -> None:
         from synthmed.generate.diffusion_models import build_unet
@@ -59,7 +68,9 @@ class DdpmGenerator(FittedGenerator):
     def _train_scheduler(self) -> Any:
         from diffusers import DDPMScheduler
 
-        return DDPMScheduler(num_train_timesteps=self.arch["train_timesteps"], beta_schedule=self.arch["beta_schedule"])
+        # Models saved before v-prediction existed predicted the noise.
+        return DDPMScheduler(num_train_timesteps=self.arch["train_timesteps"], beta_schedule=self.arch["beta_schedule"],
+                             prediction_type=self.arch.get("prediction_type", "epsilon"))
 
     def _training_setup(self, device: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         import torch
@@ -98,7 +109,18 @@ class DdpmGenerator(FittedGenerator):
         class_labels = torch.where(dropped, torch.full_like(labels, null), labels)
         with torch.autocast(device_type=self.device_type, dtype=self.amp_dtype, enabled=self.autocast):
             predicted = self.net(noisy, timesteps, class_labels=class_labels).sample
-        loss = F.mse_loss(predicted.float(), noise)
+        scheduler = self.noise_scheduler
+        target = scheduler.get_velocity(images, noise, timesteps) if self.arch.get("prediction_type") == "v_prediction" \
+            else noise
+        errors = (predicted.float() - target).pow(2).flatten(1).mean(1)
+        if self.min_snr_gamma:
+            # Min-SNR-gamma (Hang et al. 2023): weight min(SNR, gamma) / SNR for noise targets,
+            # / (SNR + 1) for v targets, so the easy low-noise steps stop dominating the loss.
+            alpha = scheduler.alphas_cumprod.to(device)[timesteps]
+            snr = alpha / (1 - alpha)
+            clipped = snr.clamp(max=self.min_snr_gamma)
+            errors = errors * (clipped / (snr + 1) if self.arch.get("prediction_type") == "v_prediction" else clipped / snr)
+        loss = errors.mean()
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -117,7 +139,12 @@ class DdpmGenerator(FittedGenerator):
         if self.sampler == "ddim":
             scheduler = DDIMScheduler.from_config(train.config)
         elif self.sampler == "dpm":
-            scheduler = DPMSolverMultistepScheduler.from_config(train.config, algorithm_type="dpmsolver++")
+            # lambda_min_clipped: the cosine schedule's last timesteps have alpha ~ 0, where a data
+            # prediction from a noise prediction is divided by ~0; thresholding keeps it in [-1, 1]
+            # as DDIM's clipping does.
+            scheduler = DPMSolverMultistepScheduler.from_config(train.config, algorithm_type="dpmsolver++",
+                                                                lambda_min_clipped=-5.1, thresholding=True,
+                                                                sample_max_value=1.0)
         else:
             scheduler = train
         steps = self.arch["train_timesteps"] if self.sampler == "ddpm" else self.steps
@@ -141,10 +168,10 @@ class DdpmGenerator(FittedGenerator):
             if guided:
                 model_input = torch.cat([model_input, model_input])
             with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=cuda):
-                eps = self.net(model_input, t, class_labels=labels).sample.float()
+                output = self.net(model_input, t, class_labels=labels).sample.float()  # noise or v
             if guided:
-                conditional, unconditional = eps.chunk(2)
-                eps = unconditional + self.guidance * (conditional - unconditional)
+                conditional, unconditional = output.chunk(2)
+                output = unconditional + self.guidance * (conditional - unconditional)
             # The DDPM chain adds fresh noise each step: drawn from each image's own generator.
-            sample = scheduler.step(eps, t, sample, generator=list(noises)).prev_sample
+            sample = scheduler.step(output, t, sample, generator=list(noises)).prev_sample
         return sample

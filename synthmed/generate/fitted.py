@@ -26,6 +26,8 @@ class FittedGenerator:
     name = ""
     version = __version__
     resumable_fit = True  # synthmed.protocols.ResumableFit
+    stops_on_time = True  # synthmed.protocols.StopsOnTime
+    epochs_done = 0
 
     def __init__(self, *, batch_size: int = 32, lr: float = 1e-4) -> None:
         if batch_size < MIN_BATCH:
@@ -81,7 +83,9 @@ class FittedGenerator:
 
     def fit(self, images: np.ndarray, labels: np.ndarray, *, epochs: int, device: Any, seed: int,
             progress: Callable[..., None] | None = None, num_classes: int | None = None,
-            state_dir: Path | None = None) -> None:
+            state_dir: Path | None = None, minutes: float | None = None) -> None:
+        import time
+
         import torch
 
         from synthmed.batches import to_unit_float
@@ -116,7 +120,13 @@ class FittedGenerator:
         groups = self._groups(labels)
         if progress is not None and start:
             progress(self.fit_steps(labels, start))
+        began = time.monotonic()
+        self.epochs_done = start
         for epoch in range(start, epochs):
+            if minutes is not None and epoch > start:
+                spent = time.monotonic() - began
+                if spent + spent / (epoch - start) > minutes * 60:  # the next epoch would end too late
+                    break
             # Re-seeding per epoch makes a resumed fit draw what an uninterrupted one would.
             torch.manual_seed(derive_seed(seed, "fit", epoch))
             for group, indices in groups:
@@ -131,6 +141,7 @@ class FittedGenerator:
             if state_dir is not None:
                 save_fit_state(state_dir, modules=modules, optimizers=optimizers,
                                meta={"epoch": epoch + 1, "arch": self.arch, "seed": seed})
+            self.epochs_done = epoch + 1
         torch.manual_seed(derive_seed(seed, "finish"))
         self._finish_fit()
         self.net.eval()

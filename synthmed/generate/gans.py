@@ -7,24 +7,22 @@ from typing import Any, Sequence
 import numpy as np
 
 from synthmed.generate.fitted import FittedGenerator, noise_batch, standing_statistics
+from synthmed.generate.gan_training import DEFAULT_AUGMENT, GanRecipe
 
-
-def _bce(logits: Any, target: float) -> Any:
-    import torch
-    from torch.nn import functional as F
-
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
 class AcganGenerator(FittedGenerator):
     """AC-GAN (Odena et al.) as in the cross-modality paper: noise + 50-d label embedding,
     a dense seed and 4 transposed convolutions; a discriminator with real/fake and class
-    heads (batch norm, LeakyReLU, dropout); RMSProp at 1e-4 for both."""
+    heads (batch norm, LeakyReLU, dropout); RMSProp at 1e-4 for both. The discriminator sees
+    every batch through DiffAugment (`augment`), see `GanRecipe` for the other stabilisers."""
 
     name = "acgan"
     def __init__(self, *, latent_dim: int = 100, label_dim: int = 50, width: int = 64, dropout: float = 0.25,
-                 lr: float = 1e-4, batch_size: int = 32) -> None:
+                 lr: float = 1e-4, batch_size: int = 32, augment: str = DEFAULT_AUGMENT, loss: str = "nonsaturating",
+                 spectral_norm: bool = False, r1: float = 0.0) -> None:
         super().__init__(batch_size=batch_size, lr=lr)
+        self.recipe = GanRecipe.from_args(augment=augment, loss=loss, spectral_norm=spectral_norm, r1=r1)
         if not 0 <= dropout < 1:
             raise ValueError("dropout must be in [0, 1)")
         self.latent_dim, self.label_dim, self.width, self.dropout = int(latent_dim), int(label_dim), int(width), dropout
@@ -52,6 +50,7 @@ class AcganGenerator(FittedGenerator):
         self.disc = Discriminator(channels=arch["channels"], image_size=tuple(arch["image_size"]), width=arch["width"],
                                   num_classes=arch["num_classes"], dropout=self.dropout)
         init_dcgan_weights(self.disc)
+        self.recipe.prepare(self.disc)
         self.disc.to(device).train()
         self.net.train()
         self.opt_g = torch.optim.RMSprop(self.net.parameters(), lr=self.lr)
@@ -68,16 +67,18 @@ class AcganGenerator(FittedGenerator):
         fake_labels = self._fitted[torch.randint(len(self._fitted), (count,), device=device)]
         fake = self.net(noise, fake_labels)
 
-        real_score, real_class = self.disc(images)
-        fake_score, fake_class = self.disc(fake.detach())
-        d_loss = (_bce(real_score, 1.0) + _bce(fake_score, 0.0)
+        recipe = self.recipe
+        real_view = recipe.view(images)
+        real_score, real_class = self.disc(real_view)
+        fake_score, fake_class = self.disc(recipe.view(fake.detach()))
+        d_loss = (recipe.d_loss(real_score, fake_score) + recipe.r1_penalty(lambda v: self.disc(v)[0], real_view)
                   + F.cross_entropy(real_class, labels) + F.cross_entropy(fake_class, fake_labels))
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
 
-        score, predicted = self.disc(fake)
-        g_loss = _bce(score, 1.0) + F.cross_entropy(predicted, fake_labels)
+        score, predicted = self.disc(recipe.view(fake))
+        g_loss = recipe.g_loss(score) + F.cross_entropy(predicted, fake_labels)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
@@ -106,12 +107,15 @@ class AcganGenerator(FittedGenerator):
 
 class DcganGenerator(FittedGenerator):
     """DCGAN (Radford et al.), as the retina thesis used it: one unconditional GAN fitted
-    per class; Adam 2e-4, betas (0.5, 0.999), batch norm, ReLU / LeakyReLU 0.2."""
+    per class; Adam 2e-4, betas (0.5, 0.999), batch norm, ReLU / LeakyReLU 0.2; DiffAugment and
+    the stabilisers of `GanRecipe` as for acgan."""
 
     name = "dcgan"
     def __init__(self, *, latent_dim: int = 100, width: int = 64, lr: float = 2e-4, beta1: float = 0.5,
-                 batch_size: int = 32) -> None:
+                 batch_size: int = 32, augment: str = DEFAULT_AUGMENT, loss: str = "nonsaturating",
+                 spectral_norm: bool = False, r1: float = 0.0) -> None:
         super().__init__(batch_size=batch_size, lr=lr)
+        self.recipe = GanRecipe.from_args(augment=augment, loss=loss, spectral_norm=spectral_norm, r1=r1)
         self.latent_dim, self.width, self.beta1 = int(latent_dim), int(width), float(beta1)
 
     def _arch_extra(self, image_size: tuple[int, int]) -> dict[str, Any]:
@@ -147,6 +151,7 @@ class DcganGenerator(FittedGenerator):
         for key in self.net:
             disc = Discriminator(channels=arch["channels"], image_size=tuple(arch["image_size"]), width=arch["width"])
             init_dcgan_weights(disc)
+            self.recipe.prepare(disc)
             self.discs[key] = disc
         self.discs.to(device).train()
         self.net.train()
@@ -163,11 +168,14 @@ class DcganGenerator(FittedGenerator):
         gen, disc = self.net[group], self.discs[group]
         opt_g, opt_d = self.opts[f"g{group}"], self.opts[f"d{group}"]
         fake = gen(torch.randn(images.shape[0], self.arch["latent_dim"], device=device))
-        d_loss = _bce(disc(images)[0], 1.0) + _bce(disc(fake.detach())[0], 0.0)
+        recipe = self.recipe
+        real_view = recipe.view(images)
+        d_loss = (recipe.d_loss(disc(real_view)[0], disc(recipe.view(fake.detach()))[0])
+                  + recipe.r1_penalty(lambda v: disc(v)[0], real_view))
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
-        g_loss = _bce(disc(fake)[0], 1.0)
+        g_loss = recipe.g_loss(disc(recipe.view(fake))[0])
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()

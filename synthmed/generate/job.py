@@ -5,9 +5,9 @@ Python API refuses exactly what the command line refuses."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from synthmed.data import Dataset, DatasetWriter, OutputFolder, Row
 from synthmed.errors import UsageError
@@ -47,9 +47,11 @@ class ClassRequest:
     model: Path | None = None
     fit_only: bool = False
     fit_epochs: int | None = None
+    fit_minutes: float | None = None
     batch_size: int = 64
     judge: Path | None = None
     copy_threshold: float = 0.02
+    strict_quality: bool = False
     overwrite: bool = False
     resume: bool = False
 
@@ -60,6 +62,15 @@ def validate_class_request(request: ClassRequest) -> tuple[Any, Judge | None, li
     check_copy_threshold(request.copy_threshold)
     if request.fit_epochs is not None and request.fit_epochs < 1:
         raise UsageError("--fit-epochs must be at least 1")
+    if request.fit_minutes is not None:
+        if request.fit_epochs is not None:
+            raise UsageError("--fit-minutes and --fit-epochs both set the length of a fit; use one of them")
+        if request.fit_minutes <= 0:
+            raise UsageError("--fit-minutes must be positive")
+        if request.model is not None:
+            raise UsageError("--fit-minutes sets the length of a fit, but --model skips fitting; drop one of them")
+        if not getattr(make_generator(entry, request.args), "stops_on_time", False):
+            raise UsageError(f"--fit-minutes: generator {entry.name!r} cannot stop a fit on time; use --fit-epochs")
     if request.fit_only and (any(request.counts.values()) or request.judge is not None):
         raise UsageError("--fit-only fits without sampling; drop --per-class/--ratio/--balance/--judge, or --fit-only")
     if not request.fit_only and not request.counts:
@@ -100,25 +111,50 @@ def check_copy_threshold(copy_threshold: float) -> None:
         raise UsageError("--copy-threshold must be >= 0")
 
 
-def _fit_or_reuse(request: ClassRequest, tmp: Path, rows: Sequence[Row], device: Any, progress: Progress) -> Any:
+def estimate_class_request(request: ClassRequest, generator: Any, rows: Sequence[Row] | None, device: Any
+                           ) -> dict[str, Any] | None:
+    """Estimated seconds of fitting and sampling (synthmed.generate.estimate), or None when
+    the generator cannot be timed; `generator` is the loaded model, or None before a fit."""
+    from synthmed.generate.estimate import estimate_seconds
+
+    fitting = generator is None and rows is not None
+    probe = make_generator(request.entry, request.args) if fitting else generator
+    epochs = request.fit_epochs or request.entry.info.fit_epochs
+    estimate = estimate_seconds(probe, request.dataset, rows if fitting and request.fit_minutes is None else None,
+                                epochs=epochs, images_to_sample=sum(request.counts.values()),
+                                batch_size=request.batch_size, device=device, seed=request.seed)
+    if estimate is not None and fitting and request.fit_minutes is not None:
+        estimate["fit"] = request.fit_minutes * 60
+        estimate["total"] += estimate["fit"]
+    return estimate
+
+
+def _fit_or_reuse(request: ClassRequest, tmp: Path, rows: Sequence[Row], device: Any, progress: Progress,
+                  on_estimate: Callable[[dict[str, Any], Any], None] | None = None) -> Any:
     """Fit into `tmp/model` (continuing a fit checkpoint on --resume), or load a fit finished earlier."""
     entry, dataset = request.entry, request.dataset
     model_dir = tmp / MODEL_FOLDER
     if request.resume and (model_dir / "config.json").is_file():
         generator, _ = load_model(entry, model_dir, dataset, request.classes, request.args)
         return generator
+    if on_estimate is not None:  # the fit's time only: sampling is estimated by --dry-run
+        estimate = estimate_class_request(replace(request, counts={}), None, rows, device)
+        if estimate is not None:
+            on_estimate(estimate, device)
     generator = make_generator(entry, request.args)
     epochs = request.fit_epochs or entry.info.fit_epochs
     state_dir = tmp / FIT_STATE_FOLDER
-    fit_generator(generator, dataset, rows, epochs=epochs, device=device, seed=request.seed, state_dir=state_dir,
-                  progress=progress)
+    epochs = fit_generator(generator, dataset, rows, epochs=epochs, device=device, seed=request.seed,
+                           state_dir=state_dir, progress=progress, minutes=request.fit_minutes)
     save_model(generator, model_dir, entry, dataset, request.classes, request.args, epochs)
     shutil.rmtree(state_dir, ignore_errors=True)
     return generator
 
 
-def run_class_generation(request: ClassRequest, *, progress: Progress = no_progress) -> dict[str, Any]:
-    """Fit and/or sample; returns a summary (and writes OUT atomically)."""
+def run_class_generation(request: ClassRequest, *, progress: Progress = no_progress,
+                         on_estimate: Callable[[dict[str, Any], Any], None] | None = None) -> dict[str, Any]:
+    """Fit and/or sample; returns a summary (and writes OUT atomically). `on_estimate(estimate,
+    device)` hears the time estimate before a fit starts."""
     from synthmed.devices import resolve_device
 
     device = resolve_device(request.device_spec)
@@ -128,7 +164,7 @@ def run_class_generation(request: ClassRequest, *, progress: Progress = no_progr
     if request.fit_only:
         with OutputFolder(request.out, inputs=[dataset.root, request.model, request.judge], overwrite=request.overwrite,
                           resume=request.resume, resumable=True) as folder:
-            _fit_or_reuse(request, folder.tmp, rows, device, progress)
+            _fit_or_reuse(request, folder.tmp, rows, device, progress, on_estimate)
             folder.write_provenance("generate", [dataset.root], generator=entry.tag, fit_only=True)
         return {**summary, "model": str(request.out / MODEL_FOLDER)}
 
@@ -140,7 +176,7 @@ def run_class_generation(request: ClassRequest, *, progress: Progress = no_progr
                            resume=request.resume, resumable=True, info=info)
     with writer:
         if generator is None:
-            generator = _fit_or_reuse(request, writer.tmp, rows, device, progress)
+            generator = _fit_or_reuse(request, writer.tmp, rows, device, progress, on_estimate)
         plan = plan_sampling(request.counts, generator_name=entry.name, seed=request.seed, shard=request.shard,
                              done=writer.has)
         written = sample_into(writer, generator, entry, dataset, plan, seed=request.seed, device=device,
@@ -149,7 +185,7 @@ def run_class_generation(request: ClassRequest, *, progress: Progress = no_progr
         if not mine:
             raise UsageError(f"nothing to generate in shard {request.shard[0] + 1}/{request.shard[1]}")
         report = write_quality(writer.tmp, dataset, mine, judge=judge, copy_threshold=request.copy_threshold,
-                               device=device)
+                               device=device, strict=request.strict_quality)
     summary.update(written=written, already_done=plan.already_done, images=len(writer.rows),
                    counts={label: sum(1 for r in writer.rows if r["label"] == label) for label in request.counts},
                    quality=report)
@@ -175,13 +211,16 @@ class VariationRequest:
     dry_run: bool = False
     judge: Path | None = None
     copy_threshold: float = 0.02
+    strict_quality: bool = False
     overwrite: bool = False
     resume: bool = False
 
 
-def refuse_fit_options(*, model: Path | None, fit_only: bool, fit_epochs: int | None) -> None:
+def refuse_fit_options(*, model: Path | None, fit_only: bool, fit_epochs: int | None,
+                       fit_minutes: float | None = None) -> None:
     """Options of fitted generators, given with an image-conditional one."""
-    for option, value in (("--model", model), ("--fit-only", fit_only or None), ("--fit-epochs", fit_epochs)):
+    for option, value in (("--model", model), ("--fit-only", fit_only or None), ("--fit-epochs", fit_epochs),
+                          ("--fit-minutes", fit_minutes)):
         if value is not None:
             raise UsageError(f"{option} is for generators that are fitted (conditioning 'class'); "
                              "image-conditional generators are not fitted")
@@ -222,7 +261,8 @@ def run_variation_generation(request: VariationRequest, *, progress: Progress = 
         rows = [row for row in writer.rows if row["source"] == "synthetic"]
         if rows:
             result["quality"] = write_quality(writer.tmp, request.dataset, rows, judge=judge,
-                                              copy_threshold=request.copy_threshold, device=device)
+                                              copy_threshold=request.copy_threshold, device=device,
+                                              strict=request.strict_quality)
     # --max-requests may stop short of the plan: the output is still a finished dataset of what
     # was made, and `--resume` on it later continues with the rest (DatasetWriter seeds from it).
     left = result["planned"] - result["already_done"] - result["written"] - result["rejected"]

@@ -122,6 +122,29 @@ class MixPlan:
             if plan.synthetic_asked > plan.synthetic_available
         ]
 
+    @property
+    def quality_warnings(self) -> list[str]:
+        """One line per (SYNTH dataset, class) drawn from whose quality verdict (its
+        quality.json, as `generate` writes it) is not ok."""
+        drawn = {(str(dataset.root), row["label"]) for plan in self.per_class.values() for dataset, row in plan.synthetic}
+        lines = []
+        for dataset in self.synthetic:
+            not_ok = _not_ok_classes(dataset)
+            for label in self.per_class:
+                if label in not_ok and (str(dataset.root), label) in drawn:
+                    lines.append(f"class {label!r}: drawing synthetic images from {dataset.root}, whose quality "
+                                 f"verdict for it is {not_ok[label]!r} (see its quality.json)")
+        return lines
+
+
+def _not_ok_classes(dataset: Dataset) -> dict[str, str]:
+    from synthmed.jsonio import read_json
+
+    path = Path(dataset.root) / "quality.json"
+    if not path.is_file():
+        return {}
+    return dict(read_json(path, what="a quality report").get("not_ok") or {})
+
 
 def check_compatible(real: Dataset, synthetic: list[Dataset]) -> None:
     for other in synthetic:

@@ -58,6 +58,7 @@ def render_report(summary: dict[str, Any]) -> str:
         lines += [f"> **Warning:** {text}", ""]
     for text in summary["notes"]:
         lines += [f"> **Note:** {text}", ""]
+    lines += _quality(summary)
     if summary["verdicts"]:
         lines += ["## Verdicts", ""]
         kinds = [k for k in names if any(k in entry["by_control"] for entry in summary["verdicts"].values())]
@@ -128,3 +129,16 @@ def _selective(summary: dict[str, Any]) -> list[str]:
     chosen = ", ".join(sel["chosen"] or []) or "none (no class improved on val; nothing to report on test)"
     lines += [f"Chosen: {chosen}.", ""]
     return lines
+
+
+def _quality(summary: dict[str, Any]) -> list[str]:
+    """The synthetic sources' quality verdicts, before any classifier result."""
+    rows = [[name, label, f"{q['synthetic']}/{q['real']}", _number(q["fid"], 1), _number(q["precision"], 2),
+             _number(q["recall"], 2), _number(q["coverage"], 2), f"**{q['verdict']}**"]
+            for name, classes in summary.get("source_quality", {}).items() for label, q in classes.items()]
+    if not rows:
+        return []
+    return (["## Synthetic image quality", ""]
+            + _table(["source", "class", "n syn/real", "FID", "precision", "recall", "coverage", "verdict"], rows)
+            + ["Measured in a feature space fitted on the real train split (see the source's quality.json); "
+               "a verdict other than ok means the images are collapsed, copies or off-distribution.", ""])

@@ -203,7 +203,7 @@ def write_outputs(context: Any, records: dict[str, list[dict]], *, command: str)
         "cells": cell_summaries(context, records, metrics), "comparisons": comparisons,
         "verdicts": verdicts(context, comparisons), "selective": _selective(context),
         "published": [{"label": e["label"], "metric": e["metric"]} for e in study.published],  # cells cite them by number
-        "control_names": CONTROL_NAMES, "report_key": key,
+        "control_names": CONTROL_NAMES, "report_key": key, "source_quality": source_quality(context),
     }
     staging = out / f".report-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -242,3 +242,20 @@ def _selective(context: Any) -> dict[str, Any] | None:
     return {"candidates": sel["candidates"], "chosen": sel["chosen"], "cell": sel.get("cell"),
             "metric": context.study.primary, "split": "val",
             "evidence": {label: {k: v for k, v in e.items()} for label, e in sel.get("evidence", {}).items()}}
+
+
+def source_quality(context: Any) -> dict[str, Any]:
+    """Per made source and class, the quality verdict and feature measures of its quality.json
+    (as `generate` writes it), so the report says whether the synthetic images were any good."""
+    found: dict[str, Any] = {}
+    for name, folder in sorted(context.source_paths.items()):
+        path = Path(folder) / "quality.json"
+        if not path.is_file():
+            continue
+        report = json.loads(path.read_text(encoding="utf-8"))
+        found[name] = {label: {"verdict": stats.get("verdict"), "synthetic": stats.get("synthetic"),
+                               "real": ((stats.get("features") or {}).get("images") or {}).get("real"),
+                               **{key: (stats.get("features") or {}).get(key)
+                                  for key in ("fid", "precision", "recall", "coverage")}}
+                       for label, stats in (report.get("classes") or {}).items()}
+    return found

@@ -198,7 +198,7 @@ def test_judge_gives_label_fidelity(run, small16, tmp_path):
     assert quality["classes"]["NonDemented"]["label_fidelity"] == 1.0
     assert quality["classes"]["MildDemented"]["label_fidelity"] == 0.0
     assert quality["overall"]["label_fidelity"] == 0.5
-    assert "judge acc" in result.err  # the table on stderr
+    assert "judge" in result.err and "verdict" in result.err  # the table on stderr
 
 
 def test_counts_from_ratio_and_balance_and_dry_run(run, small16, tmp_path):
@@ -398,3 +398,45 @@ def test_sampling_arguments_override_a_saved_ddpm(run, small16, tmp_path):
         digests[steps] = [r["sha256"] for r in rows_of(out)]
         assert json.loads((out / "dataset.json").read_text())["generation"]["args"] == {"steps": int(steps), "guidance": 1.0}
     assert digests["2"] != digests["3"]
+
+
+def test_quality_verdicts_warn_and_strict_quality_fails_with_nothing_written(run, small16, tmp_path):
+    # A 1-epoch GAN is far from the real images: verdicts are not ok, and each is a warning line.
+    args = ["generate", small16, "--generator", "dcgan", *TINY["dcgan"], "--fit-epochs", "1",
+            "--classes", "NonDemented,MildDemented", "--per-class", "4"]
+    result = run(*args, "-o", tmp_path / "syn")
+    assert result.code == 0, result.err
+    quality = json.loads((tmp_path / "syn" / "quality.json").read_text())
+    assert quality["features"]["space"].startswith("domain encoder")
+    for label in ("NonDemented", "MildDemented"):
+        stats = quality["classes"][label]
+        assert stats["verdict"] in ("ok", "collapsed", "copies", "off-distribution")
+        assert {"fid", "kid", "precision", "recall", "density", "coverage"} <= set(stats["features"])
+        assert stats["features"]["images"] == {"real": stats["real_train"], "synthetic": 4}
+    assert quality["not_ok"], quality["classes"]
+    warned = [line for line in result.err.splitlines() if line.startswith("synthmed: warning: class")]
+    assert len([w for w in warned if "too few to trust" not in w]) == len(quality["not_ok"])
+    assert any("too few to trust" in w for w in warned)  # 4 synthetic images per class
+    strict = run(*args, "-o", tmp_path / "strict", "--strict-quality")
+    assert strict.code == 1 and "--strict-quality" in strict.err and "nothing written" in strict.err
+    assert not (tmp_path / "strict").exists()
+
+
+def test_a_cached_encoder_of_other_images_is_refitted_and_said_so(small16, tmp_path, monkeypatch):
+    import shutil
+
+    from synthmed.data import Dataset
+    from synthmed.quality.features import encoder_folder, encoder_for
+
+    monkeypatch.setenv("SYNTHMED_CACHE_DIR", str(tmp_path / "cache"))
+    copy = tmp_path / "data"
+    shutil.copytree(small16, copy)
+    notes: list[str] = []
+    encoder_for(Dataset.open(copy), device="cpu", warn=notes.append)
+    assert notes == [] and (encoder_folder(Dataset.open(copy)) / "config.json").is_file()
+    encoder_for(Dataset.open(copy), device="cpu", warn=notes.append)
+    assert notes == []  # the cache is used
+    shutil.rmtree(copy)
+    make_dataset(copy, {"a": [("train", 16)] * 4, "b": [("train", 16)] * 4})  # other images at the same path
+    encoder_for(Dataset.open(copy), device="cpu", warn=notes.append)
+    assert len(notes) == 1 and "fitted on other images" in notes[0]

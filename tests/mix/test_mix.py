@@ -232,3 +232,18 @@ def test_oversample_needs_kept_images(run, sample_dataset, tmp_path):
     out = tmp_path / "dup"
     assert_usage_error(run("mix", sample_dataset, "-o", out, "--real", "ModerateDemented=0",
                            "--oversample", "ModerateDemented=3"), out, "no real train images to duplicate")
+
+
+def test_mix_warns_when_it_draws_from_a_class_whose_verdict_is_not_ok(run, sample_dataset, tmp_path):
+    from synthmed.jsonio import write_json
+
+    synth = make_synthetic(tmp_path / "synth", sample_dataset, per_origin=1)
+    write_json(synth / "quality.json", {"classes": {}, "not_ok": {"MildDemented": "collapsed",
+                                                                 "ModerateDemented": "copies"}})
+    result = run("mix", sample_dataset, synth, "-o", tmp_path / "mix", "--synthetic", "MildDemented=2")
+    assert result.code == 0, result.err
+    warnings = [line for line in result.err.splitlines() if line.startswith("synthmed: warning:")]
+    assert len(warnings) == 1  # ModerateDemented is not drawn from
+    assert "'MildDemented'" in warnings[0] and "'collapsed'" in warnings[0]
+    clean = run("mix", sample_dataset, synth, "-o", tmp_path / "mix2", "--synthetic", "NonDemented=2")
+    assert clean.code == 0 and "warning" not in clean.err

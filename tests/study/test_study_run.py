@@ -198,3 +198,33 @@ def test_dry_run_lists_cells_and_estimates_without_writing(run, study_run, tmp_p
     assert cached["repeats_left"] == 0 and all(row["cached"] == 2 for row in cached["cells"])
     text = run("study", study, "-o", tmp_path / "new", "--dry-run")
     assert "4 cells" in text.out and "8 repeats to run" in text.out
+
+
+def test_a_generator_source_s_quality_comes_before_the_verdicts(run, tiny_dataset, tmp_path):
+    import json
+
+    from study_helpers import TINY_TRAIN, write_study
+
+    body = """repeats = 1
+split = "test"
+
+[sources.gan]
+generator = "dcgan"
+args = { width = 4, batch_size = 8 }
+fit_epochs = 1
+
+[axes]
+real = [1.0]
+synthetic = [0, 0.5]
+synthetic_classes = [["NonDemented"]]
+classifier = ["cnn-basic"]
+""" + TINY_TRAIN
+    out = tmp_path / "out"
+    result = run("study", write_study(tmp_path, tiny_dataset, body), "-o", out)
+    assert result.code == 0, result.err
+    summary = json.loads((out / "summary.json").read_text())
+    quality = summary["source_quality"]["gan"]["NonDemented"]
+    assert quality["verdict"] in ("ok", "collapsed", "copies", "off-distribution") and quality["fid"] is not None
+    report = (out / "report.md").read_text()
+    assert "## Synthetic image quality" in report
+    assert report.index("## Synthetic image quality") < report.index("## cnn-basic, augment none")
