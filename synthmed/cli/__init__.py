@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     import typer
     from typer.exceptions import TyperException
 
+    if "synthmed.data.output" in sys.modules:  # a previous in-process call's kept folders
+        sys.modules["synthmed.data.output"].KEPT.clear()
     try:
         with _sigterm_raises():
             command = typer.main.get_command(make_app())
@@ -91,11 +93,13 @@ def main(argv: list[str] | None = None) -> int:
         code = result if isinstance(result, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # Typer turns Ctrl-C into Exit(130)
+            _stopped("interrupted", args)
     except (KeyboardInterrupt, typer.Abort):
-        _error("interrupted; commands that take --resume continue where they stopped")
+        _stopped("interrupted", args)
         code = 130
     except Terminated as exc:
-        _error("terminated; commands that take --resume continue where they stopped")
+        _stopped("terminated", args)
         code = int(exc.code)
     except TyperException as exc:  # click's usage errors, as vendored by Typer
         if debug:
@@ -117,6 +121,20 @@ def main(argv: list[str] | None = None) -> int:
         _error(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (rerun with --debug for a traceback)")
         code = 1
     return _exit(code, argv)
+
+
+def _stopped(what: str, args: list[str]) -> None:
+    """The one line after Ctrl-C or SIGTERM: what was kept, and the exact command that resumes."""
+    import shlex
+
+    output = sys.modules.get("synthmed.data.output")  # not loaded: no output was started
+    kept = output.KEPT[-1] if output is not None and output.KEPT else None
+    if kept is None:
+        _error(f"{what}; nothing was kept (an unfinished output that cannot be resumed is removed); "
+               "rerun the command to start over")
+        return
+    again = shlex.join(["synthmed", *(a for a in args if a != "--resume"), "--resume"])
+    _error(f"{what}; the finished part is kept in {kept}; continue with: {again}")
 
 
 def _exit(code: int, argv: list[str] | None) -> int:
