@@ -86,6 +86,9 @@ def problem_of(dataset: "Dataset", row: Row, *, deep: bool = False) -> str | Non
     """What is wrong with one row's file (None: nothing), as checked for `dataset`."""
     path = dataset.path_of(row)
     try:
+        # A changed file is named as such (deep) before whatever its new bytes look like.
+        if deep and row.get("sha256") and sha256_file(path) != row["sha256"]:
+            raise ImageProblem("does not match its sha256 (changed or corrupt)")
         header = read_header(path)
         size = dataset.image_size
         if size is not None and (header.height, header.width) != size:
@@ -95,8 +98,6 @@ def problem_of(dataset: "Dataset", row: Row, *, deep: bool = False) -> str | Non
         if header.bit_depth != dataset.bit_depth:
             raise ImageProblem(f"is {header.bit_depth}-bit, dataset.json says {dataset.bit_depth}-bit")
         if deep:
-            if row.get("sha256") and sha256_file(path) != row["sha256"]:
-                raise ImageProblem("does not match its sha256 (changed or corrupt)")
             try:
                 pixels = decode_png(path)
             except Exception as exc:  # noqa: BLE001 - any decoder failure means unreadable

@@ -45,7 +45,8 @@ class DatasetWriter:
     On an exception (Ctrl-C and SIGTERM included) the temporary folder is kept when
     `resumable` (so `--resume` can continue) and removed otherwise; a UsageError always
     removes it: the rule of `OutputFolder`, which it writes into. A resumable writer takes
-    the `options` that determine its output (`OutputFolder` records and checks them).
+    the `options` that determine its output (`OutputFolder` records and checks them; without
+    them, the command and the inputs' digests are what is checked).
     """
 
     def __init__(
@@ -66,7 +67,8 @@ class DatasetWriter:
         if not classes:
             raise UsageError("a dataset needs at least one class")
         self.folder = OutputFolder(out, inputs=[*parents, *inputs], overwrite=overwrite, resume=resume,
-                                   resumable=resumable, continue_existing=resumable, options=options)
+                                   resumable=resumable, continue_existing=resumable,
+                                   options=options or (RunOptions(command) if resumable else None))
         self.out = self.folder.out
         self.tmp = self.folder.tmp
         self.classes = list(classes)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from synthmed.data import OutputFolder, partial_path
+from synthmed.data import OutputFolder, RunOptions, partial_path
 from synthmed.errors import UsageError
 
 
@@ -33,15 +33,18 @@ def test_any_failure_discards_an_output_that_cannot_resume(tmp_path, error):
     assert not out.exists() and not partial_path(out).exists()
 
 
+OPTIONS = RunOptions("test", {"--seed": 1, "--policy": "hflip"})
+
+
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt(), SystemExit(143)])
 def test_a_resumable_output_keeps_its_unfinished_folder(tmp_path, error):
     out = tmp_path / "out"
     with pytest.raises(type(error)):
-        with OutputFolder(out, inputs=[], resumable=True) as folder:
+        with OutputFolder(out, inputs=[], resumable=True, options=OPTIONS) as folder:
             (folder.tmp / "a.txt").write_text("x")
             raise error
     assert not out.exists() and (partial_path(out) / "a.txt").is_file()
-    with OutputFolder(out, inputs=[], resume=True, resumable=True) as folder:
+    with OutputFolder(out, inputs=[], resume=True, resumable=True, options=OPTIONS) as folder:
         assert folder.resumed and (folder.tmp / "a.txt").is_file()
     assert (out / "a.txt").is_file()
 
@@ -49,9 +52,44 @@ def test_a_resumable_output_keeps_its_unfinished_folder(tmp_path, error):
 def test_bad_input_discards_even_a_resumable_output(tmp_path):
     out = tmp_path / "out"
     with pytest.raises(UsageError):
-        with OutputFolder(out, inputs=[], resumable=True):
+        with OutputFolder(out, inputs=[], resumable=True, options=OPTIONS):
             raise UsageError("bad")
     assert not partial_path(out).exists()
+
+
+def _interrupted(out, inputs=()):
+    with pytest.raises(KeyboardInterrupt):
+        with OutputFolder(out, inputs=list(inputs), resumable=True, options=OPTIONS):
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("finished", [False, True])
+def test_resume_refuses_other_options_naming_the_first(tmp_path, finished):
+    out = tmp_path / "out"
+    if finished:
+        with OutputFolder(out, inputs=[], resumable=True, options=OPTIONS) as folder:
+            folder.write_provenance("test")
+    else:
+        _interrupted(out)
+    other = RunOptions("test", {"--seed": 2, "--policy": "vflip"})
+    with pytest.raises(UsageError, match=r"with --seed 1, this run has --seed 2"):
+        OutputFolder(out, inputs=[], resume=True, resumable=True, options=other)
+    with pytest.raises(UsageError, match="made by `synthmed test`, not `synthmed other`"):
+        OutputFolder(out, inputs=[], resume=True, resumable=True, options=RunOptions("other", OPTIONS.options))
+    folder = OutputFolder(out, inputs=[], resume=True, resumable=True, options=OPTIONS)
+    assert folder.finished == finished and folder.resumed == (not finished)
+
+
+def test_resume_refuses_a_changed_input(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dataset.json").write_text("{}")
+    out = tmp_path / "out"
+    _interrupted(out, [data])
+    OutputFolder(out, inputs=[data], resume=True, resumable=True, options=OPTIONS).abandon(KeyboardInterrupt())
+    (data / "dataset.json").write_text('{"changed": 1}')
+    with pytest.raises(UsageError, match=f"input {data} has changed"):
+        OutputFolder(out, inputs=[data], resume=True, resumable=True, options=OPTIONS)
 
 
 def _run_until_partial(args, out, tmp_path):
