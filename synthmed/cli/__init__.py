@@ -50,8 +50,10 @@ def _error(message: str) -> None:
 
 
 class Terminated(SystemExit):
-    """SIGTERM, raised in the main thread so that outputs being written are cleaned up (an
-    `OutputFolder` discards its unfinished folder, or keeps it for --resume) before exiting."""
+    """SIGINT or SIGTERM, raised in the main thread so that outputs being written are cleaned up
+    (an `OutputFolder` discards its unfinished folder, or keeps it for --resume) before exiting.
+    Ctrl-C is raised as this too, not as KeyboardInterrupt: Typer turns that into a plain return
+    value of 130, which would leave the one line below unprinted."""
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -59,16 +61,18 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def _sigterm_raises():
-    """SIGTERM raises `Terminated` while a command runs (the main thread only; restored after)."""
+def _signals_raise():
+    """SIGINT and SIGTERM raise `Terminated` while a command runs (the main thread only;
+    the previous handlers are restored after)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    previous = {signum: signal.signal(signum, _terminate) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,20 +91,18 @@ def main(argv: list[str] | None = None) -> int:
     if "synthmed.data.output" in sys.modules:  # a previous in-process call's kept folders
         sys.modules["synthmed.data.output"].KEPT.clear()
     try:
-        with _sigterm_raises():
+        with _signals_raise():
             command = typer.main.get_command(make_app())
             result = command.main(args=args, prog_name="synthmed", standalone_mode=False)
         code = result if isinstance(result, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code
-        if isinstance(exc.__cause__, KeyboardInterrupt):  # Typer turns Ctrl-C into Exit(130)
-            _stopped("interrupted", args)
     except (KeyboardInterrupt, typer.Abort):
         _stopped("interrupted", args)
         code = 130
     except Terminated as exc:
-        _stopped("terminated", args)
         code = int(exc.code)
+        _stopped("interrupted" if code == 128 + signal.SIGINT else "terminated", args)
     except TyperException as exc:  # click's usage errors, as vendored by Typer
         if debug:
             raise

@@ -3,12 +3,6 @@ the unfinished folder of a resumable output for --resume (but never after bad in
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import pytest
 
 from synthmed.data import OutputFolder, RunOptions, partial_path
@@ -90,38 +84,3 @@ def test_resume_refuses_a_changed_input(tmp_path):
     (data / "dataset.json").write_text('{"changed": 1}')
     with pytest.raises(UsageError, match=f"input {data} has changed"):
         OutputFolder(out, inputs=[data], resume=True, resumable=True, options=OPTIONS)
-
-
-def _run_until_partial(args, out, tmp_path):
-    """Start `synthmed ARGS` and wait until its unfinished output folder exists."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "synthmed", *map(str, args)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
-    deadline = time.monotonic() + 120
-    while not partial_path(out).exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert process.poll() is None, process.communicate()
-    return process
-
-
-def test_sigterm_discards_an_unfinished_training_run(sample_dataset, tmp_path):
-    out = tmp_path / "run"
-    process = _run_until_partial(["train", sample_dataset, "-o", out, "--epochs", "500", "--patience", "500",
-                                  "--device", "cpu", "-q"], out, tmp_path)
-    time.sleep(0.5)
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 128 + signal.SIGTERM
-    assert err.strip().splitlines()[-1].startswith("synthmed: error: terminated")
-    assert not out.exists() and not partial_path(out).exists()
-
-
-def test_sigterm_keeps_a_resumable_output_for_resume(sample_dataset, tmp_path):
-    out = tmp_path / "aug"
-    process = _run_until_partial(["augment", sample_dataset, "-o", out, "--policy", "hflip(p=1.0)", "--copies", "50",
-                                  "--batch-size", "4", "--device", "cpu", "-q"], out, tmp_path)
-    time.sleep(1.0)
-    process.send_signal(signal.SIGTERM)
-    process.communicate(timeout=120)
-    assert process.returncode == 128 + signal.SIGTERM
-    assert not out.exists() and (partial_path(out) / "rows.jsonl").is_file()
