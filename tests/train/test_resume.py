@@ -58,47 +58,47 @@ def _same_run(a: Path, b: Path) -> None:
 
 @pytest.fixture(scope="module")
 def whole(sample_dataset, tmp_path_factory):
-    """One uninterrupted 3-repeat RUN."""
+    """One uninterrupted 2-repeat RUN."""
     from synthmed.cli import main
 
     out = tmp_path_factory.mktemp("whole") / "run"
-    assert main(["train", str(sample_dataset), "-o", str(out), "--repeats", "3", *ARGS]) == 0
+    assert main(["train", str(sample_dataset), "-o", str(out), "--repeats", "2", *ARGS]) == 0
     return out
 
 
 @pytest.mark.parametrize("epochs", [4, 6], ids=["after-repeat-1", "mid-repeat-2"])
 def test_resume_continues_into_the_uninterrupted_bytes(run, sample_dataset, whole, tmp_path, epochs):
     out = tmp_path / "run"
-    _train_interrupted(sample_dataset, out, repeats=3, epochs=epochs)
+    _train_interrupted(sample_dataset, out, repeats=2, epochs=epochs)
     kept = partial_path(out)
     assert (kept / "run-01" / "config.json").is_file() and not out.exists()
     if epochs == 6:  # repeat 2 stopped in its 3rd epoch: its epoch checkpoint is kept
         assert (kept / ".run-02.partial" / "fit-state.safetensors").is_file()
-    result = run("train", sample_dataset, "-o", out, "--repeats", "3", *ARGS, "--resume")
+    result = run("train", sample_dataset, "-o", out, "--repeats", "2", *ARGS, "--resume")
     assert result.code == 0, result.err
     _same_run(whole, out)
-    assert (whole / "runs.csv").read_text().count("\n") == (out / "runs.csv").read_text().count("\n") == 4
+    assert (whole / "runs.csv").read_text().count("\n") == (out / "runs.csv").read_text().count("\n") == 3
 
 
 def test_resume_refuses_other_options_and_finished_run_is_reported(run, sample_dataset, whole, tmp_path):
     out = tmp_path / "run"
-    _train_interrupted(sample_dataset, out, repeats=3, epochs=1)
-    refused = run("train", sample_dataset, "-o", out, "--repeats", "3", *ARGS, "--resume", "--seed", "4")
+    _train_interrupted(sample_dataset, out, repeats=2, epochs=1)
+    refused = run("train", sample_dataset, "-o", out, "--repeats", "2", *ARGS, "--resume", "--seed", "4")
     assert refused.code == 2 and refused.err.count("\n") == 1
     assert "--seed 0, this run has --seed 4" in refused.err
-    again = run("train", sample_dataset, "-o", whole, "--repeats", "3", *ARGS, "--resume", "--json")
+    again = run("train", sample_dataset, "-o", whole, "--repeats", "2", *ARGS, "--resume", "--json")
     assert again.code == 0, again.err
     assert json.loads(again.out)["already_complete"] is True
-    other = run("train", sample_dataset, "-o", whole, "--repeats", "3", *ARGS, "--resume", "--lr", "0.01")
+    other = run("train", sample_dataset, "-o", whole, "--repeats", "2", *ARGS, "--resume", "--lr", "0.01")
     assert other.code == 2 and "was made with --lr 0.001, this run has --lr 0.01" in other.err
 
 
 def test_shards_evaluated_together_equal_the_whole_run(run, sample_dataset, whole, tmp_path):
     shards = [tmp_path / f"shard{k}" for k in (1, 2)]
     for k, out in enumerate(shards, start=1):
-        result = run("train", sample_dataset, "-o", out, "--repeats", "3", *ARGS, "--shard", f"{k}/2")
+        result = run("train", sample_dataset, "-o", out, "--repeats", "2", *ARGS, "--shard", f"{k}/2")
         assert result.code == 0, result.err
-    assert sorted(p.name for p in shards[0].glob("run-*")) == ["run-01", "run-03"]
+    assert sorted(p.name for p in shards[0].glob("run-*")) == ["run-01"]
     assert sorted(p.name for p in shards[1].glob("run-*")) == ["run-02"]
     for out in shards:
         for folder in out.glob("run-*"):
@@ -107,12 +107,12 @@ def test_shards_evaluated_together_equal_the_whole_run(run, sample_dataset, whol
     alone = run("evaluate", whole, sample_dataset, "-o", tmp_path / "ev-whole", "--json")
     assert together.code == 0 and alone.code == 0, together.err + alone.err
     a, b = json.loads(together.out), json.loads(alone.out)
-    assert a["repeats"] == b["repeats"] == 3
+    assert a["repeats"] == b["repeats"] == 2
     assert (a["summary"], a["per_class"]) == (b["summary"], b["per_class"])
     assert a["run"] == [str(p) for p in shards]
     twice = run("evaluate", shards[0], shards[0], sample_dataset, "-o", tmp_path / "ev-twice")
     assert twice.code == 2 and "repeat 1 is in both" in twice.err and not (tmp_path / "ev-twice").exists()
     mixed = tmp_path / "other"
-    assert run("train", sample_dataset, "-o", mixed, "--repeats", "3", *ARGS, "--shard", "2/2", "--seed", "1").code == 0
+    assert run("train", sample_dataset, "-o", mixed, "--repeats", "2", *ARGS, "--shard", "2/2", "--seed", "1").code == 0
     refused = run("evaluate", shards[0], mixed, sample_dataset, "-o", tmp_path / "ev-mixed")
     assert refused.code == 2 and "--seed" in refused.err and "not shards of one run" in refused.err
