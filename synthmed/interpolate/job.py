@@ -189,7 +189,7 @@ def _obtain_model(job: PreparedJob, writer: Any, images: np.ndarray, progress: P
     saved = writer.tmp / "model"
     if writer.folder.resumed and (saved / "config.json").is_file():
         model, _ = load_checkpoint(saved, kind="autoencoder")
-        return model, "model (fitted before the interruption)"
+        return model, "model"  # as an uninterrupted run says: a resumed output is the same output
     size = job.dataset.require_uniform_size()
     seed_everything(derive_seed(s.seed, "autoencoder-init"))  # the initial weights come from --seed too
     model = interp.build_autoencoder(job.entry, channels=job.dataset.channels, image_size=size, args=job.args)

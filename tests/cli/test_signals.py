@@ -104,11 +104,31 @@ def test_sigint_on_an_output_that_cannot_resume_says_nothing_was_kept(tmp_path):
     assert not (tmp_path / "s").exists() and not partial_path(tmp_path / "s").exists()
 
 
-def test_sigkill_then_resume_of_interpolate_equals_an_uninterrupted_run(sample_dataset, tmp_path):
-    args = ["interpolate", sample_dataset, "-o", "out", "--fit-epochs", "2", "--per-class", "3", "--device", "cpu",
-            "-q", "--lr", "0.01", "--autoencoder-arg", "width=8"]
-    _run(["synthmed", *map(str, args[:3]), "whole", *map(str, args[4:])], tmp_path)
-    process = _start(args, tmp_path, partial_path(tmp_path / "out") / "rows.jsonl")
+TINY_CLASSIFIER = ("--classifier-arg", "conv_channels=[4, 8]", "--classifier-arg", "hidden=[16]")
+# command line (OUT as "out") and the file whose appearance means "part done"
+KILLED = {
+    "interpolate": (["interpolate", "{data}", "-o", "out", "--fit-epochs", "2", "--per-class", "3", "-a", "width=8",
+                     "--lr", "0.01"], "rows.jsonl"),
+    "generate": (["generate", "{data}", "-o", "out", "--generator", "dcgan", "-g", "width=8", "-g", "batch_size=16",
+                  "--fit-epochs", "3", "--fit-only"], "fit-state/fit-state.safetensors"),
+    "compress": (["compress", "{data}", "-o", "out", "--codec", "learned-factorized=1", "--fit-epochs", "1",
+                  "--splits", "test", "--report-split", "test"], "models/learned-factorized-q1/config.json"),
+    "train": (["train", "{data}", "-o", "out", "--epochs", "3", "--patience", "9", *TINY_CLASSIFIER],
+              ".run-01.partial/fit-state.safetensors"),
+}
+
+
+@pytest.mark.parametrize("command", list(KILLED))
+def test_sigkill_then_resume_equals_an_uninterrupted_run(sample_dataset, tmp_path, command):
+    from same_outputs import assert_same_outputs
+
+    template, marker = KILLED[command]
+    args = [part.format(data=sample_dataset) for part in template] + ["--device", "cpu", "-q"]
+    whole = [("whole" if part == "out" else part) for part in args]
+    _run(["synthmed", *whole], tmp_path)
+    process = _start(args, tmp_path, partial_path(tmp_path / "out") / marker)
     _stop(process, signal.SIGKILL)
-    _run(["synthmed", *map(str, args), "--resume"], tmp_path)
-    _same_dataset(tmp_path / "whole", tmp_path / "out")
+    assert not (tmp_path / "out").exists() and partial_path(tmp_path / "out").is_dir()
+    _run(["synthmed", *args, "--resume"], tmp_path)
+    assert_same_outputs(tmp_path / "whole", tmp_path / "out")
+    assert not partial_path(tmp_path / "out").exists()
