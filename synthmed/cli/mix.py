@@ -27,6 +27,11 @@ def mix(
         Optional[str], typer.Option("--synthetic-classes", help="Comma list: only these classes get synthetic images.")
     ] = None,
     balance: Balance = False,
+    oversample: Annotated[
+        Optional[str],
+        typer.Option("--oversample", help="Duplicates of the kept real train images per class, as --synthetic counts them "
+                                          "(B=500): the control for synthetic images."),
+    ] = None,
     seed: Seed = 0,
     overwrite: Overwrite = False,
     json: Json = False,
@@ -48,15 +53,17 @@ def mix(
         synthetic_spec=synthetic,
         synthetic_classes=comma_list(synthetic_classes, option="--synthetic-classes", distinct=True),
         balance=balance,
+        oversample_spec=oversample,
         seed=seed,
     )
     with progress(quiet=quiet) as display:
         summary = write_mix(plan, output, overwrite=overwrite, progress=display)
     table = Table(title=f"train split of {output}")
-    for column in ("class", "real available", "real kept", "synthetic asked", "synthetic added", "final"):
-        table.add_column(column, justify="left" if column == "class" else "right")
+    keys = ["real_available", "real_kept", "synthetic_asked", "synthetic_added", *(["duplicates_added"] if oversample else []), "final"]
+    for key in ["class", *keys]:
+        table.add_column(key.replace("_added", " added").replace("_", " "), justify="left" if key == "class" else "right")
     for label, row in summary["per_class"].items():
-        table.add_row(label, *(str(row[k]) for k in ("real_available", "real_kept", "synthetic_asked", "synthetic_added", "final")))
+        table.add_row(label, *(str(row[k]) for k in keys))
     show(table, quiet=quiet)
     for note in summary["shortfalls"]:
         show(f"[yellow]{note}[/yellow]", quiet=quiet)

@@ -96,12 +96,14 @@ def fit(
     n_train = len(data.train)
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state, stale = math.inf, 0, None, 0
+    steps = 0  # optimizer steps so far: the budget --max-steps caps, recorded so runs compare on equal steps
     if has_fit_state(state_dir):
         saved: dict[str, Any] = {}
         meta = load_fit_state(state_dir, modules={"model": model}, optimizers={"adam": optimizer}, tensors=saved)
         if meta.get("seed") != seed:
             raise UsageError(f"{state_dir}: the epoch checkpoint was made with another seed; rerun without --resume")
         history, best_epoch, stale = meta["history"], meta["best_epoch"], meta["stale"]
+        steps = int(history[-1]["steps"]) if history else 0
         best_loss = history[best_epoch - 1]["val_loss"] if best_epoch else math.inf
         best_state = {key[len("best/"):]: value.to(device) for key, value in saved.items() if key.startswith("best/")} or None
         if meta.get("scaler"):
@@ -138,10 +140,13 @@ def fit(
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            steps += 1
             with torch.no_grad():
                 totals[0] += loss_sum.detach()
                 totals[1] += (logits.argmax(1) == y).sum()
                 totals[2] += len(y)
+            if settings.max_steps is not None and steps >= settings.max_steps:
+                break  # the budget ends mid-epoch: this partial epoch is still validated
         if dist.world > 1:
             torch.distributed.all_reduce(totals)
         train_loss, train_correct, seen = totals.tolist()  # also waits for the GPU
@@ -157,6 +162,7 @@ def fit(
         val_loss, val_accuracy = val_scores.tolist()
         record = {
             "epoch": epoch,
+            "steps": steps,
             "train_loss": train_loss / max(seen, 1),
             "train_accuracy": train_correct / max(seen, 1),
             "val_loss": val_loss,
@@ -171,7 +177,8 @@ def fit(
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             stale += 1
-        stopped = stale >= settings.patience  # early stopping: `patience` epochs without a lower val loss
+        # early stopping: `patience` epochs without a lower val loss, or the --max-steps budget spent
+        stopped = stale >= settings.patience or (settings.max_steps is not None and steps >= settings.max_steps)
         if state_dir is not None and dist.is_main:
             save_fit_state(state_dir, modules={"model": model}, optimizers={"adam": optimizer},
                            tensors={f"best/{k}": v for k, v in (best_state or {}).items()},

@@ -79,6 +79,7 @@ def train_run(
     shard: tuple[int, int] = (0, 1),
     dist: Distributed = Distributed(),
     progress: Progress = no_progress,
+    curves: bool = True,
 ) -> dict[str, Any]:
     """Train `repeats` classifiers on a dataset into RUN (one model folder, or run-01/...).
 
@@ -86,7 +87,8 @@ def train_run(
     repeat is one task, advanced per epoch with its val loss and accuracy. With `shard` (K, N)
     only every N-th repeat is trained (into run-XX/ with the global numbers; `evaluate` takes
     the shards' RUNs together). The output is resumable: `resume` continues after the last
-    finished repeat, and a repeat from its last finished epoch."""
+    finished repeat, and a repeat from its last finished epoch. `curves=False` skips curves.png
+    (a caller that keeps only the numbers, such as a study)."""
     check_settings(settings, repeats=repeats)
     out = Path(out)
     refuse_output_over_inputs(out, [dataset_path, settings.weights])
@@ -152,14 +154,16 @@ def train_run(
                     "training": {
                         **asdict(settings), "seed": run_seed, "run_seed": seed, "repeat": repeat, "repeats": repeats,
                         "shard": f"{shard[0] + 1}/{shard[1]}", "epochs_run": len(history), "best_epoch": best_epoch,
+                        "steps": history[-1]["steps"],
                         "best_val_loss": best["val_loss"], "best_val_accuracy": best["val_accuracy"],
                         "dataset": str(Path(dataset_path).resolve()), "train_images": len(data.train),
                         "val_images": len(data.val), "processes": dist.world, "notes": data.notes,
                     },
                 }
                 write_repeat(work, done, module, config, history, best_epoch,
-                             f"{entry.name} on {Path(dataset_path).name} (repeat {repeat})")
-            runs.append({"repeat": repeat, "seed": run_seed, "epochs_run": len(history), "best_epoch": best_epoch,
+                             f"{entry.name} on {Path(dataset_path).name} (repeat {repeat})" if curves else None)
+            runs.append({"repeat": repeat, "seed": run_seed, "epochs_run": len(history),
+                         "steps": history[-1]["steps"], "best_epoch": best_epoch,
                          "val_loss": best["val_loss"], "val_accuracy": best["val_accuracy"],
                          "seconds": round(sum(r["seconds"] for r in history), 3)})
         result = {"model": entry.name, "repeats": repeats, "shard": f"{shard[0] + 1}/{shard[1]}",
@@ -180,14 +184,16 @@ def train_run(
 
 
 def write_repeat(work: Path, done: Path, module: torch.nn.Module, config: dict[str, Any],
-                 history: list[dict[str, float]], best_epoch: int, title: str) -> None:
-    """A finished repeat: its model folder, history and curves written in `work`, which then
-    becomes `done` in one rename (so --resume sees a repeat whole or not at all)."""
+                 history: list[dict[str, float]], best_epoch: int, title: str | None) -> None:
+    """A finished repeat: its model folder, history and curves (titled `title`; none when None)
+    written in `work`, which then becomes `done` in one rename (so --resume sees a repeat whole
+    or not at all)."""
     from synthmed.fit_state import STATE_FILE
 
     save_checkpoint(work, module, config)
     write_history(work, history)
-    plot_curves(work, history, best_epoch, title)
+    if title is not None:
+        plot_curves(work, history, best_epoch, title)
     (work / STATE_FILE).unlink(missing_ok=True)
     os.replace(work, done)
 
@@ -198,11 +204,12 @@ def repeat_summary(folder: Path, repeat: int) -> dict[str, Any]:
     with open(folder / "history.csv", newline="", encoding="utf-8") as handle:
         seconds = sum(float(row["seconds"]) for row in csv.DictReader(handle))
     return {"repeat": repeat, "seed": training["seed"], "epochs_run": training["epochs_run"],
+            "steps": training.get("steps"),
             "best_epoch": training["best_epoch"], "val_loss": training["best_val_loss"],
             "val_accuracy": training["best_val_accuracy"], "seconds": round(seconds, 3)}
 
 
-RUNS_COLUMNS = ["repeat", "seed", "epochs_run", "best_epoch", "val_loss", "val_accuracy", "seconds"]
+RUNS_COLUMNS = ["repeat", "seed", "epochs_run", "steps", "best_epoch", "val_loss", "val_accuracy", "seconds"]
 
 
 def write_runs_csv(path: Path, runs: list[dict[str, Any]]) -> None:
