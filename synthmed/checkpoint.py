@@ -131,8 +131,8 @@ def load_checkpoint(folder: Path, *, kind: str) -> tuple[Any, dict[str, Any]]:
     from synthmed.registry import get_entry
 
     config = read_config(folder, kind=kind)
-    check_weights(folder, config)
     entry = get_entry(kind, config["name"], warn_alias=False)  # a folder saved under an old name
+    check_weights(folder, config)
     try:
         module = entry.factory(**config.get("args", {}))
     except (TypeError, ValueError) as exc:
