@@ -37,3 +37,13 @@ def test_capabilities_reach_each_other_only_through_the_registry():
             if target in CAPABILITIES and target != owner:
                 broken.append(f"{path.relative_to(REPO)} imports {name}")
     assert broken == []
+
+
+MAX_MODULE_LINES = 400  # past this a module holds more than one concern; split it by concern
+
+
+def test_no_module_grows_into_a_god_module():
+    modules = [*REPO.joinpath("synthmed").rglob("*.py"), *REPO.joinpath("plugins").rglob("*.py")]
+    too_long = {str(path.relative_to(REPO)): lines for path in modules
+                if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert modules and not too_long, f"modules over {MAX_MODULE_LINES} lines: {too_long}"
