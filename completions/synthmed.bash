@@ -9,18 +9,18 @@ _synthmed() {
     case "${COMP_WORDS[1]}" in
         augment) opts="-o --output --policy -p --copies -k --classes --splits --only-augmented --balance --batch-size --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
         compare) opts="--metric --json -h --help" ;;
-        compress) opts="-o --output --codec -c --quality --splits --report-split --decode --fit-epochs --model --device --seed --overwrite --json --quiet -q -h --help" ;;
+        compress) opts="-o --output --codec -c --quality --splits --report-split --decode --fit-epochs --model --device --seed --overwrite --resume --json --quiet -q -h --help" ;;
         evaluate) opts="-o --output --split --batch-size --device --overwrite --json --quiet -q -h --help" ;;
         generate) opts="-o --output --generator -g --generator-arg --classes --per-class --ratio --balance --model --fit-only --fit-epochs --fit-minutes --steps --guidance --batch-size --judge --copy-threshold --strict-quality --per-image --splits --concurrency --max-requests --allow-upload --dry-run --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
         gradcam) opts="-o --output --target -t --method --layer --splits --classes --source --limit --pairs --figures --no-figures --batch-size --seed --device --overwrite --resume --json --quiet -q -h --help" ;;
-        info) opts="--json -h --help" ;;
+        info) opts="--deep --json -h --help" ;;
         interpolate) opts="-o --output --autoencoder -a --autoencoder-arg --model --fit-epochs --loss --batch-size --lr --n --within-class --across-classes --alphas --mix-weights --concentration --per-class --ratio --classes --near-copy-ssim --lpips-weights --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
         mix) opts="-o --output --real --synthetic --synthetic-classes --balance --oversample --seed --overwrite --json --quiet -q -h --help" ;;
         plugins) opts="--json -h --help" ;;
         preprocess) opts="-o --output --size --fit --mode --bit-depth --intensity --percentiles --window --crop --no-crop --crop-threshold --crop-margin --opening --closing --axis --slices --min-foreground --volume-index --label-regex --default-label --labels-csv --subject-regex --subjects-per-split --classes --class-names --split-fractions --val-fraction --seed --workers --shard --strict --overwrite --json --quiet -q -h --help" ;;
         sample-data) opts="-o --output --size --scale --seed --overwrite --json --quiet -q -h --help" ;;
         study) opts="-o --output --quick --dry-run --report-only --shard --executor --address --gpus-per-cell --device --overwrite --json --quiet -q -h --help" ;;
-        train) opts="-o --output --classifier -c --epochs --batch-size --lr --weight-decay --patience --max-steps --class-weights --augment --repeats --val-fraction --weights --freeze-backbone --classifier-arg --amp --seed --device --overwrite --json --quiet -q -h --help" ;;
+        train) opts="-o --output --classifier -c --epochs --batch-size --lr --weight-decay --patience --max-steps --class-weights --augment --repeats --val-fraction --weights --freeze-backbone --classifier-arg --amp --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
     esac
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

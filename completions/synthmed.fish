@@ -50,6 +50,7 @@ complete -c synthmed -n '__fish_seen_subcommand_from compress' -l model -r -F -d
 complete -c synthmed -n '__fish_seen_subcommand_from compress' -l device -r -F -d 'auto, cpu, cuda or cudaN.'
 complete -c synthmed -n '__fish_seen_subcommand_from compress' -l seed -r -F -d 'Random seed; the same seed and inputs give the same outputs.'
 complete -c synthmed -n '__fish_seen_subcommand_from compress' -l overwrite -d 'Replace an existing output (only once the new one is complete).'
+complete -c synthmed -n '__fish_seen_subcommand_from compress' -l resume -d 'Continue an interrupted run without repeating finished work.'
 complete -c synthmed -n '__fish_seen_subcommand_from compress' -l json -d 'Print a JSON summary on stdout instead of the output path.'
 complete -c synthmed -n '__fish_seen_subcommand_from compress' -l quiet -s q -d 'No progress bars or tables on stderr.'
 complete -c synthmed -n '__fish_seen_subcommand_from compress' -s h -l help -d 'Show help and exit'
@@ -114,6 +115,7 @@ complete -c synthmed -n '__fish_seen_subcommand_from gradcam' -l json -d 'Print 
 complete -c synthmed -n '__fish_seen_subcommand_from gradcam' -l quiet -s q -d 'No progress bars or tables on stderr.'
 complete -c synthmed -n '__fish_seen_subcommand_from gradcam' -s h -l help -d 'Show help and exit'
 complete -c synthmed -n '__fish_seen_subcommand_from info' -F
+complete -c synthmed -n '__fish_seen_subcommand_from info' -l deep -d 'Also check every files sha256 and decode every image.'
 complete -c synthmed -n '__fish_seen_subcommand_from info' -l json -d 'Print a JSON summary on stdout instead of the output path.'
 complete -c synthmed -n '__fish_seen_subcommand_from info' -s h -l help -d 'Show help and exit'
 complete -c synthmed -n '__fish_seen_subcommand_from interpolate' -F
@@ -235,7 +237,9 @@ complete -c synthmed -n '__fish_seen_subcommand_from train' -l classifier-arg -r
 complete -c synthmed -n '__fish_seen_subcommand_from train' -l amp -r -F -d 'Mixed precision on CUDA auto, bf16, fp16 or off.'
 complete -c synthmed -n '__fish_seen_subcommand_from train' -l seed -r -F -d 'Random seed; the same seed and inputs give the same outputs.'
 complete -c synthmed -n '__fish_seen_subcommand_from train' -l device -r -F -d 'auto, cpu, cuda or cudaN.'
+complete -c synthmed -n '__fish_seen_subcommand_from train' -l shard -r -F -d 'K/N do only the K-th of N equal parts (for several machines).'
 complete -c synthmed -n '__fish_seen_subcommand_from train' -l overwrite -d 'Replace an existing output (only once the new one is complete).'
+complete -c synthmed -n '__fish_seen_subcommand_from train' -l resume -d 'Continue an interrupted run without repeating finished work.'
 complete -c synthmed -n '__fish_seen_subcommand_from train' -l json -d 'Print a JSON summary on stdout instead of the output path.'
 complete -c synthmed -n '__fish_seen_subcommand_from train' -l quiet -s q -d 'No progress bars or tables on stderr.'
 complete -c synthmed -n '__fish_seen_subcommand_from train' -s h -l help -d 'Show help and exit'

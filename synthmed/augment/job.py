@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from synthmed.data import COLUMNS, SPLITS, Dataset, DatasetWriter, iter_chunks, Row
+from synthmed.data import COLUMNS, SPLITS, Dataset, DatasetWriter, iter_chunks, Row, RunOptions
 from synthmed.errors import UsageError
 from synthmed.progress import Progress, no_progress, start_task
 from synthmed.seeding import derive_seed
@@ -78,22 +78,6 @@ def plan_augmentation(
             for position, row in enumerate(sources):
                 add(row, missing // len(sources) + (1 if position < missing % len(sources) else 0))
     return tasks
-
-
-def check_channels(dataset: Dataset, rows: Sequence[Row]) -> None:
-    """Every image must have the dataset's channel count (PNG headers only, no decoding)."""
-    from PIL import Image
-
-    expected = dataset.channels
-    for row in rows:
-        with Image.open(dataset.path_of(row)) as image:
-            # the channels synthmed.data.imageio.decode_png gives for this mode
-            channels = 3 if image.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr") else 1
-        if channels != expected:
-            raise UsageError(
-                f"{dataset.path_of(row)}: {channels} channel(s), but {dataset.root / 'dataset.json'} says {expected}; "
-                "the dataset mixes channel counts: make them uniform with `synthmed preprocess` first"
-            )
 
 
 def _store(images: Any, bit_depth: int) -> Any:
@@ -167,7 +151,12 @@ def augment_dataset(
     originals = [] if only_augmented else take_shard(list(dataset.rows), shard)
     if not tasks and not originals:
         raise UsageError(f"{dataset.root}: nothing to write (no images in --splits {','.join(splits)} for these classes)")
-    check_channels(dataset, {id(r): r for r in [t.source for t in tasks] + originals}.values())
+    dataset.check_images(list({id(r): r for r in [t.source for t in tasks] + originals}.values()))
+    options = RunOptions("augment", {
+        "--policy": tag, "--copies": None if balance else int(copies or 1), "--balance": balance, "--splits": list(splits),
+        "--classes": list(classes) if classes else None, "--only-augmented": only_augmented, "--seed": seed,
+        "--shard": f"{shard[0] + 1}/{shard[1]}",
+    })
 
     with DatasetWriter(
         out,
@@ -177,6 +166,7 @@ def augment_dataset(
         overwrite=overwrite,
         resume=resume,
         resumable=True,
+        options=options,
         info={"augmentation": {"policy": tag, "seed": seed}},
     ) as writer:
         pending_originals = [row for row in originals if not writer.has(row["id"])]

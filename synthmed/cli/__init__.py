@@ -51,8 +51,10 @@ def _error(message: str) -> None:
 
 
 class Terminated(SystemExit):
-    """SIGTERM, raised in the main thread so that outputs being written are cleaned up (an
-    `OutputFolder` discards its unfinished folder, or keeps it for --resume) before exiting."""
+    """SIGINT or SIGTERM, raised in the main thread so that outputs being written are cleaned up
+    (an `OutputFolder` discards its unfinished folder, or keeps it for --resume) before exiting.
+    Ctrl-C is raised as this too, not as KeyboardInterrupt: Typer turns that into a plain return
+    value of 130, which would leave the one line below unprinted."""
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -60,16 +62,18 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def _sigterm_raises():
-    """SIGTERM raises `Terminated` while a command runs (the main thread only; restored after)."""
+def _signals_raise():
+    """SIGINT and SIGTERM raise `Terminated` while a command runs (the main thread only;
+    the previous handlers are restored after)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    previous = {signum: signal.signal(signum, _terminate) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,19 +89,21 @@ def main(argv: list[str] | None = None) -> int:
     import typer
     from typer.exceptions import TyperException
 
+    if "synthmed.data.output" in sys.modules:  # a previous in-process call's kept folders
+        sys.modules["synthmed.data.output"].KEPT.clear()
     try:
-        with _sigterm_raises():
+        with _signals_raise():
             command = typer.main.get_command(make_app())
             result = command.main(args=args, prog_name="synthmed", standalone_mode=False)
         code = result if isinstance(result, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code
     except (KeyboardInterrupt, typer.Abort):
-        _error("interrupted; commands that take --resume continue where they stopped")
+        _stopped("interrupted", args)
         code = 130
     except Terminated as exc:
-        _error("terminated; commands that take --resume continue where they stopped")
         code = int(exc.code)
+        _stopped("interrupted" if code == 128 + signal.SIGINT else "terminated", args)
     except TyperException as exc:  # click's usage errors, as vendored by Typer
         if debug:
             raise
@@ -118,6 +124,20 @@ def main(argv: list[str] | None = None) -> int:
         _error(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (rerun with --debug for a traceback)")
         code = 1
     return _exit(code, argv)
+
+
+def _stopped(what: str, args: list[str]) -> None:
+    """The one line after Ctrl-C or SIGTERM: what was kept, and the exact command that resumes."""
+    import shlex
+
+    output = sys.modules.get("synthmed.data.output")  # not loaded: no output was started
+    kept = output.KEPT[-1] if output is not None and output.KEPT else None
+    if kept is None:
+        _error(f"{what}; nothing was kept (an unfinished output that cannot be resumed is removed); "
+               "rerun the command to start over")
+        return
+    again = shlex.join(["synthmed", *(a for a in args if a != "--resume"), "--resume"])
+    _error(f"{what}; the finished part is kept in {kept}; continue with: {again}")
 
 
 def _exit(code: int, argv: list[str] | None) -> int:

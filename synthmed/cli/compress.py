@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from synthmed.cli.options import Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Seed, Splits
+from synthmed.cli.options import Device, FitEpochs, Json, ModelDir, Output, Overwrite, Quiet, Resume, Seed, Splits
 from synthmed.parsing import comma_list, number_list
 from synthmed.cli.output import emit, progress, show
 from synthmed.errors import UsageError
@@ -35,15 +35,19 @@ def compress(
     device: Device = "auto",
     seed: Seed = 0,
     overwrite: Overwrite = False,
+    resume: Resume = False,
     json: Json = False,
     quiet: Quiet = False,
 ) -> None:
     """Compress a dataset into one bitstream file per image, with report.json and a rate-distortion plot; --decode restores a dataset.
 
-    Bits per pixel are counted from the real file sizes."""
+    Bits per pixel are counted from the real file sizes. --resume keeps the learned models
+    fitted before an interruption (fitting is the long part) and encodes again."""
     qualities = _parse_qualities(quality or [])
     if (dataset is None) == (decode is None):
         raise UsageError("give either a DATASET to compress or --decode OUT to restore one, not both")
+    if decode is not None and resume:
+        raise UsageError("--resume continues compressing a dataset; --decode has nothing to resume (rerun it)")
     if decode is not None:
         _decode(decode, output, codec, qualities, overwrite=overwrite, json=json, quiet=quiet)
         return
@@ -66,6 +70,7 @@ def compress(
             device=chosen_device,
             seed=seed,
             overwrite=overwrite,
+            resume=resume,
             progress=display,
         )
     show(_table(report), quiet=quiet)

@@ -12,8 +12,9 @@ from synthmed.cli.output import emit, show
 
 
 def evaluate(
-    run: Annotated[Path, typer.Argument(help="Training RUN folder (a model folder, or run-01/... repeats).",
-                                        show_default=False)],
+    run: Annotated[list[Path], typer.Argument(
+        help="Training RUN folder (a model folder, or run-01/... repeats); several: the shards of one `train --shard` run.",
+        show_default=False, metavar="RUN")],
     dataset: DatasetArg,
     output: Output,
     split: Split = "test",
@@ -24,6 +25,8 @@ def evaluate(
     quiet: Quiet = False,
 ) -> None:
     """Score a trained classifier (every repeat of RUN) on one split of a dataset.
+
+    Several RUNs are the shards of one `train --shard K/N` run, scored together as one.
 
     Cross-entropy, accuracy, balanced accuracy, per-class and macro precision/recall/F1 and
     one-vs-rest AUROC, as the median and interquartile range over repeats. Writes metrics.json,
@@ -36,7 +39,7 @@ def evaluate(
     from synthmed.evaluate.metrics import METRICS, PER_CLASS
     from synthmed.evaluate.report import format_stat
 
-    result = run_evaluation(run, dataset, output, split=split, device=resolve_device(device), batch_size=batch_size,
+    result = run_evaluation(run[0] if len(run) == 1 else run, dataset, output, split=split, device=resolve_device(device), batch_size=batch_size,
                             overwrite=overwrite)
 
     report = result.report

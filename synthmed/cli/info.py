@@ -5,18 +5,29 @@ from __future__ import annotations
 import json as jsonlib
 import sys
 
+from typing import Annotated
+
+import typer
+
 from synthmed.cli.options import DatasetArg, Json
 
 
-def info(dataset: DatasetArg, json: Json = False) -> None:
-    """Validate a dataset (exit 2 with the first problem) and print image counts per split, class and source."""
+def info(
+    dataset: DatasetArg,
+    deep: Annotated[bool, typer.Option("--deep", help="Also check every file's sha256 and decode every image.")] = False,
+    json: Json = False,
+) -> None:
+    """Validate a dataset (exit 2 with the first problem) and print image counts per split, class and source.
+
+    Checks every image the way the other commands do before reading it (size, channels, bit
+    depth, truncated or damaged files) and the leakage rule; --deep also hashes and decodes."""
     from rich.console import Console
     from rich.table import Table
 
     from synthmed.data import SOURCES, SPLITS, Dataset
 
     data = Dataset.open(dataset)
-    data.verify()
+    data.verify(deep=deep)
     counts = data.counts()
     if json:
         nested = {

@@ -16,7 +16,9 @@ from synthmed.cli.options import (
     Output,
     Overwrite,
     Quiet,
+    Resume,
     Seed,
+    Shard,
     ValFraction,
     old_spelling,
     renamed,
@@ -49,7 +51,9 @@ def train(
     amp: Annotated[str, typer.Option("--amp", help="Mixed precision on CUDA: auto, bf16, fp16 or off.")] = "auto",
     seed: Seed = 0,
     device: Device = "auto",
+    shard: Shard = None,
     overwrite: Overwrite = False,
+    resume: Resume = False,
     json: Json = False,
     quiet: Quiet = False,
     old_model: Annotated[Optional[str], old_spelling("--model", "-m", new="--classifier")] = None,
@@ -58,10 +62,12 @@ def train(
     """Train a classifier on the train split, early-stopped on the val split; keeps the best epoch.
 
     Writes model.safetensors + config.json, history.csv and curves.png (per repeat with --repeats).
+    --resume continues after the last finished repeat (and a repeat from its last epoch);
+    --shard K/N trains every N-th repeat, and `synthmed evaluate` takes the shards' RUNs together.
     Under `torchrun --nproc_per_node N -m synthmed train ...` it trains with DistributedDataParallel."""
     import torch
 
-    from synthmed.devices import resolve_device
+    from synthmed.devices import parse_shard, resolve_device
     from synthmed.train.settings import TrainSettings
     from synthmed.train.run import distributed_from_env, init_distributed, train_run
 
@@ -75,6 +81,7 @@ def train(
         weights=str(weights) if weights else None, freeze_backbone=freeze_backbone, amp=amp,
         val_fraction=val_fraction, max_steps=max_steps,
     )
+    shard_index = parse_shard(shard)
     dist = distributed_from_env()
     target = resolve_device(device)
     if dist.world > 1 and target.type == "cuda":
@@ -87,7 +94,7 @@ def train(
         with progress(quiet=quiet) as display:
             summary = train_run(
                 dataset, output, settings, repeats=repeats, seed=seed, device=target, overwrite=overwrite,
-                dist=dist, progress=display,
+                resume=resume, shard=shard_index, dist=dist, progress=display,
             )
         completed = True
     finally:

@@ -27,9 +27,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from synthmed.compress import bitstream
-from synthmed.data import SPLITS, Dataset, OutputFolder, Row
+from synthmed.data import SPLITS, Dataset, OutputFolder, Row, RunOptions
+from synthmed.data.resume import resolved
 from synthmed.errors import UsageError
-from synthmed.jsonio import write_json
+from synthmed.jsonio import read_json, write_json
 from synthmed.parsing import number_list
 from synthmed.progress import Progress, no_progress, start_task
 
@@ -140,15 +141,19 @@ def compress_dataset(
     device: Any = "cpu",
     seed: int = 0,
     overwrite: bool = False,
+    resume: bool = False,
     progress: Progress = no_progress,
 ) -> dict[str, Any]:
-    """Encode every image of `splits` with every set; returns the report (also in OUT/report.json)."""
-    from synthmed.compress.learned import DEFAULT_EPOCHS
-    from synthmed.data.imageio import decode_png
+    """Encode every image of `splits` with every set; returns the report (also in OUT/report.json).
 
-    for split in splits:
+    The output is resumable at the length of its long part: a learned model fitted before an
+    interruption is loaded on `resume` instead of fitted again; encoding is redone."""
+    from synthmed.compress.learned import DEFAULT_EPOCHS
+
+    for split in [*splits, report_split]:
         if split not in SPLITS:
-            raise UsageError(f"--splits: {split!r} is not one of {', '.join(SPLITS)}")
+            option = "--splits" if split in splits else "--report-split"
+            raise UsageError(f"{option}: {split!r} is not one of {', '.join(SPLITS)}")
     if fit_epochs is not None and fit_epochs < 1:
         raise UsageError("--fit-epochs must be at least 1")
     dataset = Dataset.open(dataset_path)
@@ -165,13 +170,22 @@ def compress_dataset(
     if learned and not model_dir:
         dataset.require_uniform_size()
     report_rows = [r for r in rows if r["split"] == report_split] or rows
+    dataset.check_images(list({r["id"]: r for r in [*rows, *(train_rows if learned and not model_dir else [])]}.values()))
+    options = RunOptions("compress", {
+        "--codec": [s.name for s in sets], "--splits": list(splits), "--report-split": report_split,
+        "--fit-epochs": None if model_dir or not learned else fit_epochs or DEFAULT_EPOCHS,
+        "--model": resolved(model_dir), "--seed": seed,
+    })
 
-    with OutputFolder(out, inputs=[dataset_path, model_dir], overwrite=overwrite) as folder:
+    with OutputFolder(out, inputs=[dataset_path, model_dir], overwrite=overwrite, resume=resume, resumable=True,
+                      options=options) as folder:
+        if folder.finished:  # --resume of a finished output with the same options: nothing to do
+            return read_json(folder.out / REPORT, what="a compress output")
         fit_seconds = _prepare_models(
             dataset, train_rows, learned, folder.tmp / "models", model_paths=model_paths,
             epochs=fit_epochs or DEFAULT_EPOCHS, device=device, seed=seed, progress=progress,
         )
-        originals = {r["id"]: decode_png(dataset.path_of(r)) for r in report_rows}
+        originals = {r["id"]: dataset.read_image(r) for r in report_rows}
         stream_rows: list[dict[str, Any]] = []
         results = []
         for stream_set in sets:
@@ -204,6 +218,12 @@ def _prepare_models(dataset: Dataset, train_rows, learned: Sequence[StreamSet], 
     for stream_set in sorted(learned, key=lambda s: -s.quality):
         codec = stream_set.codec
         started = time.perf_counter()
+        fitted = models / stream_set.name
+        if not model_paths and (fitted / "config.json").is_file():  # fitted before an interruption (--resume)
+            codec.load(fitted, quality=stream_set.quality)
+            previous[id(codec)] = stream_set.quality
+            seconds[stream_set.name] = read_json(fitted / "config.json", what="a model folder").get("fit_s")
+            continue
         if model_paths:
             codec.load(model_paths[stream_set.name], quality=stream_set.quality)
             channels = codec.config(stream_set.quality)["channels"]
@@ -219,7 +239,8 @@ def _prepare_models(dataset: Dataset, train_rows, learned: Sequence[StreamSet], 
             previous[id(codec)] = stream_set.quality
         seconds[stream_set.name] = time.perf_counter() - started
         codec.save(models / stream_set.name, quality=stream_set.quality,
-                   extra={"plugin": stream_set.plugin, "version": stream_set.version})
+                   extra={"plugin": stream_set.plugin, "version": stream_set.version,
+                          "fit_s": None if model_paths else seconds[stream_set.name]})
     return seconds
 
 
@@ -255,9 +276,9 @@ def _encode_set(dataset: Dataset, rows, stream_set: StreamSet, root: Path, origi
 
 def _encode_row(dataset: Dataset, row: Row, stream_set: StreamSet, root: Path, *, decode: bool):
     """Encode one image into its bitstream file; decode it back when it is in the report split."""
-    from synthmed.data.imageio import channels_of, decode_png
+    from synthmed.data.imageio import channels_of
 
-    pixels = decode_png(dataset.path_of(row))
+    pixels = dataset.read_image(row)
     codec = stream_set.codec
     height, width = pixels.shape[:2]
     if max(height, width) > codec.max_side:

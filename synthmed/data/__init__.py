@@ -7,7 +7,8 @@
 
 Modules by concern: `schema` (columns and the checks), `reading` (`Dataset`), `output`
 (`OutputFolder`: any output, written atomically), `writing` (`DatasetWriter`), `journal` (the
-resume record and its reader), `rejected` (rejected.csv), `leakage`, `imageio` (pixels and
+resume record and its reader), `resume` (the options `--resume` checks), `images` (the one
+check of image files), `rejected` (rejected.csv), `leakage`, `imageio` (pixels and
 PNG), `sample` (the embedded phantoms of `synthmed sample-data`).
 """
 
@@ -15,6 +16,7 @@ from synthmed.data.journal import JOURNAL, read_journal, written_ids
 from synthmed.data.leakage import check_leakage, find_leaks
 from synthmed.data.output import OutputFolder, partial_path, provenance, refuse_output_over_inputs
 from synthmed.data.reading import Dataset, iter_chunks
+from synthmed.data.resume import RunOptions
 from synthmed.data.rejected import REJECTED_FILE, RejectedLog, rejection_reason
 from synthmed.data.schema import COLUMNS, HELD_OUT_SPLITS, SOURCES, SPLITS, Row, origins_of
 from synthmed.data.writing import DatasetWriter
@@ -31,6 +33,7 @@ __all__ = [
     "OutputFolder",
     "RejectedLog",
     "Row",
+    "RunOptions",
     "check_leakage",
     "find_leaks",
     "iter_chunks",

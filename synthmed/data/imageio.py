@@ -18,8 +18,9 @@ import numpy as np
 from PIL import Image
 
 # Pillow's decompression-bomb guard turns into a warning at 1x and an error at 2x its limit;
-# we make any image over the limit an error (a medical image of 180 MP is not an input we expect).
-Image.MAX_IMAGE_PIXELS = 178_956_970
+# we make any image over the limit an error. 8192 x 8192 is well above any radiograph or
+# mammogram, and keeps a small file that declares a huge image from being decoded into GBs.
+Image.MAX_IMAGE_PIXELS = 8192 * 8192
 
 
 @dataclass

@@ -9,10 +9,13 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from synthmed.errors import UsageError
 from synthmed.jsonio import write_json
+
+if TYPE_CHECKING:
+    from synthmed.data.resume import RunOptions
 
 
 def partial_path(out: Path) -> Path:
@@ -21,6 +24,10 @@ def partial_path(out: Path) -> Path:
 
 
 _OWNED_MARKERS = ("dataset.json", "provenance.json")
+
+# Unfinished folders kept for --resume by outputs abandoned in this process (for the line the
+# command line prints on Ctrl-C or SIGTERM).
+KEPT: list[Path] = []
 
 
 def refuse_output_over_inputs(out: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None]) -> None:
@@ -63,7 +70,14 @@ class OutputFolder:
     too: `continues_finished` is then set and the caller seeds the new folder from it.
 
     `inputs` are every folder and file the command reads: an output that is, contains or lies
-    inside one of them is refused before anything is touched."""
+    inside one of them is refused before anything is touched.
+
+    A `resumable` output needs `options` (synthmed.data.resume.RunOptions): the command and
+    the options that determine the output. They and the digests of `inputs` are recorded in
+    `options.json` when the output is started, and `--resume` refuses (naming the first
+    difference) an unfinished or finished output recorded with others. `--resume` on a finished
+    output that is not continued (`continue_existing` false) sets `finished`: nothing is
+    written and the caller reports the output as it is."""
 
     def __init__(
         self,
@@ -74,33 +88,53 @@ class OutputFolder:
         resume: bool = False,
         resumable: bool = False,
         continue_existing: bool = False,
+        options: "RunOptions | None" = None,
     ) -> None:
+        from synthmed.data.resume import check_record, make_record, write_record
+
         refuse_output_over_inputs(out, inputs)
+        if resumable and options is None:
+            raise ValueError("a resumable output needs the options that determine it (options=RunOptions(...))")
         self.out = Path(out)
         self.tmp = partial_path(self.out)
         self.resumable = resumable
         self.resumed = False
         self.continues_finished = False
+        self.finished = False
+        record = make_record(options, inputs) if resumable else None
         if self.out.exists():
-            if continue_existing and resume and (self.out / "dataset.json").is_file():
-                self.continues_finished = not self.tmp.exists()
-            elif not overwrite:
+            continuing = resume and resumable and self.out.is_dir()
+            if continuing and not self.tmp.exists():
+                check_record(self.out, record, out=self.out)
+                self.continues_finished = continue_existing
+                self.finished = not continue_existing
+            elif not overwrite and not (continuing and continue_existing):
                 raise UsageError(f"output {self.out} exists; pass --overwrite to replace it")
             if not self.out.is_dir() or (any(self.out.iterdir()) and not any((self.out / m).exists() for m in _OWNED_MARKERS)):
                 raise UsageError(f"refusing to replace {self.out}: it does not look like a synthmed output")
         if not self.out.parent.is_dir():
             raise UsageError(f"output {self.out}: parent folder {self.out.parent} does not exist")
+        if self.finished:
+            return
         if self.tmp.exists():
-            if resume:
+            if resume and resumable:
+                check_record(self.tmp, record, out=self.out)
                 self.resumed = True
             else:
                 shutil.rmtree(self.tmp)  # leftover of an interrupted run that was not resumed
-        self.tmp.mkdir(exist_ok=True)
+        try:
+            self.tmp.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"output {self.out}: cannot write in {self.out.parent.resolve()} ({exc.strerror})") from None
+        if record is not None and not self.resumed:
+            write_record(self.tmp, record)
 
     def __enter__(self) -> "OutputFolder":
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self.finished:
+            return
         if exc_type is None:
             self.commit()
         else:
@@ -111,6 +145,8 @@ class OutputFolder:
         input), otherwise discard it."""
         if not self.resumable or isinstance(error, UsageError):
             self.discard()
+        elif self.tmp.is_dir():
+            KEPT.append(self.tmp)
 
     def write_provenance(self, command: str, parents: Sequence[Path] = (), **extra: Any) -> dict[str, Any]:
         record = provenance(command, parents, **extra)

@@ -1,5 +1,6 @@
 """Opening a dataset folder: `Dataset.open` validates structure and rows (cheap);
-`Dataset.verify` also hashes and decodes every file (what `synthmed info` runs);
+`Dataset.check_images` checks the files the way every command does before reading them
+(`Dataset.verify`, what `synthmed info` runs, adds the leakage rule; `deep` hashes and decodes);
 `Dataset.load_images` decodes rows once into one array."""
 
 from __future__ import annotations
@@ -8,13 +9,13 @@ import csv
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from synthmed.data.imageio import decode_png, sha256_file, to_chw
+from synthmed.data.imageio import decode_png, to_chw
 from synthmed.data.leakage import check_leakage
 from synthmed.data.schema import COLUMNS, FORMAT_VERSION, Row, check_info, check_rows
 from synthmed.errors import DatasetError
@@ -27,6 +28,7 @@ class Dataset:
     info: dict[str, Any]
     rows: list[Row]
     columns: list[str]
+    _lines: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     # ---- opening and validation
 
@@ -51,26 +53,24 @@ class Dataset:
     def _check_rows(self) -> None:
         check_rows(self.root, self.classes, self.rows)
 
-    def verify(self, *, workers: int = 4) -> None:
-        """Full check: every file's sha256 and that it decodes, plus the leakage rule."""
+    def check_images(self, rows: Sequence[Row] | None = None, *, deep: bool = False) -> None:
+        """The one check of image files (synthmed.data.images) every command runs on the rows
+        it will read, before creating any output: size, channels, bit depth, truncation; with
+        `deep`, also every file's sha256 and a full decode."""
+        from synthmed.data.images import check_images
 
-        def check(item: tuple[int, Row]) -> str | None:
-            line, row = item
-            where = f"{self.root / 'metadata.csv'} line {line} (id {row['id']!r})"
-            path = self.path_of(row)
-            if row["sha256"] and sha256_file(path) != row["sha256"]:
-                return f"{where}: file {row['file_name']!r} does not match its sha256 (changed or corrupt)"
-            try:
-                decode_png(path)
-            except Exception as exc:  # noqa: BLE001 - any decoder failure means unreadable
-                return f"{where}: file {row['file_name']!r} is not a readable image ({type(exc).__name__}: {exc})"
-            return None
+        check_images(self, rows, deep=deep)
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for problem in pool.map(check, enumerate(self.rows, start=2)):
-                if problem:
-                    raise DatasetError(problem)
+    def verify(self, *, deep: bool = False) -> None:
+        """What `synthmed info` checks: every image as the commands check it, and the leakage rule."""
+        self.check_images(deep=deep)
         check_leakage(self.rows, where=str(self.root))
+
+    def where(self, row: Row) -> str:
+        """`<root>/metadata.csv line N (id 'x')`: how errors name a row."""
+        if self._lines is None:
+            self._lines = {r["id"]: line for line, r in enumerate(self.rows, start=2)}
+        return f"{self.root / 'metadata.csv'} line {self._lines.get(row['id'], '?')} (id {row['id']!r})"
 
     # ---- facts
 
@@ -143,12 +143,10 @@ class Dataset:
 
         def load(item: tuple[int, Row]) -> None:
             i, row = item
-            pixels = decode_png(self.path_of(row))
-            chw = to_chw(pixels)
+            chw = to_chw(self.read_image(row))
             if chw.shape != out.shape[1:]:
-                raise DatasetError(
-                    f"{self.path_of(row)}: shape {chw.shape} differs from dataset.json ({out.shape[1:]})"
-                )
+                raise DatasetError(f"{self.where(row)}: file {row['file_name']!r} has shape {chw.shape}, "
+                                   f"dataset.json says {out.shape[1:]}")
             out[i] = chw
 
         # Pillow releases the GIL while decoding, so threads overlap the work.
@@ -157,9 +155,21 @@ class Dataset:
         return out
 
 
+    def read_image(self, row: Row) -> np.ndarray:
+        """The pixels of one row (synthmed.data.imageio.decode_png); a file that does not decode
+        is one DatasetError line naming the row."""
+        try:
+            return decode_png(self.path_of(row))
+        except Exception as exc:  # noqa: BLE001 - any decoder failure means unreadable
+            reason = str(exc).splitlines()[0] if str(exc) else ""
+            raise DatasetError(f"{self.where(row)}: file {row['file_name']!r} is not a readable image "
+                               f"({type(exc).__name__}: {reason})") from None
+
+
 def read_metadata(meta_path: Path) -> tuple[list[Row], list[str]]:
     try:
-        with open(meta_path, newline="", encoding="utf-8") as handle:
+        # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column's name
+        with open(meta_path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             columns = list(reader.fieldnames or [])
             missing = [c for c in COLUMNS if c not in columns]

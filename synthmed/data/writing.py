@@ -21,11 +21,13 @@ from synthmed.data.imageio import (
     sha256_file,
     to_chw,
 )
+from synthmed.data.images import ImageProblem, read_header
 from synthmed.data.journal import JOURNAL, read_journal
 from synthmed.data.output import OutputFolder, provenance
 from synthmed.data.reading import Dataset
+from synthmed.data.resume import RunOptions
 from synthmed.data.schema import COLUMNS, FORMAT_VERSION, SOURCES, SPLITS, Row
-from synthmed.errors import UsageError
+from synthmed.errors import DatasetError, UsageError
 from synthmed.jsonio import write_json
 
 
@@ -42,7 +44,9 @@ class DatasetWriter:
 
     On an exception (Ctrl-C and SIGTERM included) the temporary folder is kept when
     `resumable` (so `--resume` can continue) and removed otherwise; a UsageError always
-    removes it: the rule of `OutputFolder`, which it writes into.
+    removes it: the rule of `OutputFolder`, which it writes into. A resumable writer takes
+    the `options` that determine its output (`OutputFolder` records and checks them; without
+    them, the command and the inputs' digests are what is checked).
     """
 
     def __init__(
@@ -58,11 +62,13 @@ class DatasetWriter:
         info: dict[str, Any] | None = None,
         link_files: bool = True,
         inputs: Sequence[str | os.PathLike[str] | None] = (),
+        options: RunOptions | None = None,
     ) -> None:
         if not classes:
             raise UsageError("a dataset needs at least one class")
         self.folder = OutputFolder(out, inputs=[*parents, *inputs], overwrite=overwrite, resume=resume,
-                                   resumable=resumable, continue_existing=resumable)
+                                   resumable=resumable, continue_existing=resumable,
+                                   options=options or (RunOptions(command) if resumable else None))
         self.out = self.folder.out
         self.tmp = self.folder.tmp
         self.classes = list(classes)
@@ -123,7 +129,7 @@ class DatasetWriter:
             target = self.tmp / row["file_name"]
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                os.link(finished.path_of(row), target)
+                os.link(os.path.realpath(finished.path_of(row)), target)
             except OSError:
                 shutil.copyfile(finished.path_of(row), target)
             pixels_shape = (finished.channels, *(finished.image_size or decode_png(target).shape[:2]))
@@ -213,12 +219,19 @@ class DatasetWriter:
         try:
             if not self.link_files:
                 raise OSError("linking disabled")
-            os.link(source_path, target)
+            os.link(os.path.realpath(source_path), target)  # the file itself, never a link to a link
         except OSError:
             shutil.copyfile(source_path, target)
-        new["sha256"] = row.get("sha256") or sha256_file(target)
-        pixels = decode_png(target)
-        self._commit_row(new, shape=(channels_of(pixels), *pixels.shape[:2]), dtype=str(pixels.dtype))
+        # The digest of the bytes written, never one copied from the input's row.
+        new["sha256"] = sha256_file(target)
+        if row.get("sha256") and row["sha256"] != new["sha256"]:
+            raise DatasetError(f"{source_path}: does not match the sha256 in its metadata.csv row (id {row['id']!r}; "
+                               "changed or corrupt); `synthmed info --deep` lists every such file")
+        try:
+            header = read_header(target, verify=False)
+        except ImageProblem as problem:
+            raise DatasetError(f"{source_path} (id {row['id']!r}): file {problem}") from None
+        self._commit_row(new, shape=header.shape, dtype="uint16" if header.bit_depth > 8 else "uint8")
         return new
 
     def _write_bytes(self, row: Row, data: bytes) -> None:

@@ -34,28 +34,19 @@ def check_compatible(config: dict[str, Any], dataset: Any, folder: Path) -> None
                          f"{list(size)}; run `synthmed preprocess --size N` to match")
 
 
-def load_run(run: Path, dataset: Any) -> list[tuple[Path, Any, dict[str, Any]]]:
+def load_run(run: Path | list[Path], dataset: Any) -> list[tuple[Path, Any, dict[str, Any]]]:
     """Every repeat of RUN as (folder, module, config), checked against `dataset` first."""
-    from synthmed.checkpoint import load_weights, model_folders, read_config
-    from synthmed.registry import get_entry
+    from synthmed.checkpoint import load_checkpoint, model_folders, read_config
 
-    folders = model_folders(Path(run))
-    configs = [read_config(folder, kind="classifier") for folder in folders]
-    for folder, config in zip(folders, configs):
-        check_compatible(config, dataset, folder)
-    loaded = []
-    for folder, config in zip(folders, configs):
-        entry = get_entry("classifier", config["name"], warn_alias=False)  # a run saved under an old name
-        module = entry.factory(**config.get("args", {}))
-        load_weights(module, folder)
-        module.eval()
-        loaded.append((folder, module, config))
-    return loaded
+    folders = model_folders(run)
+    for folder in folders:
+        check_compatible(read_config(folder, kind="classifier"), dataset, folder)
+    return [(folder, *load_checkpoint(folder, kind="classifier")) for folder in folders]
 
 
-def evaluate_run(run: Path, dataset_path: Path, *, split: str = "test", device: Any,
+def evaluate_run(run: Path | list[Path], dataset_path: Path, *, split: str = "test", device: Any,
                  batch_size: int = 256) -> Evaluation:
-    """Score every repeat of RUN on one split of a dataset."""
+    """Score every repeat of RUN (or of several shard RUNs) on one split of a dataset."""
     import torch
 
     from synthmed.data import SPLITS, Dataset
@@ -69,6 +60,7 @@ def evaluate_run(run: Path, dataset_path: Path, *, split: str = "test", device: 
     if not rows:
         raise UsageError(f"{dataset.root}: the {split} split is empty; pick another with --split")
     repeats = load_run(run, dataset)
+    dataset.check_images(rows)
     images = torch.from_numpy(dataset.load_images(rows))
     if images.dtype != torch.uint8:
         images = images.to(torch.int32)
@@ -102,7 +94,7 @@ def evaluate_run(run: Path, dataset_path: Path, *, split: str = "test", device: 
             for k, name in enumerate(dataset.classes)
         },
         "model": repeats[0][2]["name"],
-        "run": str(Path(run).resolve()),
+        "run": str(Path(run).resolve()) if isinstance(run, (str, Path)) else [str(Path(r).resolve()) for r in run],
         "dataset": str(Path(dataset_path).resolve()),
         "images": len(rows),
         "support": {name: int((labels == k).sum()) for k, name in enumerate(dataset.classes)},

@@ -90,7 +90,7 @@ class FittedGenerator:
 
         from synthmed.batches import to_unit_float
         from synthmed.errors import UsageError
-        from synthmed.generate.fit_state import (
+        from synthmed.fit_state import (
             has_fit_state,
             load_fit_state,
             save_fit_state,

@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from synthmed.data import Dataset, DatasetWriter, OutputFolder, Row
+from synthmed.data import Dataset, DatasetWriter, OutputFolder, Row, RunOptions
+from synthmed.data.resume import resolved
 from synthmed.errors import UsageError
 from synthmed.generate.plan import (
     FIT_STATE_FOLDER,
@@ -106,6 +107,13 @@ def validate_class_request(request: ClassRequest) -> tuple[Any, Judge | None, li
     return None, judge, rows
 
 
+def _rows_read(dataset: Dataset, rows: Sequence[Row], counts: dict[str, int], quality: bool) -> list[Row]:
+    """The rows a run reads: those it fits on and, for the quality report, each generated
+    class's real train images."""
+    extra = dataset.select(split="train", source="real", labels=[k for k, v in counts.items() if v]) if quality else []
+    return list({row["id"]: row for row in [*rows, *extra]}.values())
+
+
 def check_copy_threshold(copy_threshold: float) -> None:
     if copy_threshold < 0:
         raise UsageError("--copy-threshold must be >= 0")
@@ -160,12 +168,22 @@ def run_class_generation(request: ClassRequest, *, progress: Progress = no_progr
     device = resolve_device(request.device_spec)
     generator, judge, rows = validate_class_request(request)
     dataset, entry = request.dataset, request.entry
+    dataset.check_images(_rows_read(dataset, rows or [], request.counts, judge is not None or not request.fit_only))
+    options = RunOptions("generate", {
+        "--generator": entry.tag, "-g/--generator-arg": request.args, "--classes": request.classes,
+        "--per-class/--ratio/--balance": request.counts, "--fit-only": request.fit_only,
+        "--fit-epochs": None if request.model else request.fit_epochs or entry.info.fit_epochs,
+        "--model": resolved(request.model), "--judge": resolved(request.judge),
+        "--copy-threshold": request.copy_threshold, "--seed": request.seed,
+        "--shard": f"{request.shard[0] + 1}/{request.shard[1]}",
+    })
     summary: dict[str, Any] = {"generator": entry.tag, "seed": request.seed}
     if request.fit_only:
         with OutputFolder(request.out, inputs=[dataset.root, request.model, request.judge], overwrite=request.overwrite,
-                          resume=request.resume, resumable=True) as folder:
-            _fit_or_reuse(request, folder.tmp, rows, device, progress, on_estimate)
-            folder.write_provenance("generate", [dataset.root], generator=entry.tag, fit_only=True)
+                          resume=request.resume, resumable=True, options=options) as folder:
+            if not folder.finished:
+                _fit_or_reuse(request, folder.tmp, rows, device, progress, on_estimate)
+                folder.write_provenance("generate", [dataset.root], generator=entry.tag, fit_only=True)
         return {**summary, "model": str(request.out / MODEL_FOLDER)}
 
     info = {"generation": {"generator": entry.tag, "seed": request.seed, "counts": request.counts,
@@ -173,7 +191,7 @@ def run_class_generation(request: ClassRequest, *, progress: Progress = no_progr
                            "model": str(request.model) if request.model else MODEL_FOLDER, "args": request.args}}
     writer = DatasetWriter(request.out, classes=dataset.classes, command="generate", parents=[dataset.root],
                            inputs=[request.model, request.judge], overwrite=request.overwrite,
-                           resume=request.resume, resumable=True, info=info)
+                           resume=request.resume, resumable=True, options=options, info=info)
     with writer:
         if generator is None:
             generator = _fit_or_reuse(request, writer.tmp, rows, device, progress, on_estimate)
@@ -252,9 +270,18 @@ def run_variation_generation(request: VariationRequest, *, progress: Progress = 
         left = pending_variations(plan, request.out, request.entry.name) if request.resume else plan
         capped = len(left) if request.max_requests is None else min(len(left), request.max_requests)
         return {"dry_run": True, "planned": len(plan), "already_done": len(plan) - len(left), "would_request": capped}
+    request.dataset.check_images(_rows_read(request.dataset, [task.source for task in plan],
+                                            {row["label"]: 1 for row in (task.source for task in plan)}, True))
+    options = RunOptions("generate", {
+        "--generator": request.entry.tag, "-g/--generator-arg": request.args, "--classes": request.classes,
+        "--per-class/--ratio/--balance": request.counts, "--per-image": request.per_image,
+        "--splits": list(request.splits) or ["train"], "--judge": resolved(request.judge),
+        "--copy-threshold": request.copy_threshold, "--seed": request.seed,
+        "--shard": f"{request.shard[0] + 1}/{request.shard[1]}",
+    })
     with DatasetWriter(request.out, classes=request.dataset.classes, command="generate", parents=[request.dataset.root],
                        inputs=[request.judge], overwrite=request.overwrite, resume=request.resume, resumable=True,
-                       info={"generation": {"generator": request.entry.tag, "seed": request.seed}}) as writer:
+                       options=options, info={"generation": {"generator": request.entry.tag, "seed": request.seed}}) as writer:
         result = run_variations(request.dataset, plan, writer, request.entry, generator, device=device,
                                 concurrency=request.concurrency, max_requests=request.max_requests,
                                 allow_upload=request.allow_upload, progress=progress)

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Sequence
 
 import numpy as np
 
-from synthmed.data import SOURCES, SPLITS, Dataset, iter_chunks, OutputFolder, partial_path, Row
+from synthmed.data import SOURCES, SPLITS, Dataset, iter_chunks, OutputFolder, partial_path, Row, RunOptions
 from synthmed.errors import UsageError
 from synthmed.gradcam.pairs import TOP_FRACTION, baseline_pairs, pearson, summarize_pairs, synthetic_pairs, top_region_iou
-from synthmed.jsonio import write_json
+from synthmed.jsonio import read_json, write_json
 from synthmed.progress import Progress, no_progress, start_task
 from synthmed.seeding import derive_seed
 
@@ -188,9 +187,18 @@ def run_gradcam(request: GradcamRequest, *, progress: Progress = no_progress) ->
 
     job = plan(request)
     device = resolve_device(request.device)
+    job.dataset.check_images(job.rows)
+    options = RunOptions("gradcam", {
+        "--target": list(job.targets), "--method": request.method, "--layer": request.layer,
+        "--splits": list(request.splits) if request.splits else None,
+        "--classes": list(request.classes) if request.classes else None, "--source": request.source,
+        "--limit": request.limit, "--pairs": request.pairs, "--figures": request.figures, "--seed": request.seed,
+    })
     # A failure other than bad input keeps the unfinished folder for --resume.
     with OutputFolder(request.out, inputs=[request.dataset, request.run], overwrite=request.overwrite,
-                      resume=request.resume, resumable=True) as folder:
+                      resume=request.resume, resumable=True, options=options) as folder:
+        if folder.finished:  # --resume of a finished report with the same options: nothing to do
+            return folder.out, read_json(folder.out / "summary.json", what="a gradcam report")
         summary = _write_report(job, folder.tmp, device, progress)
         folder.write_provenance(
             "gradcam", parents=[request.dataset, job.model_folder], method=request.method, layer=summary["layer"]["name"]
@@ -275,6 +283,7 @@ def _write_image(
     image's maps.csv rows, also kept in the maps file's metadata."""
     from safetensors.numpy import save_file
 
+    from synthmed.checkpoint import write_safetensors
     from synthmed.gradcam.figures import overlay_png
 
     method, classes = job.request.method, job.dataset.classes
@@ -306,9 +315,7 @@ def _write_image(
     metadata = {"id": row["id"], "method": method, "layer": layer, "rows": json.dumps(records)}
     target = tmp / maps_path
     target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = target.with_name(target.name + ".tmp")
-    save_file(tensors, str(scratch), metadata=metadata)
-    os.replace(scratch, target)
+    write_safetensors(target, lambda name: save_file(tensors, name, metadata=metadata))
     return records
 
 

@@ -19,6 +19,7 @@ from synthmed.interpolate import latent as interp
 from synthmed.errors import UsageError
 from synthmed.jsonio import write_json
 from synthmed.progress import Progress, no_progress, start_task
+from synthmed.seeding import derive_seed, seed_everything
 
 DEFAULT_ALPHAS = "0.25,0.5,0.75"
 DEFAULT_FIT_EPOCHS = 20
@@ -188,8 +189,9 @@ def _obtain_model(job: PreparedJob, writer: Any, images: np.ndarray, progress: P
     saved = writer.tmp / "model"
     if writer.folder.resumed and (saved / "config.json").is_file():
         model, _ = load_checkpoint(saved, kind="autoencoder")
-        return model, "model (fitted before the interruption)"
+        return model, "model"  # as an uninterrupted run says: a resumed output is the same output
     size = job.dataset.require_uniform_size()
+    seed_everything(derive_seed(s.seed, "autoencoder-init"))  # the initial weights come from --seed too
     model = interp.build_autoencoder(job.entry, channels=job.dataset.channels, image_size=size, args=job.args)
     epochs = s.fit_epochs or DEFAULT_FIT_EPOCHS
     with start_task(progress, f"fitting {job.entry.name}", total=epochs, unit="epoch") as task:
@@ -206,11 +208,28 @@ def _obtain_model(job: PreparedJob, writer: Any, images: np.ndarray, progress: P
     return model.to(job.device), "model"
 
 
+def run_options(job: PreparedJob) -> Any:
+    """The options that determine the output (what `--resume` checks)."""
+    from synthmed.data import RunOptions
+    from synthmed.data.resume import resolved
+
+    s = job.settings
+    return RunOptions("interpolate", {
+        "--autoencoder": job.entry.tag, "-a/--autoencoder-arg": job.args, "--model": resolved(s.model_dir),
+        "--fit-epochs": None if s.model_dir else s.fit_epochs or DEFAULT_FIT_EPOCHS, "--loss": s.loss,
+        "--batch-size": s.batch_size, "--lr": job.lr, "--n": s.n, "--within-class": s.within_class,
+        "--alphas": s.alphas, "--mix-weights": list(s.mix_weights), "--concentration": s.concentration,
+        "--per-class": s.per_class, "--ratio": s.ratio, "--classes": s.classes, "--near-copy-ssim": s.near_copy_ssim,
+        "--lpips-weights": resolved(s.lpips_weights), "--seed": s.seed, "--shard": s.shard or "1/1",
+    })
+
+
 def execute(job: PreparedJob, *, progress: Progress = no_progress) -> dict[str, Any]:
     """Write the output dataset; returns the summary (counts and quality)."""
     from synthmed.data import DatasetWriter
 
     s, dataset = job.settings, job.dataset
+    dataset.check_images([*job.parent_rows, *dataset.select(split="val")])
     parent_images = dataset.load_images(job.parent_rows)
     index = {row["id"]: i for i, row in enumerate(job.parent_rows)}
     info = {
@@ -223,9 +242,8 @@ def execute(job: PreparedJob, *, progress: Progress = no_progress) -> dict[str, 
         }
     }
     with DatasetWriter(
-        s.out, classes=dataset.classes, command="interpolate", parents=[s.dataset], inputs=[s.model_dir],
-        overwrite=s.overwrite,
-        resume=s.resume, resumable=True, info=info,
+        s.out, classes=dataset.classes, command="interpolate", parents=[s.dataset], inputs=[s.model_dir, s.lpips_weights],
+        overwrite=s.overwrite, resume=s.resume, resumable=True, options=run_options(job), info=info,
     ) as writer:
         model, model_source = _obtain_model(job, writer, parent_images, progress)
         done = sum(1 for item in job.plan if writer.has(item.id))

@@ -317,6 +317,8 @@ def write_mix(plan: MixPlan, out: Path, *, overwrite: bool = False, progress: Pr
     summary["train"] = sum(c["final"] for c in summary["per_class"].values())
     info = {"mix": {**plan.settings, "per_class": summary["per_class"]}}
     parents = [real.root, *(d.root for d in plan.synthetic)]
+    for dataset in [real, *plan.synthetic]:  # every file it links, checked before OUT is created
+        dataset.check_images([row for source, row in rows_out if source is dataset])
     with DatasetWriter(out, classes=real.classes, command="mix", parents=parents, overwrite=overwrite, info=info) as writer:
         with start_task(progress, "linking", total=len(rows_out), unit="img") as task:
             for dataset, row in rows_out:

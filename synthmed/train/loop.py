@@ -65,11 +65,18 @@ def fit(
     dist: Distributed = Distributed(),
     advance: Advance = no_advance,
     clock: Callable[[], float] = time.perf_counter,
+    state_dir: Path | None = None,
 ) -> tuple[list[dict[str, float]], int]:
     """Train `module` in place and leave it holding the weights of its best epoch (lowest
     val loss). Returns (history rows, best epoch). `advance(1, ...)` after each epoch, with
     its val loss and accuracy. `clock` times the epochs (the benchmark passes
-    time.process_time, which other processes' load does not disturb)."""
+    time.process_time, which other processes' load does not disturb).
+
+    With `state_dir`, the state after each epoch (weights, optimizer, best epoch so far,
+    history) is saved there by rank 0, and a saved state is continued from: every epoch draws
+    its batch order and augmentation from seeds of its own, so a resumed fit equals an
+    uninterrupted one."""
+    from synthmed.fit_state import has_fit_state, load_fit_state, save_fit_state
     model = module.to(device)
     trainer = model
     if dist.world > 1:
@@ -85,17 +92,32 @@ def fit(
     mean = torch.tensor(data.normalization["mean"], device=device)
     std = torch.tensor(data.normalization["std"], device=device)
     autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype is not None else nullcontext
-    # Batch order is the same on every rank; augmentation randomness differs per rank.
-    order_rng = torch.Generator().manual_seed(derive_seed(seed, "batch-order"))
-    seed_everything(derive_seed(seed, "augment", dist.rank))
-
     images, labels = data.train.images, data.train.labels
     n_train = len(data.train)
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state, stale = math.inf, 0, None, 0
     steps = 0  # optimizer steps so far: the budget --max-steps caps, recorded so runs compare on equal steps
-    for epoch in range(1, settings.epochs + 1):
+    if has_fit_state(state_dir):
+        saved: dict[str, Any] = {}
+        meta = load_fit_state(state_dir, modules={"model": model}, optimizers={"adam": optimizer}, tensors=saved)
+        if meta.get("seed") != seed:
+            raise UsageError(f"{state_dir}: the epoch checkpoint was made with another seed; rerun without --resume")
+        history, best_epoch, stale = meta["history"], meta["best_epoch"], meta["stale"]
+        steps = int(history[-1]["steps"]) if history else 0
+        best_loss = history[best_epoch - 1]["val_loss"] if best_epoch else math.inf
+        best_state = {key[len("best/"):]: value.to(device) for key, value in saved.items() if key.startswith("best/")} or None
+        if meta.get("scaler"):
+            scaler.load_state_dict(meta["scaler"])
+        advance(len(history))
+        if meta.get("stopped"):
+            model.load_state_dict(best_state)
+            model.eval()
+            return history, best_epoch
+    for epoch in range(len(history) + 1, settings.epochs + 1):
         started = clock()
+        # Batch order is the same on every rank; augmentation randomness differs per rank.
+        order_rng = torch.Generator().manual_seed(derive_seed(seed, "batch-order", epoch))
+        seed_everything(derive_seed(seed, "augment", dist.rank, epoch))
         set_train_mode(model, head=head, frozen=settings.freeze_backbone)
         order = torch.randperm(n_train, generator=order_rng).to(images.device)
         totals = torch.zeros(3, device=device)  # loss sum, correct, seen (one sync per epoch, not per batch)
@@ -155,9 +177,14 @@ def fit(
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             stale += 1
-            if stale >= settings.patience:
-                break  # early stopping: `patience` epochs without a lower val loss
-        if settings.max_steps is not None and steps >= settings.max_steps:
+        # early stopping: `patience` epochs without a lower val loss, or the --max-steps budget spent
+        stopped = stale >= settings.patience or (settings.max_steps is not None and steps >= settings.max_steps)
+        if state_dir is not None and dist.is_main:
+            save_fit_state(state_dir, modules={"model": model}, optimizers={"adam": optimizer},
+                           tensors={f"best/{k}": v for k, v in (best_state or {}).items()},
+                           meta={"seed": seed, "history": history, "best_epoch": best_epoch, "stale": stale,
+                                 "stopped": stopped, "scaler": scaler.state_dict() if scaler.is_enabled() else None})
+        if stopped:
             break
     if best_state is not None:
         model.load_state_dict(best_state)

@@ -199,7 +199,7 @@ def test_mixed_channel_counts_are_refused(run, sample_dataset, tmp_path):
     assert result.code == 2
     line = result.err.strip()
     assert line.startswith("synthmed: error: ") and "\n" not in line
-    assert "3 channel(s), but" in line and "mixes channel counts" in line
+    assert "has 3 channel(s), dataset.json says 1" in line and "metadata.csv line 2" in line
     assert not out.exists() and not partial_path(out).exists()
 
 

@@ -121,10 +121,12 @@ def test_corrupt_and_changed_files_fail_verification(tmp_path):
     (root / "train/a/img0.png").write_bytes(b"not a png at all")
     data = Dataset.open(root)  # cheap open sees only that the file exists
     with pytest.raises(DatasetError, match="does not match its sha256"):
-        data.verify()
+        data.verify(deep=True)
+    with pytest.raises(DatasetError, match="line 2 .* not an image file"):
+        data.verify()  # the shallow check every command runs sees the bytes are no image
     edit_rows(root, lambda rows: rows[0].update(sha256=""))
-    with pytest.raises(DatasetError, match="not a readable image"):
-        Dataset.open(root).verify()
+    with pytest.raises(DatasetError, match="not an image file"):
+        Dataset.open(root).verify(deep=True)
 
 
 def test_not_a_dataset_folder(tmp_path):

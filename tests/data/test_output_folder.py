@@ -3,15 +3,9 @@ the unfinished folder of a resumable output for --resume (but never after bad in
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import pytest
 
-from synthmed.data import OutputFolder, partial_path
+from synthmed.data import OutputFolder, RunOptions, partial_path
 from synthmed.errors import UsageError
 
 
@@ -33,15 +27,18 @@ def test_any_failure_discards_an_output_that_cannot_resume(tmp_path, error):
     assert not out.exists() and not partial_path(out).exists()
 
 
+OPTIONS = RunOptions("test", {"--seed": 1, "--policy": "hflip"})
+
+
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt(), SystemExit(143)])
 def test_a_resumable_output_keeps_its_unfinished_folder(tmp_path, error):
     out = tmp_path / "out"
     with pytest.raises(type(error)):
-        with OutputFolder(out, inputs=[], resumable=True) as folder:
+        with OutputFolder(out, inputs=[], resumable=True, options=OPTIONS) as folder:
             (folder.tmp / "a.txt").write_text("x")
             raise error
     assert not out.exists() and (partial_path(out) / "a.txt").is_file()
-    with OutputFolder(out, inputs=[], resume=True, resumable=True) as folder:
+    with OutputFolder(out, inputs=[], resume=True, resumable=True, options=OPTIONS) as folder:
         assert folder.resumed and (folder.tmp / "a.txt").is_file()
     assert (out / "a.txt").is_file()
 
@@ -49,41 +46,41 @@ def test_a_resumable_output_keeps_its_unfinished_folder(tmp_path, error):
 def test_bad_input_discards_even_a_resumable_output(tmp_path):
     out = tmp_path / "out"
     with pytest.raises(UsageError):
-        with OutputFolder(out, inputs=[], resumable=True):
+        with OutputFolder(out, inputs=[], resumable=True, options=OPTIONS):
             raise UsageError("bad")
     assert not partial_path(out).exists()
 
 
-def _run_until_partial(args, out, tmp_path):
-    """Start `synthmed ARGS` and wait until its unfinished output folder exists."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "synthmed", *map(str, args)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
-    deadline = time.monotonic() + 120
-    while not partial_path(out).exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert process.poll() is None, process.communicate()
-    return process
+def _interrupted(out, inputs=()):
+    with pytest.raises(KeyboardInterrupt):
+        with OutputFolder(out, inputs=list(inputs), resumable=True, options=OPTIONS):
+            raise KeyboardInterrupt
 
 
-def test_sigterm_discards_an_unfinished_training_run(sample_dataset, tmp_path):
-    out = tmp_path / "run"
-    process = _run_until_partial(["train", sample_dataset, "-o", out, "--epochs", "500", "--patience", "500",
-                                  "--device", "cpu", "-q"], out, tmp_path)
-    time.sleep(0.5)
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 128 + signal.SIGTERM
-    assert err.strip().splitlines()[-1].startswith("synthmed: error: terminated")
-    assert not out.exists() and not partial_path(out).exists()
+@pytest.mark.parametrize("finished", [False, True])
+def test_resume_refuses_other_options_naming_the_first(tmp_path, finished):
+    out = tmp_path / "out"
+    if finished:
+        with OutputFolder(out, inputs=[], resumable=True, options=OPTIONS) as folder:
+            folder.write_provenance("test")
+    else:
+        _interrupted(out)
+    other = RunOptions("test", {"--seed": 2, "--policy": "vflip"})
+    with pytest.raises(UsageError, match=r"with --seed 1, this run has --seed 2"):
+        OutputFolder(out, inputs=[], resume=True, resumable=True, options=other)
+    with pytest.raises(UsageError, match="made by `synthmed test`, not `synthmed other`"):
+        OutputFolder(out, inputs=[], resume=True, resumable=True, options=RunOptions("other", OPTIONS.options))
+    folder = OutputFolder(out, inputs=[], resume=True, resumable=True, options=OPTIONS)
+    assert folder.finished == finished and folder.resumed == (not finished)
 
 
-def test_sigterm_keeps_a_resumable_output_for_resume(sample_dataset, tmp_path):
-    out = tmp_path / "aug"
-    process = _run_until_partial(["augment", sample_dataset, "-o", out, "--policy", "hflip(p=1.0)", "--copies", "50",
-                                  "--batch-size", "4", "--device", "cpu", "-q"], out, tmp_path)
-    time.sleep(1.0)
-    process.send_signal(signal.SIGTERM)
-    process.communicate(timeout=120)
-    assert process.returncode == 128 + signal.SIGTERM
-    assert not out.exists() and (partial_path(out) / "rows.jsonl").is_file()
+def test_resume_refuses_a_changed_input(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dataset.json").write_text("{}")
+    out = tmp_path / "out"
+    _interrupted(out, [data])
+    OutputFolder(out, inputs=[data], resume=True, resumable=True, options=OPTIONS).abandon(KeyboardInterrupt())
+    (data / "dataset.json").write_text('{"changed": 1}')
+    with pytest.raises(UsageError, match=f"input {data} has changed"):
+        OutputFolder(out, inputs=[data], resume=True, resumable=True, options=OPTIONS)

@@ -594,7 +594,9 @@ def test_resume_after_an_interruption(run, runs, sample_dataset, tmp_path):
     # Other options do not mix with the finished part.
     other = run("gradcam", runs["tiny-cnn"], sample_dataset, "-o", out, "--splits", "test", "--limit", "3",
                 "-t", "predicted", "--no-figures", "--resume", "--batch-size", "4")  # fmt: skip
-    assert_usage_error(other, out, "--resume", "targets predicted,true")
+    assert other.code == 2 and other.err.count("\n") == 1, other.err
+    assert "--target predicted,true, this run has --target predicted" in other.err
+    assert len(list(partial_path(out).rglob("*.safetensors"))) == 4  # a refused --resume keeps the finished part
 
     with pytest.raises(KeyboardInterrupt):
         run_gradcam(request, progress=interrupt)
