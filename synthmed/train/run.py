@@ -28,7 +28,7 @@ from synthmed.train.loop import build_classifier, fit
 from synthmed.train.models import (
     describe,
 )
-from synthmed.train.report import plot_curves, write_history
+from synthmed.train.report import plot_curves, plot_run_curves, write_history
 from synthmed.train.settings import (
     Distributed,
     TrainSettings,
@@ -99,6 +99,8 @@ def train_run(
     probe, _ = build_classifier(entry, data, settings)
     model_size = describe(probe)
     del probe
+    counts = torch.bincount(data.train.labels.cpu(), minlength=len(data.classes)).tolist()
+    train_counts = dict(zip(data.classes, counts))  # evaluate's train_support
 
     # Only rank 0 writes; the other ranks train alongside it.
     output = OutputFolder(out, inputs=[dataset_path, settings.weights], overwrite=overwrite) if dist.is_main else None
@@ -143,6 +145,7 @@ def train_run(
                         "best_val_loss": best["val_loss"],
                         "dataset": str(Path(dataset_path).resolve()),
                         "train_images": len(data.train),
+                        "train_counts": train_counts,
                         "val_images": len(data.val),
                         "processes": dist.world,
                         "notes": data.notes,
@@ -166,6 +169,8 @@ def train_run(
             folder.write_provenance("train", [Path(dataset_path)], settings=asdict(settings), seed=seed,
                                     repeats=repeats, processes=dist.world)
             if repeats > 1:
+                plot_run_curves(folder.tmp, [folder.tmp / f"run-{r:02d}" for r in range(1, repeats + 1)],
+                                f"{entry.name} on {Path(dataset_path).name}")
                 with open(folder.tmp / "runs.csv", "w", newline="", encoding="utf-8") as handle:
                     columns = ["repeat", "seed", "epochs_run", "best_epoch", "val_loss", "val_accuracy", "seconds"]
                     writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
