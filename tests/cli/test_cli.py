@@ -69,6 +69,20 @@ def test_info_table_and_json(run, sample_dataset):
     assert record["counts"]["train"]["ModerateDemented"]["real"] == len(
         data.select(split="train", labels=["ModerateDemented"])
     )
+    assert record["output"] == str(sample_dataset) and record["grid"] is None
+    assert record["subject_grouping"]["images_without_subject"] == len([r for r in data.rows if not r["subject"]])
+
+
+def test_info_grid_draws_a_row_per_class(run, sample_dataset, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    result = run("info", sample_dataset, "--grid", tmp_path / "grid.png", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["grid"] == str(tmp_path / "grid.png")
+    image = np.asarray(Image.open(tmp_path / "grid.png").convert("L"))
+    classes = len(Dataset.open(sample_dataset).classes)
+    assert image.shape[0] > 60 * classes and image.std() > 10
 
 
 def test_info_rejects_a_non_dataset(run, tmp_path):
