@@ -104,3 +104,16 @@ def test_console_script_and_module_entry_point(tmp_path):
     exe = shutil.which("synthmed") or str(__import__("pathlib").Path(sys.executable).with_name("synthmed"))
     result = subprocess.run([exe, "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("synthmed ")
+
+
+def test_plugins_is_one_row_per_plugin_within_80_columns(run, monkeypatch):
+    from synthmed.registry import KINDS, list_entries
+
+    monkeypatch.setenv("COLUMNS", "80")
+    out = run("plugins").out
+    assert max(len(line) for line in out.splitlines()) <= 80 and "…" not in out
+    assert out.count("synthmed (built-in)") == 1 and "default_plugins" not in out
+    words = set(out.replace(",", " ").split())
+    for kind in KINDS:
+        for name in list_entries(kind):
+            assert name in words, name
