@@ -117,3 +117,25 @@ def test_plugins_is_one_row_per_plugin_within_80_columns(run, monkeypatch):
     for kind in KINDS:
         for name in list_entries(kind):
             assert name in words, name
+
+
+def test_help_gives_the_model_dependent_defaults_it_cannot_import():
+    import inspect
+    import re
+    import typing
+
+    from synthmed.cli.generate import generate
+    from synthmed.cli.options import FIT_EPOCHS_HELP
+    from synthmed.compress.learned import DEFAULT_EPOCHS
+    from synthmed.generate.ddpm import DdpmGenerator
+    from synthmed.interpolate.job import DEFAULT_FIT_EPOCHS
+    from synthmed.registry import list_entries
+
+    said = dict(re.findall(r"([a-z][a-z ]*?) (\d+)[;).,]", FIT_EPOCHS_HELP.split("own: ", 1)[1]))
+    builtin = {name: e for name, e in list_entries("generator").items() if e.plugin.startswith("synthmed.")}
+    assert builtin and all(int(said[name]) == e.info.fit_epochs for name, e in builtin.items())
+    assert int(said["autoencoders"]) == DEFAULT_FIT_EPOCHS and int(said["learned codecs"]) == DEFAULT_EPOCHS
+    defaults = inspect.signature(DdpmGenerator.__init__).parameters
+    hints = typing.get_type_hints(generate, include_extras=True)
+    help_of = {name: hints[name].__metadata__[0].help for name in ("steps", "guidance")}
+    assert all(f"default {defaults[name].default};" in text for name, text in help_of.items()) 
