@@ -1,56 +1,63 @@
-"""Learned codec vs JPEG: bpp of the learned codec at the PSNR JPEG reaches at quality 75, as a
-ratio to JPEG's bpp (target <= 0.8), plus PNG's lossless ratio for reference.
+"""Learned codecs against the classical codecs a user would pick: BD-rate at equal PSNR and at
+equal MS-SSIM, with encode/decode images/s beside them.
 
-Runs `synthmed.compress.job.compress_dataset` (the code behind `synthmed compress`)
-on the test split of (a) the sample phantom dataset and (b) a subset of the chest X-ray
-images in ../shared/data (skipped with a message when absent), both grayscale at --size px.
-The learned codecs are fitted on each dataset's train split; every bpp is a real file size.
+What a careful user would otherwise run: JPEG (libjpeg, optimised Huffman tables), WebP
+(method 6), JPEG 2000 (OpenJPEG), JPEG XL (libjxl), AVIF (libaom, speed 6) for lossy storage,
+and PNG, JPEG XL lossless and JPEG-LS (CharLS) for archives. Every codec goes through the same
+`synthmed compress` code (synthmed.compress.job.compress_dataset) on the same test images, so
+the terms are equal: bpp is the real `.smb` file size with its header for every codec, quality
+is measured on the decoded pixels, every encoder runs on one thread, and times are wall-clock
+per image on this process. The learned codecs are fitted on each dataset's train split first
+(fit time printed; nothing downloaded).
 
-    python benchmarks/bench_codec.py            # a few minutes on 2 CPU cores
-    python benchmarks/bench_codec.py --quick    # smaller data, 4 epochs: checks the pipeline,
-                                                # its learned-codec ratios mean little
+BD-rate (synthmed.compress.bd_rate): the mean bitrate difference at equal quality over the
+quality range both curves cover, cubic fit in log rate (Bjontegaard). Negative = the learned
+codec needs fewer bits. Target: <= -20 % against JPEG and WebP.
+
+Cases: the sample phantoms at 128 and 256 px, and the chest X-rays of ../shared/data at
+224 px (skipped with a reason when absent), all grey.
+
+    python benchmarks/bench_codec.py                 # every case (tens of minutes on 2 cores)
+    python benchmarks/bench_codec.py --quick         # 128 px sample only, small and short: checks
+                                                     # the pipeline; its learned figures mean little
+    python benchmarks/bench_codec.py --cases chest224 --device cuda
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from common import add_threads_option, apply_threads, shared_data
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-# ../shared/data of the project root (or of the checkout holding this worktree)
-CHEST = next(
-    (p / "shared" / "data" / "chest-xray-kermany-224" for p in (REPO.parent, REPO.parent.parent)
-     if (p / "shared" / "data" / "chest-xray-kermany-224").is_dir()),
-    REPO.parent / "shared" / "data" / "chest-xray-kermany-224",
-)
-JPEG_QUALITIES = (30, 50, 75, 90)
-REFERENCE_QUALITY = 75
+CHEST = shared_data("chest-xray-kermany-224")
+CLASSICAL = ["jpeg=10,20,30,50,75,90", "webp=10,30,50,75,90", "jpeg2000", "jpegxl", "avif"]
+LOSSLESS = ["png", "jpegxl-lossless", "jpegls"]
+TARGET = -20.0  # % BD-rate against JPEG and WebP
+# (dataset, side, sample scale or chest (train, test) counts)
+CASES = {
+    "sample128": ("sample", 128, 0.12),
+    "sample256": ("sample", 256, 0.06),
+    "chest224": ("chest", 224, (480, 100)),
+}
 
 
 def sample_dataset(root: Path, *, size: int, scale: float) -> Path:
     from synthmed.data.sample import write_sample_dataset
 
-    return write_sample_dataset(root / "sample", size=size, scale=scale, seed=0)
+    return write_sample_dataset(root / f"sample{size}", size=size, scale=scale, seed=0)
 
 
 def chest_dataset(root: Path, *, size: int, train: int, test: int) -> Path | None:
-    """A grayscale subset of the chest X-rays, resized to size x size, as a synthmed dataset."""
+    """An evenly spread grey subset of the chest X-rays (both classes) as a synthmed dataset."""
     from PIL import Image
 
     from synthmed.data import DatasetWriter
 
-    if not CHEST.is_dir():
-        print(f"chest X-ray part skipped: {CHEST} is absent (see ../shared/data/README.md)")
-        return None
-    out = root / "chest"
+    out = root / f"chest{size}"
     classes = ["NORMAL", "PNEUMONIA"]
     with DatasetWriter(out, classes=classes, command="bench_codec") as writer:
         for split, count in (("train", train), ("test", test)):
@@ -59,131 +66,110 @@ def chest_dataset(root: Path, *, size: int, train: int, test: int) -> Path | Non
                 step = max(1, len(files) // (count // 2))
                 for path in files[::step][: count // 2]:
                     with Image.open(path) as image:
-                        pixels = np.asarray(image.convert("L").resize((size, size), Image.Resampling.LANCZOS))
-                    writer.add_image(pixels, id=path.stem, label=label, split=split, subject=path.stem)
+                        image = image.convert("L")
+                        if image.size != (size, size):
+                            image = image.resize((size, size), Image.Resampling.LANCZOS)
+                        writer.add_image(np.asarray(image), id=path.stem, label=label, split=split, subject=path.stem)
     return out
 
 
-def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """(bpp, psnr) points that no other point beats on both (less bpp and more PSNR), by bpp.
+def curve(results: list[dict], codec: str, metric: str) -> list[tuple[float, float]]:
+    from synthmed.compress.bd_rate import ms_ssim_db
 
-    A learned model fitted for fewer steps can land below its neighbours (for example the
-    first model of a warm-start chain); a user would never pick it, so the curve skips it."""
-    points = sorted((b, p) for b, p in points if p is not None)
-    front: list[tuple[float, float]] = []
-    for bpp, psnr in points:
-        if not front or psnr > front[-1][1]:
-            front.append((bpp, psnr))
-    return front
-
-
-def bpp_at_psnr(points: list[tuple[float, float]], target: float) -> tuple[float | None, str]:
-    """Interpolate log(bpp) linearly in PSNR along the Pareto front of an RD curve."""
-    front = pareto_front(points)
-    if not front:
-        return None, "no points"
-    if target < front[0][1]:
-        return front[0][0], "upper bound: its lowest-rate point already has a higher PSNR"
-    if target > front[-1][1]:
-        return None, f"not reached (best {front[-1][1]:.2f} dB at {front[-1][0]:.3f} bpp)"
-    for (b0, p0), (b1, p1) in zip(front, front[1:]):
-        if p0 <= target <= p1:
-            t = 0.0 if p1 == p0 else (target - p0) / (p1 - p0)
-            return math.exp(math.log(b0) + t * (math.log(b1) - math.log(b0))), "interpolated"
-    return front[-1][0], "at the last point"
-
-
-def psnr_at_bpp(points: list[tuple[float, float]], target: float) -> float | None:
-    """PSNR interpolated at a bpp (linear in log bpp) along the Pareto front; None outside it."""
-    front = pareto_front(points)
-    for (b0, p0), (b1, p1) in zip(front, front[1:]):
-        if b0 <= target <= b1:
-            t = 0.0 if b1 == b0 else (math.log(target) - math.log(b0)) / (math.log(b1) - math.log(b0))
-            return p0 + t * (p1 - p0)
-    return None
+    rows = [r for r in results if r["codec"] == codec and not r["lossless"]]
+    if metric == "psnr":
+        return [(r["bpp"], r["psnr"]) for r in rows]
+    return [(r["bpp"], ms_ssim_db(r["ms_ssim"])) for r in rows]
 
 
 def run_case(name: str, dataset: Path, work: Path, args: argparse.Namespace) -> list[str]:
+    from synthmed.compress.bd_rate import bd_rate
     from synthmed.compress.job import compress_dataset
     from synthmed.compress.report import MEASURES
+    from synthmed.registry import list_codecs
 
+    available = set(list_codecs())
+    classical = [c for c in CLASSICAL if c.split("=")[0] in available]
     learned = [f"{codec}={','.join(map(str, args.qualities))}" for codec in args.learned]
     started = time.perf_counter()
     report = compress_dataset(
-        dataset,
-        work / f"{name}-streams",
-        codecs=[f"jpeg={','.join(map(str, JPEG_QUALITIES))}", "png", *learned],
-        splits=["test"],
-        fit_epochs=args.epochs,
-        device=args.device,
-        seed=0,
-        overwrite=True,
+        dataset, work / f"{name}.smc", codecs=[*classical, *LOSSLESS, *learned], splits=["test"],
+        fit_epochs=args.epochs, device=args.device, seed=0, overwrite=True,
     )
     elapsed = time.perf_counter() - started
     # Rate and distortion are compared on the means over the images of each set.
     results = [{**r, **{key: r[key]["mean"] for key in MEASURES}} for r in report["results"]]
-    print(f"\n== {name}: {report['images']} test images, {report['image_size'][0]} px, {elapsed:.0f} s in all")
-    print(f"{'set':24} {'bpp':>7} {'PSNR':>7} {'SSIM':>7} {'MS-SSIM':>8} {'enc ms':>7} {'dec ms':>7} {'fit s':>6}")
+    side = report["image_size"][0]
+    print(f"\n== {name}: {report['images']} test images, {side} px grey, {elapsed:.0f} s in all", flush=True)
+    print(f"{'set':24} {'bpp':>7} {'PSNR':>7} {'MS-SSIM':>8} {'enc img/s':>10} {'dec img/s':>10} {'fit s':>6}")
     for r in results:
         psnr = "exact" if r["psnr"] is None else f"{r['psnr']:.2f}"
         ms = "-" if r["ms_ssim"] is None else f"{r['ms_ssim']:.4f}"
         fit = "-" if r["fit_s"] is None else f"{r['fit_s']:.0f}"
-        print(f"{r['set']:24} {r['bpp']:7.3f} {psnr:>7} {r['ssim']:7.4f} {ms:>8} "
-              f"{r['encode_s'] * 1e3:7.1f} {r['decode_s'] * 1e3:7.1f} {fit:>6}")
-    jpeg = next(r for r in results if r["set"] == f"jpeg-q{REFERENCE_QUALITY}")
-    png = next(r for r in results if r["set"] == "png")
-    lines = [f"{name}: JPEG q{REFERENCE_QUALITY} = {jpeg['psnr']:.2f} dB at {jpeg['bpp']:.3f} bpp"]
+        print(f"{r['set']:24} {r['bpp']:7.3f} {psnr:>7} {ms:>8} {1 / r['encode_s']:10.1f} {1 / r['decode_s']:10.1f} {fit:>6}")
+
+    lines = [f"{name} ({side} px, {report['images']} test images): BD-rate of each learned codec, % "
+             f"(negative = fewer bits at equal quality; range = the quality both curves cover)"]
+    lossy = list(dict.fromkeys(r["codec"] for r in results if not r["lossless"] and r["fit_s"] is None))
     for codec in args.learned:
-        points = [(r["bpp"], r["psnr"]) for r in results if r["codec"] == codec]
-        # The whole curve: where along JPEG's qualities the learned codec wins or loses.
-        for other in (r for r in results if r["codec"] == "jpeg"):
-            bpp, how = bpp_at_psnr(points, other["psnr"])
-            ratio = "n/a" if bpp is None else f"{bpp / other['bpp']:.2f}"
-            lines.append(f"  {codec} vs {other['set']} ({other['psnr']:.2f} dB, {other['bpp']:.3f} bpp): "
-                         f"bpp ratio {ratio} [{how}]")
-        bpp, how = bpp_at_psnr(points, jpeg["psnr"])
-        if bpp is None:
-            lines.append(f"  {codec}: {how} -> loses to JPEG here (target ratio <= 0.8)")
-        else:
-            ratio = bpp / jpeg["bpp"]
-            verdict = "meets" if ratio <= 0.8 else "misses"
-            lines.append(f"  {codec}: {bpp:.3f} bpp at {jpeg['psnr']:.2f} dB ({how}) -> ratio to JPEG "
-                         f"{ratio:.2f} ({verdict} target <= 0.8)")
-        psnr = psnr_at_bpp(points, jpeg["bpp"])
-        if psnr is not None:
-            lines.append(f"  {codec}: at JPEG's {jpeg['bpp']:.3f} bpp it reaches {psnr:.2f} dB "
-                         f"({psnr - jpeg['psnr']:+.2f} dB)")
-    lines.append(f"  PNG lossless: {png['bpp']:.3f} bpp = {8 * (1 if report['bit_depth'] == 8 else 2) / png['bpp']:.2f}x "
-                 f"smaller than raw; {png['bpp'] / jpeg['bpp']:.2f}x JPEG q{REFERENCE_QUALITY}'s bpp")
+        for anchor in lossy:
+            cells = []
+            for metric, unit in (("psnr", "PSNR"), ("ms_ssim", "MS-SSIM")):
+                result = bd_rate(curve(results, anchor, metric), curve(results, codec, metric))
+                if result.percent is None:
+                    cells.append(f"at equal {unit}: n/a ({result.reason})")
+                else:
+                    cells.append(f"at equal {unit}: {result.percent:+6.1f} % ({result.low:.1f}-{result.high:.1f} dB)")
+            verdict = ""
+            if anchor in ("jpeg", "webp"):
+                psnr_bd = bd_rate(curve(results, anchor, "psnr"), curve(results, codec, "psnr")).percent
+                verdict = "  [target <= -20 %: " + ("n/a" if psnr_bd is None else "met" if psnr_bd <= TARGET else "MISSED") + "]"
+            lines.append(f"  {codec} vs {anchor:9} " + "; ".join(cells) + verdict)
+    best = {r["codec"]: r for r in results if r["lossless"]}
+    raw_bits = 8 * (2 if report["bit_depth"] == 16 else 1)
+    lines.append("  lossless: " + ", ".join(f"{c} {r['bpp']:.3f} bpp ({raw_bits / r['bpp']:.2f}x)" for c, r in best.items()))
+    learned_rows = [r for r in results if r["fit_s"] is not None]
+    if learned_rows:
+        speeds = {c: [r for r in results if r["codec"] == c] for c in dict.fromkeys(r["codec"] for r in results)}
+        lines.append("  encode/decode images/s (median over qualities): " + ", ".join(
+            f"{c} {np.median([1 / r['encode_s'] for r in rs]):.0f}/{np.median([1 / r['decode_s'] for r in rs]):.0f}"
+            for c, rs in speeds.items()))
     return lines
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller data and fewer epochs")
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--device", default="cpu")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="128 px sample only, fewer images and epochs")
+    parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=None)
+    parser.add_argument("--epochs", type=int, default=None, help="fit epochs per learned quality")
+    parser.add_argument("--device", default="cpu", help="where the learned codecs are fitted (coding runs on the CPU)")
     parser.add_argument("--learned", nargs="+", default=["learned-hyperprior"],
-                        help="learned codecs to fit (add learned-factorized to compare; doubles the time)")
+                        help="learned codecs to fit (add learned-factorized to compare; doubles the fit time)")
     parser.add_argument("--qualities", type=int, nargs="+", default=None)
+    add_threads_option(parser)
     args = parser.parse_args()
     from synthmed.devices import resolve_device
 
+    threads = apply_threads(args.threads)
     args.device = resolve_device(args.device)
-    args.epochs = args.epochs or (4 if args.quick else 20)
-    args.qualities = args.qualities or ([6, 8] if args.quick else [3, 4, 5, 6, 7, 8])
-    scale = 0.05 if args.quick else 0.12
-    chest_counts = (160, 40) if args.quick else (480, 120)
-    print(f"bench_codec: {args.size} px grayscale, learned {args.learned} at qualities {args.qualities}, "
-          f"{args.epochs} epochs, device {args.device}")
+    args.epochs = args.epochs or (3 if args.quick else 24)
+    args.qualities = args.qualities or [1, 3, 5, 7]  # four points: the least a cubic BD fit takes
+    cases = args.cases or (["sample128"] if args.quick else list(CASES))
+    print(f"bench_codec: learned {args.learned} at qualities {args.qualities}, {args.epochs} epochs each, "
+          f"fitted on {args.device} with {threads} torch threads; classical: {', '.join(CLASSICAL + LOSSLESS)}", flush=True)
     summary: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        summary += run_case("sample phantoms", sample_dataset(work, size=args.size, scale=scale), work, args)
-        chest = chest_dataset(work, size=args.size, train=chest_counts[0], test=chest_counts[1])
-        if chest is not None:
-            summary += run_case("chest X-ray", chest, work, args)
+        for name in cases:
+            kind, side, counts = CASES[name]
+            if kind == "sample":
+                dataset = sample_dataset(work, size=side, scale=0.03 if args.quick else counts)
+            elif not CHEST.is_dir():
+                summary.append(f"{name}: skipped: {CHEST} is absent (see ../shared/data/README.md)")
+                continue
+            else:
+                dataset = chest_dataset(work, size=side, train=counts[0], test=counts[1])
+            summary += run_case(name, dataset, work, args)
     print("\n" + "\n".join(summary))
 
 

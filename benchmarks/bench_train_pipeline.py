@@ -1,16 +1,24 @@
-"""How much the training data pipeline costs: one `synthmed train` epoch of cnn-basic on the sample
-dataset against
+"""What the training data pipeline costs: a `synthmed train` epoch of cnn-basic on the sample
+dataset against the loops a careful user would otherwise write, on the same images, model,
+batch size, optimiser and threads.
 
-  (a) the same optimiser steps on tensors already in memory (pure forward/backward; the
-      pipeline's overhead, target <= 1.10 on the CPU), and
-  (b) the loop a user would otherwise write: torchvision ImageFolder + DataLoader, decoding
-      PNGs in every epoch.
+  pure     the same Adam steps on standardised float tensors already in memory: no pipeline
+           at all, the floor. Target: synthmed <= 1.10x pure.
+  folder   torchvision ImageFolder + DataLoader(shuffle, num_workers=W, persistent workers),
+           PNGs decoded in every epoch by the workers: the tutorial loop.
+  cached   the careful user's loop: decode the ImageFolder once (ToTensor + Normalize) into
+           one float tensor, then TensorDataset + DataLoader(shuffle) every epoch.
+           Target: synthmed faster than the faster of folder and cached.
 
-    python benchmarks/bench_train_pipeline.py [--quick] [--device cpu|cuda] [--epochs 3] [--workers 0]
+synthmed also decodes once (into uint8 tensors), so the one-time decode is timed on both
+sides that have one and printed, with the time of a whole run (decode + E epochs). Only the
+training part of an epoch is timed (the val pass is the same work in every variant). The
+variants take turns epoch by epoch (synthmed, pure, folder, cached, synthmed, ...) and the
+medians after one warm-up epoch are compared, by the wall clock (DataLoader workers are
+other processes); the in-process ratio synthmed / pure is also given in CPU time, which
+other load on a shared machine does not disturb.
 
-Times are medians over epochs after one warm-up epoch, the variants taking turns (CPU time of
-this process on the CPU, wall time on CUDA); only the training part of an epoch is
-timed (the val pass is the same work in every variant).
+    python benchmarks/bench_train_pipeline.py [--quick] [--device cpu|cuda] [--epochs 5] [--workers 2]
 """
 
 from __future__ import annotations
@@ -19,10 +27,14 @@ import argparse
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from common import add_threads_option, apply_threads
+
+TARGET_PURE = 1.10
 
 
 def decode(dataset_path: Path, device: torch.device):
@@ -35,81 +47,104 @@ def decode(dataset_path: Path, device: torch.device):
     return load_training_data(dataset, train, val, device, notes)
 
 
-def synthmed_epochs(data, epochs: int, batch_size: int, device: torch.device, between, clock) -> list[float]:
-    """`synthmed train`'s loop for `epochs` epochs (no early stopping); `between()` runs after each."""
-    from synthmed.train.settings import TrainSettings
-    from synthmed.train.loop import build_classifier, fit
+def _model(data, device):
+    from synthmed.registry import create_classifier
+
+    torch.manual_seed(0)
+    channels, (height, width) = data.channels, data.image_size
+    model = create_classifier("cnn-basic", num_classes=len(data.classes), in_channels=channels,
+                              image_size=[height, width]).to(device)
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3)
+
+
+class Timed:
+    """One variant: `epoch()` trains one epoch and records its wall and CPU seconds."""
+
+    def __init__(self, batches, device: torch.device) -> None:
+        self.batches, self.device = batches, device
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+        self.model = self.optimizer = None
+
+    def epoch(self) -> None:
+        _sync(self.device)
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.model.train()
+        for x, y in self.batches():
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            loss = F.cross_entropy(self.model(x), y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        _sync(self.device)
+        self.wall.append(time.perf_counter() - wall)
+        self.cpu.append(time.process_time() - cpu)
+
+
+def pure_variant(data, batch_size: int, device: torch.device) -> Timed:
+    """The same number and sizes of Adam steps on standardised float tensors made in advance."""
+    n = len(data.train)
+    sizes = [min(batch_size, n - s) for s in range(0, n, batch_size) if min(batch_size, n - s) >= 2]
+    channels, (height, width) = data.channels, data.image_size
+    made = [(torch.randn(k, channels, height, width, device=device),
+             torch.randint(0, len(data.classes), (k,), device=device)) for k in sizes]
+    variant = Timed(lambda: made, device)
+    variant.model, variant.optimizer = _model(data, device)
+    return variant
+
+
+def _folder(dataset_path: Path, data):
+    from torchvision import datasets, transforms
+
+    mean, std = data.normalization["mean"], data.normalization["std"]
+    to_channels = transforms.Grayscale(1) if data.channels == 1 else transforms.Lambda(lambda im: im.convert("RGB"))
+    transform = transforms.Compose([to_channels, transforms.ToTensor(), transforms.Normalize(mean, std)])
+    return datasets.ImageFolder(str(dataset_path / "train"), transform=transform)
+
+
+def folder_variant(dataset_path: Path, data, batch_size: int, device: torch.device, workers: int) -> Timed:
+    loader = torch.utils.data.DataLoader(_folder(dataset_path, data), batch_size=batch_size, shuffle=True,
+                                         num_workers=workers, persistent_workers=workers > 0,
+                                         pin_memory=device.type == "cuda", drop_last=False)
+    variant = Timed(lambda: loader, device)
+    variant.model, variant.optimizer = _model(data, device)
+    return variant
+
+
+def cached_variant(dataset_path: Path, data, batch_size: int, device: torch.device) -> tuple[Timed, float]:
+    """Decode once into a float tensor (timed), then a TensorDataset loader per epoch."""
+    started = time.perf_counter()
+    folder = _folder(dataset_path, data)
+    images = torch.stack([folder[i][0] for i in range(len(folder))])
+    labels = torch.tensor(folder.targets)
+    decode_seconds = time.perf_counter() - started
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels), batch_size=batch_size,
+                                         shuffle=True, pin_memory=device.type == "cuda")
+    variant = Timed(lambda: loader, device)
+    variant.model, variant.optimizer = _model(data, device)
+    return variant, decode_seconds
+
+
+def synthmed_run(data, epochs: int, batch_size: int, device: torch.device, between) -> tuple[list[float], list[float]]:
+    """`synthmed train`'s loop for `epochs` epochs (no early stopping); `between()` runs after each.
+    Returns (wall seconds, CPU seconds) of each epoch's training part."""
     from synthmed.registry import get_entry
+    from synthmed.train.loop import build_classifier, fit
+    from synthmed.train.settings import TrainSettings
 
     settings = TrainSettings(classifier="cnn-basic", epochs=epochs, batch_size=batch_size, patience=epochs + 1)
     torch.manual_seed(0)
     module, _ = build_classifier(get_entry("classifier", "cnn-basic"), data, settings)
     history, _ = fit(module, data, settings, seed=0, device=device, head="classifier",
-                     advance=lambda n=1, **status: between(), clock=clock)
-    return [record["train_seconds"] for record in history]
-
-
-def pure_epoch(data, batch_size: int, device: torch.device, clock):
-    """The same number and sizes of Adam steps on standardised float tensors made in advance."""
-    from synthmed.registry import create_classifier
-
-    n = len(data.train)
-    sizes = [min(batch_size, n - s) for s in range(0, n, batch_size) if min(batch_size, n - s) >= 2]
-    channels, (height, width) = data.channels, data.image_size
-    batches = [(torch.randn(k, channels, height, width, device=device), torch.randint(0, 4, (k,), device=device))
-               for k in sizes]
+                     advance=lambda n=1, **status: between(), clock=time.perf_counter)
+    wall = [record["train_seconds"] for record in history]
+    # A second, shorter pass in CPU time (the loop accepts any clock).
     torch.manual_seed(0)
-    model = create_classifier("cnn-basic", num_classes=len(data.classes), in_channels=channels,
-                              image_size=[height, width]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def epoch() -> float:
-        _sync(device)
-        started = clock()
-        model.train()
-        for x, y in batches:
-            loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        _sync(device)
-        return clock() - started
-
-    return epoch
-
-
-def imagefolder_epoch(dataset_path: Path, data, batch_size: int, device: torch.device, workers: int, clock):
-    """What a user writes without synthmed: ImageFolder + DataLoader, PNGs decoded every epoch."""
-    from torchvision import datasets, transforms
-
-    from synthmed.registry import create_classifier
-
-    mean, std = data.normalization["mean"], data.normalization["std"]
-    to_channels = transforms.Grayscale(1) if data.channels == 1 else transforms.Lambda(lambda im: im.convert("RGB"))
-    transform = transforms.Compose([to_channels, transforms.ToTensor(), transforms.Normalize(mean, std)])
-    folder = datasets.ImageFolder(str(dataset_path / "train"), transform=transform)
-    loader = torch.utils.data.DataLoader(folder, batch_size=batch_size, shuffle=True, num_workers=workers,
-                                         persistent_workers=workers > 0)
-    torch.manual_seed(0)
-    channels, (height, width) = data.channels, data.image_size
-    model = create_classifier("cnn-basic", num_classes=len(folder.classes), in_channels=channels,
-                              image_size=[height, width]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def epoch() -> float:
-        _sync(device)
-        started = clock()
-        model.train()
-        for x, y in loader:
-            x, y = x.to(device), y.to(device)
-            loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        _sync(device)
-        return clock() - started
-
-    return epoch
+    module, _ = build_classifier(get_entry("classifier", "cnn-basic"), data, settings)
+    history, _ = fit(module, data, replace(settings, epochs=3, patience=4),
+                     seed=0, device=device, head="classifier", clock=time.process_time)
+    cpu = [record["train_seconds"] for record in history[1:]]
+    return wall, cpu
 
 
 def _sync(device: torch.device) -> None:
@@ -119,48 +154,60 @@ def _sync(device: torch.device) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="32 px, scale 0.05 (265 images) instead of 64 px, 0.2")
+    parser.add_argument("--quick", action="store_true", help="32 px, scale 0.05 (265 images), 3 epochs")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up)")
+    parser.add_argument("--epochs", type=int, default=5, help="timed epochs of each variant (after one warm-up)")
+    parser.add_argument("--run-epochs", type=int, default=20, help="epochs of the whole run the totals are for")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers for the ImageFolder loop")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the folder loop")
+    add_threads_option(parser)
     args = parser.parse_args()
+    apply_threads(args.threads)
 
-    from synthmed.devices import resolve_device
     from synthmed.data.sample import write_sample_dataset
+    from synthmed.devices import resolve_device
 
     device = resolve_device(args.device)
-    size, scale = (32, 0.05) if args.quick else (64, 0.2)
+    size, scale, epochs = (32, 0.05, 3) if args.quick else (64, 0.2, args.epochs)
     with tempfile.TemporaryDirectory() as tmp:
         dataset_path = write_sample_dataset(Path(tmp) / "data", size=size, scale=scale, seed=0)
         started = time.perf_counter()
         data = decode(dataset_path, device)
         decode_seconds = time.perf_counter() - started
-        # On the CPU, this process's CPU time: the machine may be shared, and wall time then
-        # measures the neighbours. DataLoader workers run in other processes, so workers > 0
-        # is timed by the wall clock.
-        clock = time.process_time if device.type == "cpu" and args.workers == 0 else time.perf_counter
-        pure_step = pure_epoch(data, args.batch_size, device, clock)
-        folder_step = imagefolder_epoch(dataset_path, data, args.batch_size, device, args.workers, clock)
-        pure, folder = [], []
+        pure = pure_variant(data, args.batch_size, device)
+        folder = folder_variant(dataset_path, data, args.batch_size, device, args.workers)
+        cached, cached_decode = cached_variant(dataset_path, data, args.batch_size, device)
 
         def between() -> None:
-            # The variants take turns epoch by epoch, so a change in machine load hits all alike.
-            pure.append(pure_step())
-            folder.append(folder_step())
+            for variant in (pure, folder, cached):
+                variant.epoch()
 
-        ours = synthmed_epochs(data, args.epochs + 1, args.batch_size, device, between, clock)
-    # Epoch 1 of each variant is a warm-up.
-    ours, pure, folder = ours[1:], pure[1:], folder[1:]
-    ours_s, pure_s, folder_s = (statistics.median(t) for t in (ours, pure, folder))
-    print(f"sample dataset {size} px, {len(data.train)} train images, batch {args.batch_size}, cnn-basic, "
-          f"{device}, torch threads {torch.get_num_threads()}, timed by {clock.__name__}")
-    print(f"decode once (train + val)            {decode_seconds:8.3f} s")
-    print(f"synthmed train epoch                 {ours_s:8.3f} s   (median of {len(ours)})")
-    print(f"pure forward/backward, same steps    {pure_s:8.3f} s")
-    print(f"ImageFolder + DataLoader ({args.workers} workers)  {folder_s:8.3f} s")
-    print(f"(a) pipeline overhead: synthmed / pure        = {ours_s / pure_s:.3f}  (target <= 1.10)")
-    print(f"(b) speed-up: ImageFolder loop / synthmed     = {folder_s / ours_s:.2f}x")
+        ours, ours_cpu = synthmed_run(data, epochs + 1, args.batch_size, device, between)
+    med = {name: statistics.median(times[1:]) for name, times in
+           (("synthmed", ours), ("pure", pure.wall), ("folder", folder.wall), ("cached", cached.wall))}
+    spread = {name: (min(t[1:]), max(t[1:])) for name, t in
+              (("synthmed", ours), ("pure", pure.wall), ("folder", folder.wall), ("cached", cached.wall))}
+    setup = {"synthmed": decode_seconds, "pure": 0.0, "folder": 0.0, "cached": cached_decode}
+    print(f"sample dataset {size} px, {len(data.train)} train images, batch {args.batch_size}, cnn-basic, {device}, "
+          f"torch threads {torch.get_num_threads()}, {epochs} timed epochs each (after 1 warm-up), taking turns")
+    print(f"{'variant':36} {'epoch (median, range)':>26} {'one-time decode':>16} {f'run of {args.run_epochs} epochs':>16}")
+    labels = {"synthmed": "synthmed train", "pure": "pure forward/backward (floor)",
+              "folder": f"ImageFolder+DataLoader ({args.workers} workers)", "cached": "decoded once + TensorDataset"}
+    for name, label in labels.items():
+        low, high = spread[name]
+        total = setup[name] + args.run_epochs * med[name]
+        print(f"{label:36} {med[name]:9.3f} s ({low:.3f}-{high:.3f}) {setup[name]:14.3f} s {total:14.2f} s")
+    ratio = med["synthmed"] / med["pure"]
+    cpu_ratio = statistics.median(ours_cpu) / statistics.median(pure.cpu[1:])
+    best_user = min(("folder", "cached"), key=lambda n: setup[n] + args.run_epochs * med[n])
+    user_total = setup[best_user] + args.run_epochs * med[best_user]
+    ours_total = setup["synthmed"] + args.run_epochs * med["synthmed"]
+    print(f"(a) synthmed / pure, epoch            = {ratio:.3f} wall, {cpu_ratio:.3f} CPU time "
+          f"(target <= {TARGET_PURE}: {'met' if ratio <= TARGET_PURE else 'MISSED'})")
+    print(f"(b) user loop / synthmed, epoch       = {med['folder'] / med['synthmed']:.2f}x (folder), "
+          f"{med['cached'] / med['synthmed']:.2f}x (cached)")
+    print(f"(c) fastest user run / synthmed run   = {user_total / ours_total:.2f}x ({best_user}, decode + "
+          f"{args.run_epochs} epochs; target > 1: {'met' if user_total > ours_total else 'MISSED'})")
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def test_preprocess_workers(run, sample_dataset, tmp_path):
     defaults = dict(size=None, fit="pad", mode="auto", bit_depth=8, intensity="auto", percentiles="0.5,99.5",
                     window=None, crop=False, crop_threshold="otsu", crop_margin=0.02, opening=0, closing=0, axis=2,
                     slices=None, min_foreground=0.01, volume_index=None, label_regex=None, default_label=None,
-                    labels_csv=None, subject_regex=None, classes=None, class_names=None, split=None, seed=0,
+                    labels_csv=None, subject_regex=None, classes=None, class_names=None, split_fractions=None, seed=0,
                     shard=None, strict=False)
     api = lambda: build_config(inputs=[sample_dataset / "train"], workers=0, **defaults)  # noqa: E731
     assert_same_refusal(run, cli, api, out, "--workers 0: must be at least 1")

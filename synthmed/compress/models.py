@@ -1,9 +1,9 @@
-"""Learned image codecs: factorized prior (Ballé et al. 2016/2018) and scale hyperprior (Ballé et al. 2018).
+"""Learned image codecs: factorized prior (Ballé et al. 2016/2018) and mean-scale hyperprior (Minnen et al. 2018).
 
 Small on purpose (three stride-2 stages for the latent, two more for the hyperlatent) so a
-model fits on the CPU in minutes at 64 px. Training: `forward(x)` returns the reconstruction
-from noisy latents (uniform noise stands in for rounding) and the likelihoods of those
-latents, so `rate_distortion_loss` is differentiable. Coding: the entropy coder in
+model fits on the CPU in minutes at 128 px. Training: `forward(x)` returns the reconstruction
+from the rounded latents (straight-through gradient) and the likelihoods of noisy latents
+(uniform noise stands in for rounding), so `rate_distortion_loss` is differentiable. Coding: the entropy coder in
 synthmed.compress.learned rounds the latents and uses the integer probability tables that
 `build_tables()` stores as buffers (saved with the weights), so encoder and decoder use
 exactly the same tables.
@@ -228,7 +228,8 @@ class FactorizedPriorCodec(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         y = self.analysis(x)
         y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-        return self.synthesis(y_noisy), [self.latent_density.likelihood(y_noisy)]
+        y_rounded = y + (torch.round(y) - y).detach()
+        return self.synthesis(y_rounded), [self.latent_density.likelihood(y_noisy)]
 
     @torch.no_grad()
     def build_tables(self) -> None:
@@ -236,9 +237,11 @@ class FactorizedPriorCodec(nn.Module):
         self.latent_table.copy_(torch.from_numpy(integer_table(self.latent_density.pmf_table(LATENT_RANGE))))
 
 
-class ScaleHyperpriorCodec(nn.Module):
-    """Adds a hyperlatent z = h_a(|y|) coded with a factorized density; h_s(z_hat) gives the
-    scale of a zero-mean Gaussian for every element of y."""
+class MeanScaleHyperpriorCodec(nn.Module):
+    """Mean-scale hyperprior (Minnen et al. 2018, without the autoregressive context): a
+    hyperlatent z = h_a(y), coded with a factorized density, gives through h_s(z_hat) the mean
+    and scale of a Gaussian for every element of y. y is coded as round(y - mean) and rebuilt
+    as that symbol + mean."""
 
     downsampling = 32
 
@@ -248,24 +251,33 @@ class ScaleHyperpriorCodec(nn.Module):
         self.analysis = base.analysis
         self.synthesis = base.synthesis
         self.hyper_analysis = nn.Sequential(
-            _conv(latent, hyper, 3, 1), nn.ReLU(), _conv(hyper, hyper), nn.ReLU(), _conv(hyper, hyper)
+            _conv(latent, hyper, 3, 1), nn.LeakyReLU(), _conv(hyper, hyper), nn.LeakyReLU(), _conv(hyper, hyper)
         )
         self.hyper_synthesis = nn.Sequential(
-            # softplus, not ReLU, at the end: a ReLU stuck at zero would freeze that scale forever
-            _deconv(hyper, hyper), nn.ReLU(), _deconv(hyper, hyper), nn.ReLU(), _conv(hyper, latent, 3, 1), nn.Softplus()
+            _deconv(hyper, hyper), nn.LeakyReLU(), _deconv(hyper, 2 * hyper), nn.LeakyReLU(),
+            _conv(2 * hyper, 2 * latent, 3, 1),
         )
         self.hyper_density = FactorizedDensity(hyper)
         self.register_buffer("hyper_table", torch.zeros(hyper, 2 * HYPER_RANGE + 1, dtype=torch.int64))
         self.register_buffer("scale_table", torch.zeros(SCALE_LEVELS, 2 * LATENT_RANGE + 1, dtype=torch.int64))
 
+    def gaussian_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(means, scales) of y from a (noisy or decoded) hyperlatent; softplus keeps scales
+        positive without a ReLU that could die."""
+        means, scales = self.hyper_synthesis(z_hat).chunk(2, dim=1)
+        return means, F.softplus(scales)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         y = self.analysis(x)
-        z = self.hyper_analysis(torch.abs(y))
+        z = self.hyper_analysis(y)
         z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
-        scales = self.hyper_synthesis(z_noisy)
+        means, scales = self.gaussian_parameters(z_noisy)
+        # The rate sees uniform noise (differentiable likelihoods); the synthesis sees the rounded
+        # symbols it will get when decoding, with a straight-through gradient (Minnen & Singh 2020).
         y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-        likelihoods = [gaussian_likelihood(y_noisy, scales), self.hyper_density.likelihood(z_noisy)]
-        return self.synthesis(y_noisy), likelihoods
+        y_rounded = y + (torch.round(y - means) + means - y).detach()
+        likelihoods = [gaussian_likelihood(y_noisy - means, scales), self.hyper_density.likelihood(z_noisy)]
+        return self.synthesis(y_rounded), likelihoods
 
     @torch.no_grad()
     def build_tables(self) -> None:
@@ -273,11 +285,12 @@ class ScaleHyperpriorCodec(nn.Module):
         self.scale_table.copy_(torch.from_numpy(integer_table(gaussian_pmf_table(LATENT_RANGE))))
 
     @torch.no_grad()
-    def scale_indices(self, z_hat: torch.Tensor) -> torch.Tensor:
-        """Index into the fixed scale table for every element of y, from the decoded hyperlatent
-        (the smallest tabulated scale at or above the predicted one)."""
-        scales = self.hyper_synthesis(z_hat).double().clamp(SCALE_MIN, SCALE_MAX)
-        return torch.bucketize(scales, scale_table().to(scales.device)).clamp_max(SCALE_LEVELS - 1)
+    def coding_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(means, index into the fixed scale table) for every element of y, from the decoded
+        hyperlatent (the smallest tabulated scale at or above the predicted one)."""
+        means, scales = self.gaussian_parameters(z_hat)
+        scales = scales.double().clamp(SCALE_MIN, SCALE_MAX)
+        return means, torch.bucketize(scales, scale_table().to(scales.device)).clamp_max(SCALE_LEVELS - 1)
 
 
 def rate_distortion_loss(

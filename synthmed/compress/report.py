@@ -11,6 +11,7 @@ import numpy as np
 
 MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, five scales
 SSIM_KERNEL = 11
+QUALITY_CHUNK = 8
 MEASURES = ("bpp", "psnr", "ssim", "ms_ssim", "mse", "encode_s", "decode_s")  # per image, summarised per set
 
 
@@ -39,7 +40,11 @@ def image_quality(originals: Sequence[np.ndarray], decoded: Sequence[np.ndarray]
     by_shape: dict[tuple[int, ...], list[int]] = {}
     for i, image in enumerate(originals):
         by_shape.setdefault(image.shape, []).append(i)
-    for shape, indices in by_shape.items():
+    # A few images at a time: torchmetrics' MS-SSIM holds tens of MB of float64 per image
+    # (a whole report split at 224 px needed over 10 GB at once).
+    chunks = [(shape, indices[k : k + QUALITY_CHUNK]) for shape, indices in by_shape.items()
+              for k in range(0, len(indices), QUALITY_CHUNK)]
+    for shape, indices in chunks:
         target = torch.from_numpy(np.stack([to_chw(originals[i]) for i in indices]).astype(np.float64))
         preds = torch.from_numpy(np.stack([to_chw(decoded[i]) for i in indices]).astype(np.float64))
         mse = ((preds - target) ** 2).flatten(1).mean(1)

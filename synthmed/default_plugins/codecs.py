@@ -1,12 +1,13 @@
-"""Built-in codecs for `synthmed compress`: learned (factorized prior, scale hyperprior) and
-classical through Pillow (PNG, JPEG, WebP, and JPEG 2000 where Pillow has OpenJPEG)."""
+"""Built-in codecs for `synthmed compress`: learned (factorized prior, mean-scale hyperprior) and
+classical through Pillow (PNG, JPEG, WebP, and JPEG 2000 where Pillow has OpenJPEG) and
+imagecodecs (JPEG XL lossy and lossless, AVIF, JPEG-LS)."""
 
 from synthmed.hookspecs import hookimpl
 
 
 @hookimpl
 def register_codecs(register):
-    from synthmed.compress import learned, pillow
+    from synthmed.compress import imagecodecs_codecs, learned, pillow
 
     register("learned-factorized", learned.factorized_codec, learned=True)
     register("learned-hyperprior", learned.hyperprior_codec, learned=True)
@@ -16,3 +17,5 @@ def register_codecs(register):
         register("webp", pillow.webp_codec, learned=False)
     if pillow.jpeg2000_available():
         register("jpeg2000", pillow.jpeg2000_codec, learned=False)
+    for name, factory in imagecodecs_codecs.FACTORIES.items():  # JPEG XL, AVIF, JPEG-LS
+        register(name, factory, learned=False)

@@ -86,7 +86,7 @@ def _old_spellings() -> dict[tuple[str, str], str]:
 
 def test_every_old_spelling_is_listed_in_decisions():
     text = (REPO / "docs" / "decisions.md").read_text(encoding="utf-8")
-    section = text.split("## Option names (issue 13)", 1)[1].split("\n## ", 1)[0]
+    section = text.split("## Option names", 1)[1].split("\n## ", 1)[0]
     rows = [line.strip() for line in section.splitlines() if line.strip().startswith("| `")]
     old = _old_spellings()
     assert ("train", "--model") in old and ("interpolate", "--weights") in old
