@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from synthmed.cli.options import DatasetArg
+from synthmed.cli.options import DatasetArg, Json
 
 GRID_IMAGES = 8  # images per row of --grid
 
@@ -17,7 +17,7 @@ def info(
     dataset: DatasetArg,
     grid: Annotated[Optional[Path], typer.Option(
         "--grid", help="Also write a PNG: a row of sample images per class (and source).")] = None,
-    json: Annotated[bool, typer.Option("--json", help="Print the facts and counts as JSON on stdout instead of the table.")] = False,
+    json: Json = False,
 ) -> None:
     """Validate a dataset (exit 2 with the first problem) and print image counts per split, class and source.
 
