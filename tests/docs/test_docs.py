@@ -82,7 +82,7 @@ def _shell_env(work: Path) -> dict[str, str]:
     bin_dir.mkdir()
     wrapper = bin_dir / "synthmed"
     wrapper.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(HERE)!r})\n"
-                       "from quick import main\nmain()\n")
+                       "from quick import main\nif __name__ == '__main__':\n    main()\n")  # workers re-import it
     wrapper.chmod(0o755)
     (bin_dir / "python").symlink_to(sys.executable)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
