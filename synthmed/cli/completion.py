@@ -25,6 +25,27 @@ class Opt:
     names: list[str]
     help: str
     takes_value: bool
+    values: list[str] | None = None  # the words it takes, when they are a known list
+
+
+def option_values() -> dict[str, list[str]]:
+    """Values offered after an option: built-in registry names (plugins differ per machine),
+    devices, splits, sources and the fixed choices of a few options."""
+    from synthmed.data import SOURCES, SPLITS
+    from synthmed.gradcam.cam import METHODS
+    from synthmed.registry import list_entries
+    from synthmed.train.settings import AMP_MODES
+
+    def names(kind: str) -> list[str]:
+        return [name for name, entry in list_entries(kind).items() if entry.plugin.startswith("synthmed.")]
+
+    return {
+        "--generator": names("generator"), "--classifier": names("classifier"), "--autoencoder": names("autoencoder"),
+        "--policy": names("augmentation"), "--augment": names("augmentation"), "--codec": names("codec"),
+        "--device": ["auto", "cpu", "cuda"], "--split": list(SPLITS), "--splits": list(SPLITS),
+        "--source": list(SOURCES), "--method": list(METHODS), "--amp": list(AMP_MODES),
+        "--fit": ["pad", "stretch"], "--mode": ["L", "RGB", "auto"],
+    }
 
 
 @dataclass
@@ -46,6 +67,7 @@ def describe_cli() -> tuple[list[Opt], list[Cmd]]:
     from synthmed.cli import make_app
 
     group = typer.main.get_command(make_app(with_plugins=False))
+    values = option_values()
 
     def options_of(command) -> list[Opt]:  # noqa: ANN001 - a click command
         found = []
@@ -54,7 +76,8 @@ def describe_cli() -> tuple[list[Opt], list[Cmd]]:
             if getattr(param, "param_type_name", "") != "option" or getattr(param, "hidden", False):
                 continue
             names = [*param.opts, *param.secondary_opts]
-            found.append(Opt(names, _clean(param.help), not param.is_flag))
+            known = next((values[n] for n in names if n in values), None) if not param.is_flag else None
+            found.append(Opt(names, _clean(param.help), not param.is_flag, known))
         found.append(Opt(["-h", "--help"], "Show help and exit", False))
         return found
 
@@ -81,6 +104,9 @@ def bash_script(global_opts: list[Opt], commands: list[Cmd]) -> str:
     for command in commands:
         opts = " ".join(n for o in command.options for n in o.names)
         lines.append(f'        {command.name}) opts="{opts}" ;;')
+    lines += ["    esac", '    case "${COMP_WORDS[COMP_CWORD-1]}" in']
+    for words, names in _value_cases(commands).items():
+        lines.append(f'        {"|".join(names)}) COMPREPLY=($(compgen -W "{words}" -- "$cur")); return ;;')
     lines += [
         "    esac",
         '    if [[ "$cur" == -* ]]; then',
@@ -95,9 +121,24 @@ def bash_script(global_opts: list[Opt], commands: list[Cmd]) -> str:
     return "\n".join(lines)
 
 
+def _value_cases(commands: list[Cmd]) -> dict[str, list[str]]:
+    """Value words -> the option names that take them (over every command)."""
+    cases: dict[str, list[str]] = {}
+    for command in commands:
+        for option in command.options:
+            if option.values:
+                names = cases.setdefault(" ".join(option.values), [])
+                # long names only: a short one may mean another option elsewhere (-c)
+                names += [n for n in option.names if n.startswith("--") and n not in names]
+    return cases
+
+
 def zsh_script(global_opts: list[Opt], commands: list[Cmd]) -> str:
     def spec(option: Opt) -> str:
-        value = ":value:_files" if option.takes_value else ""
+        if option.values:
+            value = f":value:({' '.join(option.values)})"
+        else:
+            value = ":value:_files" if option.takes_value else ""
         if len(option.names) == 1:
             return f"'{option.names[0]}[{option.help}]{value}'"
         group = " ".join(option.names)
@@ -129,7 +170,9 @@ def fish_script(global_opts: list[Opt], commands: list[Cmd]) -> str:
         parts = [f"complete -c {PROG} -n '{condition}'"]
         for name in option.names:
             parts.append(f"-l {name[2:]}" if name.startswith("--") else f"-s {name[1:]}")
-        if option.takes_value:
+        if option.values:
+            parts.append(f"-x -a '{' '.join(option.values)}'")
+        elif option.takes_value:
             parts.append("-r -F")
         parts.append(f"-d '{option.help}'")
         return " ".join(parts)
