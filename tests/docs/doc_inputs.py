@@ -17,7 +17,7 @@ RNG = np.random.default_rng(0)
 def _sample(path: Path) -> Path:
     from synthmed.data.sample import write_sample_dataset
 
-    return write_sample_dataset(path, size=16, scale=0.05, seed=0)
+    return write_sample_dataset(path, size=16, scale=0.03, seed=0)
 
 
 def _synthmed(work: Path, env: dict, *args: str) -> None:
@@ -99,7 +99,8 @@ def mix(work: Path, env: dict):
 @contextlib.contextmanager
 def gradcam(work: Path, env: dict):
     _sample(work / "data")
-    _synthmed(work, env, "train", "data", "-o", "runs/resnet", "--classifier", "cnn-basic")
+    (work / "runs").mkdir()
+    _synthmed(work, env, "train", "data", "-o", "runs/resnet", "--classifier", "cnn-basic", "--epochs", "1")
     _synthmed(work, env, "interpolate", "data", "-o", "interp", "--autoencoder", "cnn-ae", "--ratio", "0.2")
     _synthmed(work, env, "mix", "data", "interp", "-o", "mixed", "--synthetic", "0.2")
     yield
@@ -111,7 +112,8 @@ def preprocess(work: Path, env: dict):
 
     for split in ("train", "test"):
         _chest_files(work / "chest_xray" / split, patients=6)
-    _chest_files(work / "xrays")
+    for split in ("train", "test"):
+        _chest_files(work / "xrays" / split, patients=4)
     for label in ("healthy", "retinopathy"):
         for i in range(12):
             rgb = np.zeros((32, 40, 3), dtype=np.uint8)

@@ -5,8 +5,8 @@ that caps sizes, epochs and counts before calling the real command line, so a pa
 seconds on a CPU:
 
 - `--epochs`, `--fit-epochs`: 1; a command that fits a model without `--fit-epochs` gets 1;
-- `--repeats`: 2; `--steps`: 2; `--per-class`, `--per-image`, `--limit`: 2;
-- `sample-data`: 16 px (`--size 16`) at `--scale` 0.05 at most; `preprocess --size`: 16;
+- `--repeats`: 2; `--steps`: 2; `--per-class`, `--limit`: 2; `--per-image`: 1;
+- `sample-data`: 16 px (`--size 16`) at `--scale` 0.03 at most; `preprocess --size`: 16;
 - `--device cuda...`: cpu.
 
 Anything else (an unknown option, a wrong value, a missing input) fails as it would for a reader.
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import sys
 
-CAPS = {"--epochs": 1, "--fit-epochs": 1, "--repeats": 2, "--steps": 2, "--per-class": 2, "--per-image": 2,
-        "--limit": 2, "--scale": 0.05}
+CAPS = {"--epochs": 1, "--fit-epochs": 1, "--repeats": 2, "--steps": 2, "--per-class": 2, "--per-image": 1,
+        "--limit": 2, "--scale": 0.03}
 SIZE = 16
 FITS = {"generate", "interpolate", "compress"}  # commands that fit a model unless given one
 
