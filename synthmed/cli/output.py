@@ -41,6 +41,24 @@ def show(renderable: Any, *, quiet: bool = False) -> None:
         stderr.print(renderable)
 
 
+def table_of(title: str | None, header: Any, rows: Any, *, names: Any = ("class",)) -> Any:
+    """A rich table whose name columns (`names`: class, target...) keep their full width, so
+    at 80 columns the numbers and headers wrap instead of a class name being cut."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    rows = [[str(cell) for cell in row] for row in rows]
+    table = Table(title=escape(title) if title else None)
+    for i, column in enumerate(header):
+        if column in names:
+            table.add_column(escape(column), no_wrap=True, min_width=max([len(column), *(len(r[i]) for r in rows)]))
+        else:
+            table.add_column(escape(column), justify="right", overflow="fold")
+    for row in rows:
+        table.add_row(*map(escape, row))
+    return table
+
+
 def warn(message: str) -> None:
     """One `synthmed: warning: ...` line on stderr, shown even with --quiet (it is about the result)."""
     sys.stderr.write(f"synthmed: warning: {message}\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -139,3 +140,17 @@ def test_help_gives_the_model_dependent_defaults_it_cannot_import():
     hints = typing.get_type_hints(generate, include_extras=True)
     help_of = {name: hints[name].__metadata__[0].help for name in ("steps", "guidance")}
     assert all(f"default {defaults[name].default};" in text for name, text in help_of.items()) 
+
+
+def test_tables_fit_80_columns_without_cutting_class_names():
+    from rich.console import Console
+
+    from synthmed.cli.output import table_of
+
+    header = ["class", "real available", "real kept", "synthetic asked", "synthetic added", "final"]
+    rows = [["VeryMildDemented", 1781, 1781, 500, 14, 1795], ["ModerateDemented", 49, 49, 0, 0, 49]]
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))
+    console.print(table_of("train split of a-rather-long-output-folder-name", header, rows))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text
+    assert "VeryMildDemented" in text and "ModerateDemented" in text and "1795" in text
