@@ -28,24 +28,23 @@ class Opt:
     values: list[str] | None = None  # the words it takes, when they are a known list
 
 
-def option_values() -> dict[str, list[str]]:
-    """Values offered after an option: built-in registry names (plugins differ per machine),
-    devices, splits, sources and the fixed choices of a few options."""
-    from synthmed.data import SOURCES, SPLITS
-    from synthmed.gradcam.cam import METHODS
-    from synthmed.registry import list_entries
-    from synthmed.train.settings import AMP_MODES
-
-    def names(kind: str) -> list[str]:
-        return [name for name, entry in list_entries(kind).items() if entry.plugin.startswith("synthmed.")]
-
-    return {
-        "--generator": names("generator"), "--classifier": names("classifier"), "--autoencoder": names("autoencoder"),
-        "--policy": names("augmentation"), "--augment": names("augmentation"), "--codec": names("codec"),
-        "--device": ["auto", "cpu", "cuda"], "--split": list(SPLITS), "--splits": list(SPLITS),
-        "--source": list(SOURCES), "--method": list(METHODS), "--amp": list(AMP_MODES),
-        "--fit": ["pad", "stretch"], "--mode": ["L", "RGB", "auto"],
-    }
+# The values offered after an option. Written out, because what owns them (the registry's
+# built-in plugins, numpy- and torch-importing modules) must not load when the scripts are made;
+# a test keeps every list equal to its owner. Plugins' names are left out: they differ per machine.
+_POLICIES = ["none", "hflip", "vflip", "flips", "flips-brightness", "rotate", "affine", "elastic", "brightness",
+             "contrast", "gamma", "noise", "blur", "medical", "color-jitter", "autoaugment", "randaugment",
+             "trivialaugment"]
+VALUES = {
+    "--generator": ["ddpm", "acgan", "dcgan"],
+    "--classifier": ["cnn-basic", "cnn-bn", "resnet18", "resnet50", "vit-tiny", "vit-b-16", "efficientnet-v2-s"],
+    "--autoencoder": ["cnn-ae", "unet-ae", "vae", "acai"],
+    "--policy": _POLICIES, "--augment": _POLICIES,
+    "--codec": ["learned-factorized", "learned-hyperprior", "png", "jpeg", "webp", "jpeg2000", "jpegxl",
+                "jpegxl-lossless", "avif", "jpegls"],
+    "--device": ["auto", "cpu", "cuda"], "--split": ["train", "val", "test"], "--splits": ["train", "val", "test"],
+    "--source": ["real", "synthetic", "augmented"], "--method": ["gradcam", "gradcam++", "hirescam", "xgradcam", "layercam"],
+    "--amp": ["auto", "bf16", "fp16", "off"], "--fit": ["pad", "stretch"], "--mode": ["L", "RGB", "auto"],
+}
 
 
 @dataclass
@@ -67,7 +66,7 @@ def describe_cli() -> tuple[list[Opt], list[Cmd]]:
     from synthmed.cli import make_app
 
     group = typer.main.get_command(make_app(with_plugins=False))
-    values = option_values()
+    values = VALUES
 
     def options_of(command) -> list[Opt]:  # noqa: ANN001 - a click command
         found = []

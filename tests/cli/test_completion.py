@@ -86,3 +86,22 @@ def test_fish_completes_commands_options_and_values():
     assert "--scale" in complete("synthmed sample-data --sc")
     assert complete("synthmed train --device ") == ["auto", "cpu", "cuda"]
     assert set(complete("synthmed generate --generator ")) >= {"ddpm", "acgan", "dcgan"}
+
+
+def test_the_offered_values_are_their_owners():
+    from synthmed.cli.completion import VALUES
+    from synthmed.data import SOURCES, SPLITS
+    from synthmed.gradcam.cam import METHODS
+    from synthmed.registry import list_entries
+    from synthmed.train.settings import AMP_MODES
+
+    def builtin(kind):
+        return [n for n, e in list_entries(kind).items() if e.plugin.startswith("synthmed.")]
+
+    for option, kind in (("--generator", "generator"), ("--classifier", "classifier"),
+                         ("--autoencoder", "autoencoder"), ("--policy", "augmentation"), ("--augment", "augmentation")):
+        assert VALUES[option] == builtin(kind), option
+    codecs = builtin("codec")
+    assert [n for n in VALUES["--codec"] if n in codecs] == codecs  # all of them (some need optional libraries)
+    assert VALUES["--split"] == VALUES["--splits"] == list(SPLITS) and VALUES["--source"] == list(SOURCES)
+    assert VALUES["--method"] == list(METHODS) and VALUES["--amp"] == list(AMP_MODES)

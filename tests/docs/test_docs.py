@@ -105,7 +105,7 @@ def test_the_command_blocks_of_each_page_run(page, tmp_path):
         for block in runnable:
             script = f"set -euo pipefail\n{block.text}"
             result = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True, text=True,
-                                    timeout=600)
+                                    timeout=1500)
             assert result.returncode == 0, f"{block.name} failed:\n{block.text}\n--- stderr:\n{result.stderr[-4000:]}"
 
 
