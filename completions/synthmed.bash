@@ -2,7 +2,7 @@
 _synthmed() {
     local cur="${COMP_WORDS[COMP_CWORD]}"
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "augment compare compress evaluate generate gradcam info interpolate mix plugins preprocess sample-data train --debug --version -h --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "augment compare compress evaluate generate gradcam info interpolate mix plugins preprocess sample-data study train --debug --version -h --help" -- "$cur"))
         return
     fi
     local opts=''
@@ -15,11 +15,12 @@ _synthmed() {
         gradcam) opts="-o --output --target -t --method --layer --splits --classes --source --limit --pairs --figures --no-figures --batch-size --seed --device --overwrite --resume --json --quiet -q -h --help" ;;
         info) opts="--grid --json -h --help" ;;
         interpolate) opts="-o --output --autoencoder -a --autoencoder-arg --model --fit-epochs --loss --batch-size --lr --n --within-class --across-classes --alphas --mix-weights --concentration --per-class --ratio --classes --near-copy-ssim --lpips-weights --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
-        mix) opts="-o --output --real --synthetic --synthetic-classes --balance --seed --overwrite --json --quiet -q -h --help" ;;
+        mix) opts="-o --output --real --synthetic --synthetic-classes --balance --oversample --seed --overwrite --json --quiet -q -h --help" ;;
         plugins) opts="--json -h --help" ;;
         preprocess) opts="-o --output --size --fit --mode --bit-depth --intensity --percentiles --window --crop --no-crop --crop-threshold --crop-margin --opening --closing --axis --slices --min-foreground --volume-index --label-regex --default-label --labels-csv --subject-regex --subjects-per-split --classes --class-names --split-fractions --val-fraction --seed --workers --shard --strict --overwrite --json --quiet -q -h --help" ;;
         sample-data) opts="-o --output --size --scale --seed --overwrite --json --quiet -q -h --help" ;;
-        train) opts="-o --output --classifier -c --epochs --batch-size --lr --weight-decay --patience --class-weights --augment --repeats --val-fraction --weights --freeze-backbone --classifier-arg --amp --seed --device --overwrite --json --quiet -q -h --help" ;;
+        study) opts="-o --output --quick --dry-run --report-only --shard --executor --address --gpus-per-cell --device --overwrite --json --quiet -q -h --help" ;;
+        train) opts="-o --output --classifier -c --epochs --batch-size --lr --weight-decay --patience --max-steps --class-weights --augment --repeats --val-fraction --weights --freeze-backbone --classifier-arg --amp --seed --device --overwrite --json --quiet -q -h --help" ;;
     esac
     case "${COMP_WORDS[COMP_CWORD-1]}" in
         --policy|--augment) COMPREPLY=($(compgen -W "none hflip vflip flips flips-brightness rotate affine elastic brightness contrast gamma noise blur medical color-jitter autoaugment randaugment trivialaugment" -- "$cur")); return ;;

@@ -23,6 +23,19 @@ def to_unit_float(images: Any, *, device: Any = None) -> Any:
     return images.to(device=device, non_blocking=True).float().div_(scale)
 
 
+def pixels_on_device(images: Any, device: Any) -> Any:
+    """Stored uint8/uint16 pixels (N, C, H, W) as a tensor on `device`, ready to be indexed there.
+
+    16-bit pixels travel as int32: CUDA implements few kernels (indexing among them) for uint16,
+    int32 holds every 16-bit value exactly, and `to_unit_float` scales both alike."""
+    import numpy as np
+    import torch
+
+    if images.dtype == np.uint16:
+        images = images.astype(np.int32)
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device)
+
+
 def standardize(x: Any, mean: Sequence[float], std: Sequence[float]) -> Any:
     """(x - mean) / std per channel, for float (N, C, H, W)."""
     import torch

@@ -44,6 +44,15 @@ def sample_dataset(tmp_path_factory) -> Path:
     return write_sample_dataset(tmp_path_factory.mktemp("sample") / "data", size=32, scale=0.05, seed=0)
 
 
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """The sample dataset at 16 px (265 images), for tests that train many times (studies).
+    Do not modify it."""
+    from synthmed.data.sample import write_sample_dataset
+
+    return write_sample_dataset(tmp_path_factory.mktemp("tiny") / "data", size=16, scale=0.05, seed=0)
+
+
 @pytest.fixture
 def fresh_plugins():
     """Reload plugins before and after a test that changes SYNTHMED_PLUGINS or installs plugins."""

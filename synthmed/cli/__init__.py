@@ -25,6 +25,7 @@ BUILTIN_COMMANDS: list[tuple[str, str, str]] = [
     ("train", "synthmed.cli.train", "train"),
     ("evaluate", "synthmed.cli.evaluate", "evaluate"),
     ("compare", "synthmed.cli.compare", "compare"),
+    ("study", "synthmed.cli.study", "study"),
     ("gradcam", "synthmed.cli.gradcam", "gradcam"),
     ("interpolate", "synthmed.cli.interpolate", "interpolate"),
     ("compress", "synthmed.cli.compress", "compress"),

@@ -27,6 +27,11 @@ def mix(
         Optional[str], typer.Option("--synthetic-classes", help="Comma list: only these classes get synthetic images.")
     ] = None,
     balance: Balance = False,
+    oversample: Annotated[
+        Optional[str],
+        typer.Option("--oversample", help="Duplicates of the kept real train images per class, as --synthetic counts them "
+                                          "(B=500): the control for synthetic images."),
+    ] = None,
     seed: Seed = 0,
     overwrite: Overwrite = False,
     json: Json = False,
@@ -47,12 +52,13 @@ def mix(
         synthetic_spec=synthetic,
         synthetic_classes=comma_list(synthetic_classes, option="--synthetic-classes", distinct=True),
         balance=balance,
+        oversample_spec=oversample,
         seed=seed,
     )
     with progress(quiet=quiet) as display:
         summary = write_mix(plan, output, overwrite=overwrite, progress=display)
-    keys = ("real_available", "real_kept", "synthetic_asked", "synthetic_added", "final")
-    table = table_of(f"train split of {output}", ["class", *(k.replace("_", " ") for k in keys)],
+    keys = ["real_available", "real_kept", "synthetic_asked", "synthetic_added", *(["duplicates_added"] if oversample else []), "final"]
+    table = table_of(f"train split of {output}", ["class", *(k.replace("_added", " added").replace("_", " ") for k in keys)],
                      [[label, *(row[k] for k in keys)] for label, row in summary["per_class"].items()])
     show(table, quiet=quiet)
     for note in summary["shortfalls"]:

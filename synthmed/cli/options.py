@@ -22,6 +22,7 @@ Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted 
 Json = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout instead of the output path.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables on stderr.")]
 Shard = Annotated[Optional[str], typer.Option("--shard", help="K/N: do only the K-th of N equal parts (for several machines).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print what it would do (how much, how long); write nothing.")]
 DatasetArg = Annotated[Path, typer.Argument(help="Dataset folder.", show_default=False, metavar="DATASET")]
 
 # Fitting: --model DIR is always a fitted model folder; a classifier to train is --classifier NAME.

@@ -35,6 +35,8 @@ def train(
     lr: LearningRate = 1e-3,
     weight_decay: Annotated[float, typer.Option("--weight-decay", help="Adam weight decay.")] = 0.0,
     patience: Annotated[int, typer.Option("--patience", help="Stop after this many epochs without a lower val loss.")] = 2,
+    max_steps: Annotated[Optional[int], typer.Option(
+        "--max-steps", help="Stop after this many optimizer steps (with --epochs and early stopping, whichever comes first).")] = None,
     class_weights: Annotated[bool, typer.Option("--class-weights", help="Weight the loss by inverse class frequency.")] = False,
     augment: Annotated[str, typer.Option("--augment", help="Augmentation policy applied on the fly to train batches.")] = "none",
     repeats: Annotated[int, typer.Option("--repeats", help="Train N times with distinct seeds into RUN/run-01/...")] = 1,
@@ -71,7 +73,7 @@ def train(
         epochs=epochs, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, patience=patience, class_weights=class_weights, augment=augment,
         weights=str(weights) if weights else None, freeze_backbone=freeze_backbone, amp=amp,
-        val_fraction=val_fraction,
+        val_fraction=val_fraction, max_steps=max_steps,
     )
     dist = distributed_from_env()
     target = resolve_device(device)

@@ -246,12 +246,12 @@ def fit_autoencoder(
     seeded permutation. `advance(1, loss=...)` after each epoch. Returns the mean loss of each epoch."""
     import torch
 
-    from synthmed.batches import to_unit_float
+    from synthmed.batches import pixels_on_device, to_unit_float
 
     criterion = reconstruction_loss(loss)
     torch.manual_seed(derive_seed(seed, "autoencoder-init-noise"))
     model.to(device).train()
-    data = torch.from_numpy(images).to(device)
+    data = pixels_on_device(images, device)
     # A model with its own step (ACAI's critic) brings its optimizers; others get one Adam.
     fit_step = getattr(model, "fit_step", None)
     optimizers = model.fit_optimizers(lr) if fit_step else [torch.optim.Adam(model.parameters(), lr=lr)]

@@ -3,9 +3,10 @@
 Only train is mixed; val and test are copied from REAL untouched. Real images are sampled per
 class with a seeded permutation; synthetic images are drawn round-robin across generators and,
 within a generator, across the real images they were made from, so that a class's synthetic
-share is spread as evenly as the inputs allow. The leakage rule (no train row made from, or
-sharing a subject with, a val/test image: synthmed.data.leakage) is checked against REAL's
-rows before anything is written.
+share is spread as evenly as the inputs allow. `oversample` adds duplicates of the kept real
+images instead (the control that asks whether synthetic images beat plain copies). The
+leakage rule (no train row made from, or sharing a subject with, a val/test image:
+synthmed.data.leakage) is checked against REAL's rows before anything is written.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from synthmed.errors import UsageError
 from synthmed.parsing import comma_list
 from synthmed.progress import Progress, no_progress, start_task
 from synthmed.seeding import derive_seed
+
+DUPLICATE_GENERATOR = "duplicate"  # `generator` column of oversampled rows: duplicate@<synthmed version>
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class ClassPlan:
     synthetic_asked: int
     synthetic_available: int
     synthetic: list[tuple[Dataset, Row]]
+    duplicates: list[tuple[Row, int]] = field(default_factory=list)  # (kept real row, copy number)
 
     def summary(self) -> dict:
         return {
@@ -97,7 +101,8 @@ class ClassPlan:
             "synthetic_asked": self.synthetic_asked,
             "synthetic_available": self.synthetic_available,
             "synthetic_added": len(self.synthetic),
-            "final": len(self.real_kept) + len(self.synthetic),
+            "duplicates_added": len(self.duplicates),
+            "final": len(self.real_kept) + len(self.synthetic) + len(self.duplicates),
         }
 
 
@@ -141,6 +146,14 @@ def _seeded_order(rows: list[Row], seed: int, *keys: object) -> list[Row]:
     return [ordered[int(i)] for i in permutation]
 
 
+def plan_duplicates(kept: list[Row], count: int, seed: int, label: str) -> list[tuple[Row, int]]:
+    """`count` copies of the kept real images, each duplicated as evenly as possible: a seeded
+    order of the images, taken round-robin (the second copy of any image only after every image
+    has one)."""
+    order = _seeded_order(kept, seed, "oversample", label)
+    return [(order[i % len(order)], i // len(order) + 1) for i in range(count)]
+
+
 def _round_robin(streams: list[list]) -> list:
     return [item for layer in zip_longest(*streams) for item in layer if item is not None]
 
@@ -173,12 +186,14 @@ def plan_mix(
     synthetic_spec: str | None = None,
     synthetic_classes: list[str] | None = None,
     balance: bool = False,
+    oversample_spec: str | None = None,
     seed: int = 0,
 ) -> MixPlan:
     classes = real.classes
     check_compatible(real, synthetic)
     real_amounts = parse_per_class(real_spec, "--real", classes, counts=False)
     synth_amounts = parse_per_class(synthetic_spec, "--synthetic", classes, counts=True) if synthetic_spec else None
+    duplicate_amounts = parse_per_class(oversample_spec, "--oversample", classes, counts=True) if oversample_spec else None
     if balance and synthetic_spec is not None:
         raise UsageError("--balance and --synthetic both set the synthetic amount; choose one")
     if synthetic and synthetic_spec is None and not balance:
@@ -225,6 +240,11 @@ def plan_mix(
             asked = amount.of(len(real_train[label])) if amount else 0
         ordered = spread_evenly(candidates[label], seed, label) if asked else []
         per_class[label] = ClassPlan(len(real_train[label]), kept[label], asked, len(candidates[label]), ordered[:asked])
+        duplicates = duplicate_amounts.get(label) if duplicate_amounts else None
+        if duplicates is not None and duplicates.of(len(real_train[label])):
+            if not kept[label]:
+                raise UsageError(f"--oversample: class {label!r} keeps no real train images to duplicate; raise --real for it")
+            per_class[label].duplicates = plan_duplicates(kept[label], duplicates.of(len(real_train[label])), seed, label)
         if not per_class[label].real_kept and not per_class[label].synthetic:
             raise UsageError(f"class {label!r} would have no train images; raise --real for it or add synthetic images")
 
@@ -233,6 +253,7 @@ def plan_mix(
         "synthetic": synthetic_spec,
         "synthetic_classes": synthetic_classes,
         "balance": balance,
+        "oversample": oversample_spec,
         "seed": seed,
         "fractions_of": "the class's real train count in REAL",
     }
@@ -242,10 +263,16 @@ def plan_mix(
 
 def write_mix(plan: MixPlan, out: Path, *, overwrite: bool = False, progress: Progress = no_progress) -> dict:
     """Write the planned mix (hard links where possible) and return the summary."""
+    from synthmed import __version__
+
     real = plan.real
     rows_out: list[tuple[Dataset, Row]] = []
     for label, class_plan in plan.per_class.items():
         rows_out += [(real, row) for row in class_plan.real_kept] + class_plan.synthetic
+        # A duplicate is a copy made by a rule, not a model: source augmented, origin the copied image.
+        rows_out += [(real, {**row, "id": f"{row['id']}--dup-{copy:03d}", "source": "augmented", "origin": row["id"],
+                             "generator": f"{DUPLICATE_GENERATOR}@{__version__}", "seed": str(plan.settings["seed"])})
+                     for row, copy in class_plan.duplicates]
     rows_out += [(real, row) for row in plan.held_out]
     seen: dict[str, Path] = {}
     for dataset, row in rows_out:
@@ -270,6 +297,6 @@ def write_mix(plan: MixPlan, out: Path, *, overwrite: bool = False, progress: Pr
     with DatasetWriter(out, classes=real.classes, command="mix", parents=parents, overwrite=overwrite, info=info) as writer:
         with start_task(progress, "linking", total=len(rows_out), unit="img") as task:
             for dataset, row in rows_out:
-                writer.add_file(dataset.path_of(row), row)
+                writer.add_file(dataset.path_of(row), row)  # a duplicate's file_name is still its original's
                 task(1)
     return summary

@@ -93,6 +93,7 @@ def fit(
     n_train = len(data.train)
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state, stale = math.inf, 0, None, 0
+    steps = 0  # optimizer steps so far: the budget --max-steps caps, recorded so runs compare on equal steps
     for epoch in range(1, settings.epochs + 1):
         started = clock()
         set_train_mode(model, head=head, frozen=settings.freeze_backbone)
@@ -117,10 +118,13 @@ def fit(
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            steps += 1
             with torch.no_grad():
                 totals[0] += loss_sum.detach()
                 totals[1] += (logits.argmax(1) == y).sum()
                 totals[2] += len(y)
+            if settings.max_steps is not None and steps >= settings.max_steps:
+                break  # the budget ends mid-epoch: this partial epoch is still validated
         if dist.world > 1:
             torch.distributed.all_reduce(totals)
         train_loss, train_correct, seen = totals.tolist()  # also waits for the GPU
@@ -136,6 +140,7 @@ def fit(
         val_loss, val_accuracy = val_scores.tolist()
         record = {
             "epoch": epoch,
+            "steps": steps,
             "train_loss": train_loss / max(seen, 1),
             "train_accuracy": train_correct / max(seen, 1),
             "val_loss": val_loss,
@@ -152,6 +157,8 @@ def fit(
             stale += 1
             if stale >= settings.patience:
                 break  # early stopping: `patience` epochs without a lower val loss
+        if settings.max_steps is not None and steps >= settings.max_steps:
+            break
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

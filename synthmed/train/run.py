@@ -66,11 +66,13 @@ def train_run(
     overwrite: bool = False,
     dist: Distributed = Distributed(),
     progress: Progress = no_progress,
+    curves: bool = True,
 ) -> dict[str, Any]:
     """Train `repeats` classifiers on a dataset into RUN (one model folder, or run-01/...).
 
     Everything the user can get wrong is checked before the output folder is created. Each
-    repeat is one task, advanced per epoch with its val loss and accuracy."""
+    repeat is one task, advanced per epoch with its val loss and accuracy. `curves=False` skips
+    curves.png (a caller that keeps only the numbers, such as a study)."""
     check_settings(settings, repeats=repeats)
     out = Path(out)
     refuse_output_over_inputs(out, [dataset_path, settings.weights])
@@ -119,6 +121,7 @@ def train_run(
                 "repeat": repeat,
                 "seed": run_seed,
                 "epochs_run": len(history),
+                "steps": history[-1]["steps"],
                 "best_epoch": best_epoch,
                 "val_loss": best["val_loss"],
                 "val_accuracy": best["val_accuracy"],
@@ -143,6 +146,7 @@ def train_run(
                         "repeat": repeat,
                         "best_epoch": best_epoch,
                         "best_val_loss": best["val_loss"],
+                        "steps": history[-1]["steps"],
                         "dataset": str(Path(dataset_path).resolve()),
                         "train_images": len(data.train),
                         "train_counts": train_counts,
@@ -153,7 +157,8 @@ def train_run(
                 }
                 save_checkpoint(target, module, config)
                 write_history(target, history)
-                plot_curves(target, history, best_epoch, f"{entry.name} on {Path(dataset_path).name} (repeat {repeat})")
+                if curves:
+                    plot_curves(target, history, best_epoch, f"{entry.name} on {Path(dataset_path).name} (repeat {repeat})")
                 summary["folder"] = str(out if repeats == 1 else out / target.name)
             runs.append(summary)
         result = {
@@ -172,7 +177,7 @@ def train_run(
                 plot_run_curves(folder.tmp, [folder.tmp / f"run-{r:02d}" for r in range(1, repeats + 1)],
                                 f"{entry.name} on {Path(dataset_path).name}")
                 with open(folder.tmp / "runs.csv", "w", newline="", encoding="utf-8") as handle:
-                    columns = ["repeat", "seed", "epochs_run", "best_epoch", "val_loss", "val_accuracy", "seconds"]
+                    columns = ["repeat", "seed", "epochs_run", "steps", "best_epoch", "val_loss", "val_accuracy", "seconds"]
                     writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
                     writer.writeheader()
                     writer.writerows(runs)

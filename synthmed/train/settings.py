@@ -11,7 +11,8 @@ from synthmed.errors import UsageError
 from synthmed.registry import ClassifierInfo, Entry
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "train_seconds")
+HISTORY_COLUMNS = ("epoch", "steps", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds",
+                   "train_seconds")
 
 
 @dataclass
@@ -31,6 +32,7 @@ class TrainSettings:
     freeze_backbone: bool = False
     amp: str = "auto"
     val_fraction: float | None = None
+    max_steps: int | None = None  # a budget in optimizer steps (with --epochs and early stopping: first to end)
 
 
 @dataclass
@@ -86,6 +88,8 @@ def check_settings(settings: TrainSettings, *, repeats: int) -> None:
         raise UsageError(f"--patience {settings.patience}: must be at least 1")
     if settings.amp not in AMP_MODES:
         raise UsageError(f"--amp {settings.amp!r}: expected one of {', '.join(AMP_MODES)}")
+    if settings.max_steps is not None and settings.max_steps < 1:
+        raise UsageError(f"--max-steps {settings.max_steps}: must be at least 1")
     if settings.val_fraction is not None and not 0 < settings.val_fraction < 1:
         raise UsageError(f"--val-fraction {settings.val_fraction}: must be between 0 and 1")
 

@@ -47,6 +47,18 @@ def test_metrics_match_hand_computed_values():
     assert 0.5 < scores["auroc_macro"] <= 1
 
 
+def test_expected_calibration_error_of_constructed_predictions():
+    """Top-class confidence 0.9 (2 images, 1 right), 0.6 (wrong) and 0.7 (right): each bin's
+    |confidence - accuracy| weighted by its share, (0.4 * 2 + 0.6 + 0.3) / 4 = 0.425."""
+    from synthmed.evaluate.metrics import classification_metrics
+
+    probabilities = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
+    scores = classification_metrics(np.log(probabilities), np.array([0, 1, 1, 1]), 2)
+    assert scores["ece"] == pytest.approx(0.425, abs=1e-6)
+    perfect = classification_metrics(np.log(np.array([[1 - 1e-9, 1e-9], [1e-9, 1 - 1e-9]])), np.array([0, 1]), 2)
+    assert perfect["ece"] == pytest.approx(0.0, abs=1e-6)
+
+
 def test_summary_is_median_and_quartiles():
     from synthmed.evaluate.metrics import summarize
 

@@ -193,3 +193,42 @@ def test_mixed_images_are_the_inputs_pixels(run, sample_dataset, synthetic, tmp_
     original = next(r for r in source.rows if r["id"] == row["id"])
     assert np.array_equal(decode_png(mixed.path_of(row)), decode_png(source.path_of(original)))
     assert json.loads((out / "dataset.json").read_text())["mix"]["synthetic"] == "0.2"
+
+
+def test_oversample_adds_exactly_the_asked_duplicates_of_kept_train_images(run, sample_dataset, tmp_path):
+    out = tmp_path / "dup"
+    result = run("mix", sample_dataset, "-o", out, "--real", "0.5", "--oversample", "MildDemented=7,ModerateDemented=5",
+                 "--seed", "3", "--json")
+    assert result.code == 0, result.err
+    real, mixed = Dataset.open(sample_dataset), Dataset.open(out)
+    mixed.verify()
+    kept = {r["id"] for r in mixed.select(split="train", source="real")}
+    duplicates = mixed.select(split="train", source="augmented")
+    by_class = {c: [r for r in duplicates if r["label"] == c] for c in real.classes}
+    assert {c: len(rows) for c, rows in by_class.items()} == {"NonDemented": 0, "VeryMildDemented": 0,
+                                                              "MildDemented": 7, "ModerateDemented": 5}
+    real_rows = {r["id"]: r for r in real.rows}
+    for row in duplicates:
+        original = real_rows[row["origin"]]
+        # A copy of a kept real train image of its own class, with the same pixels.
+        assert row["origin"] in kept and original["split"] == "train" and original["label"] == row["label"]
+        assert row["generator"].startswith("duplicate@") and row["id"].startswith(row["origin"] + "--dup-")
+        assert np.array_equal(decode_png(mixed.path_of(row)), decode_png(real.path_of(original)))
+    # Each kept image is copied once before any twice: ModerateDemented keeps fewer than 5.
+    moderate_kept = sum(1 for r in mixed.select(split="train", source="real", labels=["ModerateDemented"]))
+    origins = [r["origin"] for r in by_class["ModerateDemented"]]
+    assert max(origins.count(o) for o in origins) - min(origins.count(o) for o in set(origins)) <= 1
+    assert len(set(origins)) == min(5, moderate_kept)
+    # Val and test are REAL's, untouched; the train statistics are those of the real images alone.
+    assert {r["id"]: r["sha256"] for r in mixed.rows if r["split"] != "train"} == \
+        {r["id"]: r["sha256"] for r in real.rows if r["split"] != "train"}
+    plain = tmp_path / "plain"
+    assert run("mix", sample_dataset, "-o", plain, "--real", "0.5", "--seed", "3", "-q").code == 0
+    assert Dataset.open(plain).stats == mixed.stats
+    assert json.loads(result.out)["per_class"]["MildDemented"]["duplicates_added"] == 7
+
+
+def test_oversample_needs_kept_images(run, sample_dataset, tmp_path):
+    out = tmp_path / "dup"
+    assert_usage_error(run("mix", sample_dataset, "-o", out, "--real", "ModerateDemented=0",
+                           "--oversample", "ModerateDemented=3"), out, "no real train images to duplicate")

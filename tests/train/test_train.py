@@ -104,6 +104,31 @@ def test_early_stopping_keeps_the_best_epoch(sample_dataset, tmp_path):
     assert min(losses) == pytest.approx(only["val_loss"], rel=1e-5) and losses.index(min(losses)) + 1 == only["best_epoch"]
 
 
+def test_max_steps_is_a_budget_in_optimizer_steps(run, sample_dataset, tmp_path):
+    from synthmed.data import Dataset
+
+    n_train = len(Dataset.open(sample_dataset).select("train"))
+    per_epoch = n_train // 16 + (n_train % 16 >= 2)  # a last batch of one image is skipped (batch norm)
+    budget = per_epoch + 3  # ends 3 steps into the second epoch
+    out = tmp_path / "r"
+    result = run("train", sample_dataset, "-o", out, "--epochs", "20", "--patience", "20", "--batch-size", "16",
+                 "--max-steps", budget, "--repeats", "2", "--device", "cpu", "--json")
+    assert result.code == 0, result.err
+    runs = json.loads(result.out)["runs"]
+    assert [r["steps"] for r in runs] == [budget, budget] and [r["epochs_run"] for r in runs] == [2, 2]
+    with open(out / "run-01" / "history.csv") as handle:
+        assert [int(r["steps"]) for r in csv.DictReader(handle)] == [per_epoch, budget]
+    config = json.loads((out / "run-01" / "config.json").read_text())
+    assert config["training"]["steps"] == budget and config["training"]["max_steps"] == budget
+    with open(out / "runs.csv") as handle:
+        assert [int(r["steps"]) for r in csv.DictReader(handle)] == [budget, budget]
+    # Early stopping still ends a run before the budget.
+    early = json.loads(run("train", sample_dataset, "-o", tmp_path / "e", "--epochs", "20", "--patience", "1",
+                           "--lr", "0.05", "--batch-size", "16", "--max-steps", 10_000, "--device", "cpu",
+                           "--json").out)["runs"][0]
+    assert early["epochs_run"] < 20 and early["steps"] < 10_000
+
+
 def test_class_weights_are_inverse_frequency():
     from synthmed.train.data import class_weights
 
@@ -247,6 +272,7 @@ def test_image_size_the_model_cannot_take(run, tmp_path):
     (("--amp", "bf16"), ("--amp",)),
     (("--augment", "no-such-policy"), ("no-such-policy",)),
     (("--epochs", "0"), ("--epochs",)),
+    (("--max-steps", "0"), ("--max-steps",)),
 ])
 def test_bad_options(run, sample_dataset, tmp_path, args, words):
     _refused(run("train", sample_dataset, "-o", tmp_path / "run", *FAST, *args), tmp_path / "run", *words)
