@@ -50,7 +50,8 @@ def readme(work: Path, env: dict):
     _chest_files(work / "xrays")
     for folder in (".home/.zfunc", ".home/.config/fish/completions"):
         (work / folder).mkdir(parents=True)
-    (work / "completions").symlink_to(Path(__file__).resolve().parents[2] / "completions")
+    for folder in ("completions", "examples"):
+        (work / folder).symlink_to(Path(__file__).resolve().parents[2] / folder)
     with openai_server(work, env):
         yield
 
@@ -134,7 +135,14 @@ def preprocess(work: Path, env: dict):
     yield
 
 
+@contextlib.contextmanager
+def study(work: Path, env: dict):
+    (work / "examples").symlink_to(Path(__file__).resolve().parents[2] / "examples")
+    yield
+
+
 INPUTS = {
+    "study.md": study,
     "README.md": readme,
     "augment.md": with_data,
     "compress.md": with_data,
