@@ -41,7 +41,7 @@ def _quality_table(report: dict):
     table = Table(title=f"quality (distances: RMS on [0, 1]; near copy < {report['copy_threshold']})")
     # nn = median distance to the nearest real train image (for real images: the nearest other one)
     for column in ("class", "n", "judge acc", "nn syn", "nn real", "copies", "div syn", "div real"):
-        table.add_column(column, no_wrap=column == "class", justify="left" if column == "class" else "right")
+        table.add_column(column, justify="left" if column == "class" else "right")
     for label, stats in report["classes"].items():
         nearest = (stats["nearest_real"] or {}).get("median")
         reference = (stats["real_nearest_real"] or {}).get("median")

@@ -166,13 +166,14 @@ class ProgressLog(_Renderer):
         self.write = write or self._stderr
         self._last: dict[int, float] = {}
         self._next_mark: dict[int, float] = {}
+        self._pending: dict[int, str] = {}
 
     @staticmethod
     def _stderr(line: str) -> None:
         sys.stderr.write(line)
         sys.stderr.flush()
 
-    def _line(self, state: TaskState, now: float, *, end: str = "") -> None:
+    def _line(self, state: TaskState, now: float, *, end: str = "") -> str:
         counts = f"{state.done}/{state.total}" if state.total is not None else f"{state.done}"
         parts = [f"{time.strftime('%H:%M:%S')} {state.description} {counts} {state.unit}"]
         if state.total:
@@ -187,16 +188,23 @@ class ProgressLog(_Renderer):
             parts.append(f"eta {format_duration(left)}")
         if state.status:
             parts.append(format_status(state.status))
-        self.write(", ".join(parts) + "\n")
+        return ", ".join(parts) + "\n"
+
+    def _flush(self, task: int) -> None:
+        # The start line waits for the first progress, so an error before any work stands alone.
+        pending = self._pending.pop(task, None)
+        if pending:
+            self.write(pending)
 
     def started(self, task: int, state: TaskState) -> None:
         now = self.clock()
         self._last[task] = now
         fraction = state.done / state.total if state.total else 0.0
         self._next_mark[task] = (int(fraction / LOG_EVERY_FRACTION + 1e-9) + 1) * LOG_EVERY_FRACTION
-        self._line(state, now, end="resumed" if state.done else "started")
+        self._pending[task] = self._line(state, now, end="resumed" if state.done else "started")
 
     def advanced(self, task: int, state: TaskState) -> None:
+        self._flush(task)
         now = self.clock()
         due = now - self._last[task] >= LOG_EVERY_SECONDS
         if state.total:
@@ -208,11 +216,12 @@ class ProgressLog(_Renderer):
                 due = False  # the `finished` line says it
         if due:
             self._last[task] = now
-            self._line(state, now)
+            self.write(self._line(state, now))
 
     def finished(self, task: int, state: TaskState) -> None:
+        self._flush(task)
         now = self.clock()
-        self._line(state, now, end=f"done in {format_duration(now - state.started)}")
+        self.write(self._line(state, now, end=f"done in {format_duration(now - state.started)}"))
         self._last.pop(task, None)
         self._next_mark.pop(task, None)
 
