@@ -7,13 +7,13 @@ _synthmed() {
     fi
     local opts=''
     case "${COMP_WORDS[1]}" in
-        augment) opts="-o --output --policy -p --copies -k --classes --splits --only-augmented --balance --batch-size --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
-        compare) opts="--metric --json -h --help" ;;
+        augment) opts="-o --output --policy -p --copies -k --classes --splits --only-augmented --balance --batch-size --seed --device --shard --overwrite --resume --preview --json --quiet -q -h --help" ;;
+        compare) opts="--metric --minority --plot --allow-different-images --json -h --help" ;;
         compress) opts="-o --output --codec -c --quality --splits --report-split --decode --fit-epochs --model --device --seed --overwrite --resume --json --quiet -q -h --help" ;;
         evaluate) opts="-o --output --split --batch-size --device --overwrite --json --quiet -q -h --help" ;;
         generate) opts="-o --output --generator -g --generator-arg --classes --per-class --ratio --balance --model --fit-only --fit-epochs --fit-minutes --steps --guidance --batch-size --judge --copy-threshold --strict-quality --per-image --splits --concurrency --max-requests --allow-upload --dry-run --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
         gradcam) opts="-o --output --target -t --method --layer --splits --classes --source --limit --pairs --figures --no-figures --batch-size --seed --device --overwrite --resume --json --quiet -q -h --help" ;;
-        info) opts="--deep --json -h --help" ;;
+        info) opts="--deep --grid --json -h --help" ;;
         interpolate) opts="-o --output --autoencoder -a --autoencoder-arg --model --fit-epochs --loss --batch-size --lr --n --within-class --across-classes --alphas --mix-weights --concentration --per-class --ratio --classes --near-copy-ssim --lpips-weights --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
         mix) opts="-o --output --real --synthetic --synthetic-classes --balance --oversample --seed --overwrite --json --quiet -q -h --help" ;;
         plugins) opts="--json -h --help" ;;
@@ -21,6 +21,20 @@ _synthmed() {
         sample-data) opts="-o --output --size --scale --seed --overwrite --json --quiet -q -h --help" ;;
         study) opts="-o --output --quick --dry-run --report-only --shard --executor --address --gpus-per-cell --device --overwrite --json --quiet -q -h --help" ;;
         train) opts="-o --output --classifier -c --epochs --batch-size --lr --weight-decay --patience --max-steps --class-weights --augment --repeats --val-fraction --weights --freeze-backbone --classifier-arg --amp --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
+    esac
+    case "${COMP_WORDS[COMP_CWORD-1]}" in
+        --policy|--augment) COMPREPLY=($(compgen -W "none hflip vflip flips flips-brightness rotate affine elastic brightness contrast gamma noise blur medical color-jitter autoaugment randaugment trivialaugment" -- "$cur")); return ;;
+        --splits|--split) COMPREPLY=($(compgen -W "train val test" -- "$cur")); return ;;
+        --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
+        --codec) COMPREPLY=($(compgen -W "learned-factorized learned-hyperprior png jpeg webp jpeg2000 jpegxl jpegxl-lossless avif jpegls" -- "$cur")); return ;;
+        --generator) COMPREPLY=($(compgen -W "ddpm acgan dcgan" -- "$cur")); return ;;
+        --method) COMPREPLY=($(compgen -W "gradcam gradcam++ hirescam xgradcam layercam" -- "$cur")); return ;;
+        --source) COMPREPLY=($(compgen -W "real synthetic augmented" -- "$cur")); return ;;
+        --autoencoder) COMPREPLY=($(compgen -W "cnn-ae unet-ae vae acai" -- "$cur")); return ;;
+        --fit) COMPREPLY=($(compgen -W "pad stretch" -- "$cur")); return ;;
+        --mode) COMPREPLY=($(compgen -W "L RGB auto" -- "$cur")); return ;;
+        --classifier) COMPREPLY=($(compgen -W "cnn-basic cnn-bn resnet18 resnet50 vit-tiny vit-b-16 efficientnet-v2-s" -- "$cur")); return ;;
+        --amp) COMPREPLY=($(compgen -W "auto bf16 fp16 off" -- "$cur")); return ;;
     esac
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

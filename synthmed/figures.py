@@ -67,12 +67,26 @@ def save(fig: Any, path: str | Path, *, dpi: int | None = None) -> Path:
     return path
 
 
+def colours(n: int) -> list[str]:
+    """`n` colours of the palette, in drawing order (repeating past its length)."""
+    return [PALETTE[i % len(PALETTE)] for i in range(n)]
+
+
+def integer_ticks(ax: Any) -> None:
+    """Whole-number ticks on the x axis (epochs, steps)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def median_band(ax: Any, x: Sequence[float], runs: Sequence[Sequence[float | None]], *, label: str,
-                color: str | None = None) -> None:
+                color: str | None = None, count_in_label: bool = True, **line: Any) -> None:
     """The median over repeats as a line, the interquartile range as a band.
 
     `runs` holds one sequence per repeat, aligned on `x`; shorter runs (early stopping) and
-    None entries simply leave that point out of the statistics."""
+    None entries simply leave that point out of the statistics. The label says how many
+    repeats the median is of, unless `count_in_label` is false (the title says it); `line`
+    goes to matplotlib's `plot` (marker, linestyle)."""
     import numpy as np
 
     table = np.full((len(runs), len(x)), np.nan)
@@ -84,9 +98,32 @@ def median_band(ax: Any, x: Sequence[float], runs: Sequence[Sequence[float | Non
         return
     xs = np.asarray(x, dtype=float)[keep]
     q1, median, q3 = np.nanpercentile(table[:, keep], [25, 50, 75], axis=0)
-    (line,) = ax.plot(xs, median, label=f"{label} (median of {len(runs)})" if len(runs) > 1 else label, color=color)
+    shown = f"{label} (median of {len(runs)})" if len(runs) > 1 and count_in_label else label
+    (drawn,) = ax.plot(xs, median, label=shown, color=color, **line)
     if len(runs) > 1:
-        ax.fill_between(xs, q1, q3, alpha=0.25, color=line.get_color(), linewidth=0)
+        ax.fill_between(xs, q1, q3, alpha=0.25, color=drawn.get_color(), linewidth=0)
+
+
+def heatmap(ax: Any, values: Any, *, rows: Sequence[str], columns: Sequence[str], text: Any = None,
+            vmin: float = 0.0, vmax: float = 1.0, cmap: str = "Blues", colorbar: str = "") -> None:
+    """A matrix as coloured cells with row and column names, each cell annotated with `text`
+    (same shape; default the value), in white on dark cells."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    image = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax)
+    ax.grid(False)
+    ax.set_xticks(range(len(columns)), columns, rotation=45 if max(map(len, columns), default=0) > 4 else 0,
+                  ha="right" if max(map(len, columns), default=0) > 4 else "center")
+    ax.set_yticks(range(len(rows)), rows)
+    text = values if text is None else np.asarray(text)
+    middle = vmin + (vmax - vmin) / 2
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            ax.text(j, i, str(text[i, j]), ha="center", va="center",
+                    color="white" if values[i, j] > middle else "black")
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label=colorbar)
 
 
 def box_strip(ax: Any, groups: Mapping[str, Sequence[float]], *, ylabel: str = "", seed: int = 0) -> None:

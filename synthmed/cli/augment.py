@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -43,6 +44,8 @@ def augment(
     shard: Shard = None,
     overwrite: Overwrite = False,
     resume: Resume = False,
+    preview: Annotated[Optional[Path], typer.Option(
+        "--preview", help="Also write a PNG: a few originals per class next to their augmented copies.")] = None,
     json: Json = False,
     quiet: Quiet = False,
 ) -> None:
@@ -72,4 +75,9 @@ def augment(
             resume=resume,
             progress=display,
         )
+    if preview is not None:
+        from synthmed.augment.preview import write_preview
+
+        write_preview(data, Dataset.open(output), preview, policy)
+        summary = {**summary, "preview": str(preview)}
     emit(output, summary, as_json=json)

@@ -25,6 +25,26 @@ class Opt:
     names: list[str]
     help: str
     takes_value: bool
+    values: list[str] | None = None  # the words it takes, when they are a known list
+
+
+# The values offered after an option. Written out, because what owns them (the registry's
+# built-in plugins, numpy- and torch-importing modules) must not load when the scripts are made;
+# a test keeps every list equal to its owner. Plugins' names are left out: they differ per machine.
+_POLICIES = ["none", "hflip", "vflip", "flips", "flips-brightness", "rotate", "affine", "elastic", "brightness",
+             "contrast", "gamma", "noise", "blur", "medical", "color-jitter", "autoaugment", "randaugment",
+             "trivialaugment"]
+VALUES = {
+    "--generator": ["ddpm", "acgan", "dcgan"],
+    "--classifier": ["cnn-basic", "cnn-bn", "resnet18", "resnet50", "vit-tiny", "vit-b-16", "efficientnet-v2-s"],
+    "--autoencoder": ["cnn-ae", "unet-ae", "vae", "acai"],
+    "--policy": _POLICIES, "--augment": _POLICIES,
+    "--codec": ["learned-factorized", "learned-hyperprior", "png", "jpeg", "webp", "jpeg2000", "jpegxl",
+                "jpegxl-lossless", "avif", "jpegls"],
+    "--device": ["auto", "cpu", "cuda"], "--split": ["train", "val", "test"], "--splits": ["train", "val", "test"],
+    "--source": ["real", "synthetic", "augmented"], "--method": ["gradcam", "gradcam++", "hirescam", "xgradcam", "layercam"],
+    "--amp": ["auto", "bf16", "fp16", "off"], "--fit": ["pad", "stretch"], "--mode": ["L", "RGB", "auto"],
+}
 
 
 @dataclass
@@ -46,6 +66,7 @@ def describe_cli() -> tuple[list[Opt], list[Cmd]]:
     from synthmed.cli import make_app
 
     group = typer.main.get_command(make_app(with_plugins=False))
+    values = VALUES
 
     def options_of(command) -> list[Opt]:  # noqa: ANN001 - a click command
         found = []
@@ -54,7 +75,8 @@ def describe_cli() -> tuple[list[Opt], list[Cmd]]:
             if getattr(param, "param_type_name", "") != "option" or getattr(param, "hidden", False):
                 continue
             names = [*param.opts, *param.secondary_opts]
-            found.append(Opt(names, _clean(param.help), not param.is_flag))
+            known = next((values[n] for n in names if n in values), None) if not param.is_flag else None
+            found.append(Opt(names, _clean(param.help), not param.is_flag, known))
         found.append(Opt(["-h", "--help"], "Show help and exit", False))
         return found
 
@@ -81,6 +103,9 @@ def bash_script(global_opts: list[Opt], commands: list[Cmd]) -> str:
     for command in commands:
         opts = " ".join(n for o in command.options for n in o.names)
         lines.append(f'        {command.name}) opts="{opts}" ;;')
+    lines += ["    esac", '    case "${COMP_WORDS[COMP_CWORD-1]}" in']
+    for words, names in _value_cases(commands).items():
+        lines.append(f'        {"|".join(names)}) COMPREPLY=($(compgen -W "{words}" -- "$cur")); return ;;')
     lines += [
         "    esac",
         '    if [[ "$cur" == -* ]]; then',
@@ -95,9 +120,24 @@ def bash_script(global_opts: list[Opt], commands: list[Cmd]) -> str:
     return "\n".join(lines)
 
 
+def _value_cases(commands: list[Cmd]) -> dict[str, list[str]]:
+    """Value words -> the option names that take them (over every command)."""
+    cases: dict[str, list[str]] = {}
+    for command in commands:
+        for option in command.options:
+            if option.values:
+                names = cases.setdefault(" ".join(option.values), [])
+                # long names only: a short one may mean another option elsewhere (-c)
+                names += [n for n in option.names if n.startswith("--") and n not in names]
+    return cases
+
+
 def zsh_script(global_opts: list[Opt], commands: list[Cmd]) -> str:
     def spec(option: Opt) -> str:
-        value = ":value:_files" if option.takes_value else ""
+        if option.values:
+            value = f":value:({' '.join(option.values)})"
+        else:
+            value = ":value:_files" if option.takes_value else ""
         if len(option.names) == 1:
             return f"'{option.names[0]}[{option.help}]{value}'"
         group = " ".join(option.names)
@@ -129,7 +169,9 @@ def fish_script(global_opts: list[Opt], commands: list[Cmd]) -> str:
         parts = [f"complete -c {PROG} -n '{condition}'"]
         for name in option.names:
             parts.append(f"-l {name[2:]}" if name.startswith("--") else f"-s {name[1:]}")
-        if option.takes_value:
+        if option.values:
+            parts.append(f"-x -a '{' '.join(option.values)}'")
+        elif option.takes_value:
             parts.append("-r -F")
         parts.append(f"-d '{option.help}'")
         return " ".join(parts)

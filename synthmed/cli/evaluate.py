@@ -52,13 +52,11 @@ def evaluate(
     for metric in METRICS:
         table.add_row(metric, format_stat(report["summary"][metric]))
     # Medians only here, so the table fits a terminal; quartiles are in metrics.json.
-    per_class = Table(title="per class" + (" (median over repeats)" if repeats > 1 else ""))
-    per_class.add_column("class", no_wrap=True)
-    per_class.add_column("support", justify="right")
-    for stat in PER_CLASS:
-        per_class.add_column(stat, justify="right")
-    for name, stats in report["per_class"].items():
-        per_class.add_row(name, str(report["support"][name]), *(f"{stats[s]['median']:.3f}" for s in PER_CLASS))
+    from synthmed.cli.output import table_of
+
+    per_class = table_of("per class" + (" (median over repeats)" if repeats > 1 else ""), ["class", "support", *PER_CLASS],
+                         [[name, report["support"][name], *(f"{stats[s]['median']:.3f}" for s in PER_CLASS)]
+                          for name, stats in report["per_class"].items()])
     show(table, quiet=quiet)
     show(per_class, quiet=quiet)
     emit(output, report, as_json=json)

@@ -76,7 +76,9 @@ def _pairs_table(summary: dict):
 
     table = Table(title=f"{summary['method']} at {summary['layer']['name']}: synthetic vs their real origins (baseline: unrelated real pairs)")
     for name in ("class", "target", "pairs (synthetic / baseline)", "r", "r baseline", "IoU top 20%", "IoU baseline"):
-        table.add_column(name, justify="left" if name in ("class", "target") else "right")
+        # names are not wrapped (rich would cut them at 80 columns); numbers and headers wrap
+        is_name = name in ("class", "target")
+        table.add_column(name, no_wrap=is_name, justify="left" if is_name else "right")
     for label, per_target in summary["pairs"]["classes"].items():
         for target, stats in per_target.items():
             table.add_row(

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from synthmed.cli.options import Balance, DatasetArg, Json, Output, Overwrite, Quiet, Seed
-from synthmed.cli.output import emit, progress, show
+from synthmed.cli.output import emit, progress, show, table_of
 from synthmed.parsing import comma_list
 
 
@@ -40,7 +40,6 @@ def mix(
     quiet: Quiet = False,
 ) -> None:
     """Mix real and synthetic images per class into a new train split; val and test stay REAL's."""
-    from rich.table import Table
 
     from synthmed.data import Dataset, refuse_output_over_inputs
     from synthmed.mix.plan import plan_mix, write_mix
@@ -60,12 +59,9 @@ def mix(
     )
     with progress(quiet=quiet) as display:
         summary = write_mix(plan, output, overwrite=overwrite, progress=display)
-    table = Table(title=f"train split of {output}")
     keys = ["real_available", "real_kept", "synthetic_asked", "synthetic_added", *(["duplicates_added"] if oversample else []), "final"]
-    for key in ["class", *keys]:
-        table.add_column(key.replace("_added", " added").replace("_", " "), justify="left" if key == "class" else "right")
-    for label, row in summary["per_class"].items():
-        table.add_row(label, *(str(row[k]) for k in keys))
+    table = table_of(f"train split of {output}", ["class", *(k.replace("_added", " added").replace("_", " ") for k in keys)],
+                     [[label, *(row[k] for k in keys)] for label, row in summary["per_class"].items()])
     show(table, quiet=quiet)
     for note in summary["shortfalls"]:
         show(f"[yellow]{note}[/yellow]", quiet=quiet)

@@ -41,17 +41,35 @@ def plugins(json: Json = False) -> None:
         sys.stdout.write(jsonlib.dumps({"plugins": records}, indent=2) + "\n")
         return
     from rich.console import Console
+
+    Console(file=sys.stdout).print(plugins_table(records))
+
+
+def plugins_table(records: list[dict]):  # noqa: ANN201 - a rich Table
+    """One row per plugin: the built-in modules are one plugin, `synthmed`; what each
+    registers goes one kind per line, so names wrap at commas rather than being cut."""
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title="synthmed plugins")
-    for column in ("plugin", "version", "origin", "registers"):
-        table.add_column(column)
+    rows: dict[str, dict] = {}
     for record in records:
-        parts = [f"{kind}s: {', '.join(names)}" for kind, names in record["registers"].items() if names]
-        parts += [f"hook: {hook}" for hook in record.get("hooks", [])]
-        detail = "; ".join(parts) if record["status"] == "ok" else f"[red]{record['status']}[/red]"
-        table.add_row(record["name"], record["version"], record["origin"], detail or "-")
-    Console(file=sys.stdout).print(table)
+        builtin = record["origin"] == "builtin"
+        name = "synthmed (built-in)" if builtin else record["name"]
+        row = rows.setdefault(name, {"version": record["version"], "origin": record["origin"], "parts": [],
+                                     "status": record["status"]})
+        if record["status"] != "ok":
+            row["status"] = record["status"]
+        row["parts"] += [f"{kind}s: {', '.join(names)}" for kind, names in record["registers"].items() if names]
+        row["parts"] += [f"hook: {hook}" for hook in record.get("hooks", [])]
+    table = Table(title="synthmed plugins")
+    table.add_column("plugin", no_wrap=True)
+    table.add_column("version", no_wrap=True)
+    table.add_column("origin", no_wrap=True)
+    table.add_column("registers", overflow="fold")
+    for name, row in rows.items():
+        detail = "\n".join(escape(p) for p in row["parts"]) if row["status"] == "ok" else f"[red]{escape(row['status'])}[/red]"
+        table.add_row(escape(name), row["version"], row["origin"], detail or "-")
+    return table
 
 
 def _plugin_commands(pm) -> dict[str, list[str]]:  # noqa: ANN001

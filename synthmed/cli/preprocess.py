@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from synthmed.cli.options import Classes, Json, Output, Overwrite, Quiet, Seed, Shard, ValFraction, old_spelling, renamed
-from synthmed.cli.output import emit, progress, show
+from synthmed.cli.output import emit, progress, show, warn
 
 Str = Optional[str]
 
@@ -82,4 +82,6 @@ def preprocess(
         )
     for note in notes:
         show(f"[yellow]{note}[/yellow]", quiet=quiet)
+    for message in summary["warnings"]:
+        warn(message)
     emit(output, summary, as_json=json)

@@ -264,6 +264,7 @@ class DatasetWriter:
             writer.writeheader()
             for row in self.rows:
                 writer.writerow({c: row.get(c, "") for c in columns})
+        self._write_split_metadata(columns)
         channels = {shape[0] for shape in self._shapes}
         if len(channels) != 1:
             raise UsageError(f"output {self.out}: images mix channel counts {sorted(channels)}")
@@ -281,6 +282,18 @@ class DatasetWriter:
         }
         write_json(self.tmp / "dataset.json", info)
         self._journal_path.unlink()
+
+    def _write_split_metadata(self, columns: list[str]) -> None:
+        """SPLIT/metadata.csv, the same rows with file_name relative to the split folder: where
+        Hugging Face's `load_dataset("imagefolder", data_dir=...)` looks for each split's
+        metadata (a root metadata.csv is not matched to split folders)."""
+        for split in sorted({row["split"] for row in self.rows}):
+            with open(self.tmp / split / "metadata.csv", "w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+                writer.writeheader()
+                for row in self.rows:
+                    if row["split"] == split:
+                        writer.writerow({c: row.get(c, "") for c in columns} | {"file_name": row["file_name"].split("/", 1)[1]})
 
     def _train_stats(self, bit_depth: int) -> dict[str, list[float]] | None:
         """Per-channel mean/std of the real train images on the [0, 1] scale."""

@@ -1,4 +1,4 @@
-"""Writing an evaluation report (metrics.json, confusion matrix, predictions) and comparing reports."""
+"""Writing an evaluation report (metrics.json, confusion matrix, ROC/PR curves, predictions) and reading one back."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from synthmed.errors import UsageError
-from synthmed.evaluate.metrics import METRICS
 from synthmed.evaluate.scoring import Evaluation
 from synthmed.jsonio import read_json, write_json
 
@@ -30,35 +29,26 @@ def write_report(folder: Path, evaluation: Evaluation) -> None:
         writer.writeheader()
         writer.writerows(evaluation.predictions)
     plot_confusion(folder / "confusion_matrix.png", evaluation.confusion, classes, report["repeats"])
+    from synthmed.evaluate.curves import plot_curves
+
+    repeats = report["repeats"]
+    spread = f", median of {repeats} repeats, band: IQR" if repeats > 1 else ""
+    plot_curves(folder / "roc_pr.png", evaluation.curves, classes, report["support"],
+                f"{report['model']} on {report['split']} ({report['images']} images{spread})")
 
 
-def plot_confusion(path: Path, confusion: np.ndarray, classes: Sequence[str], repeats: int) -> None:
+def plot_confusion(path: Path, confusion: np.ndarray, classes: Sequence[str], repeats: int) -> Path:
     """Heat map of the row-normalised confusion matrix, annotated with the counts."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from synthmed import figures
 
     rates = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
     side = 1.2 + 0.8 * len(classes)
-    fig, ax = plt.subplots(figsize=(side + 1.5, side))
-    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    for i in range(len(classes)):
-        for j in range(len(classes)):
-            ax.text(j, i, str(int(confusion[i, j])), ha="center", va="center",
-                    color="white" if rates[i, j] > 0.5 else "black")
-    title = "confusion matrix" + (f" (summed over {repeats} repeats)" if repeats > 1 else "")
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, label="fraction of true class")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
+    fig, ax = figures.figure(width=side + 1.5, height=side)
+    figures.heatmap(ax, rates, rows=classes, columns=classes, text=confusion.astype(int),
+                    colorbar="fraction of true class")
+    ax.set(xlabel="predicted", ylabel="true")
+    ax.set_title("confusion matrix" + (f" (summed over {repeats} repeats)" if repeats > 1 else ""))
+    return figures.save(fig, path)
 
 
 def format_stat(stat: dict[str, Any]) -> str:
@@ -78,29 +68,3 @@ def read_report(path: Path) -> dict[str, Any]:
     if "summary" not in report:
         raise UsageError(f"{file}: not a synthmed evaluation report (no 'summary')")
     return report
-
-
-def compare_reports(paths: Sequence[Path], metrics: Sequence[str] = METRICS,
-                    minority: bool = True) -> tuple[list[str], list[list[str]]]:
-    """A table comparing evaluation reports: (header, rows), one row per report, cells
-    'median [q1, q3]'. With `minority`, adds the F1 of the minority class (fewest train images,
-    then fewest evaluated images, in the first report's dataset)."""
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise UsageError(f"--metric {unknown[0]!r}: expected one of {', '.join(METRICS)}")
-    reports = [read_report(path) for path in paths]
-    header = ["report", "model", "repeats", *metrics]
-    smallest = None
-    if minority and reports and all(r.get("support") for r in reports):
-        support, train_support = reports[0]["support"], reports[0].get("train_support", {})
-        smallest = min(support, key=lambda name: (train_support.get(name, 0), support[name]))
-        header.append(f"f1 {smallest}")
-    rows = []
-    for path, report in zip(paths, reports):
-        row = [Path(path).name, str(report.get("model", "")), str(report.get("repeats", ""))]
-        row += [format_stat(report["summary"][m]) if m in report["summary"] else "n/a" for m in metrics]
-        if smallest is not None:
-            stat = report.get("per_class", {}).get(smallest, {}).get("f1")
-            row.append(format_stat(stat) if stat else "n/a")
-        rows.append(row)
-    return header, rows

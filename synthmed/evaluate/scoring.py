@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,31 @@ class Evaluation:
     report: dict[str, Any]  # metrics.json
     confusion: np.ndarray  # (K, K) counts summed over repeats; rows = true class
     predictions: list[dict[str, Any]]  # one row per image and repeat
+    curves: list[dict[str, Any]] = field(default_factory=list)  # per repeat: evaluate.curves.class_curves
+
+
+def rows_digest(rows: Any) -> str:
+    """sha256 over the sorted (id, file digest) pairs of the rows scored: two reports with the
+    same digest were made on the same images."""
+    import hashlib
+
+    lines = sorted(f"{row['id']}\t{row.get('sha256', '')}" for row in rows)
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def trained_counts(config: dict[str, Any], classes: list[str]) -> dict[str, int] | None:
+    """Train images per class the run was trained on (recorded by `train`); runs made before
+    that was recorded fall back to the train split of the dataset they name, when it still exists."""
+    training = config.get("training", {})
+    if training.get("train_counts"):
+        return {name: int(training["train_counts"].get(name, 0)) for name in classes}
+    from synthmed.data import Dataset
+
+    source = training.get("dataset")
+    if not source or not (Path(source) / "dataset.json").is_file():
+        return None
+    data = Dataset.open(source)
+    return {name: len(data.select("train", labels=[name])) for name in classes}
 
 
 def check_compatible(config: dict[str, Any], dataset: Any, folder: Path) -> None:
@@ -67,7 +92,9 @@ def evaluate_run(run: Path | list[Path], dataset_path: Path, *, split: str = "te
     labels = dataset.label_indices(rows)
     num_classes = len(dataset.classes)
 
-    per_repeat = []
+    from synthmed.evaluate.curves import class_curves
+
+    per_repeat, curves = [], []
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     predictions: list[dict[str, Any]] = []
     for folder, module, config in repeats:
@@ -76,6 +103,7 @@ def evaluate_run(run: Path | list[Path], dataset_path: Path, *, split: str = "te
         scores = classification_metrics(logits.cpu().numpy(), labels, num_classes)
         module.cpu()
         per_repeat.append(scores)
+        curves.append(class_curves(scores["probabilities"], labels, dataset.classes))
         confusion += scores["confusion"]
         for row, probs in zip(rows, scores["probabilities"]):
             predictions.append({
@@ -90,14 +118,20 @@ def evaluate_run(run: Path | list[Path], dataset_path: Path, *, split: str = "te
         "repeats": len(per_repeat),
         "summary": {metric: summarize([scores[metric] for scores in per_repeat]) for metric in METRICS},
         "per_class": {
-            name: {stat: summarize([scores["per_class"][stat][k] for scores in per_repeat]) for stat in PER_CLASS}
+            name: {
+                **{stat: summarize([scores["per_class"][stat][k] for scores in per_repeat]) for stat in PER_CLASS},
+                "auroc": summarize([c[name]["auroc"] if name in c else None for c in curves]),
+                "average_precision": summarize([c[name]["average_precision"] if name in c else None for c in curves]),
+            }
             for k, name in enumerate(dataset.classes)
         },
         "model": repeats[0][2]["name"],
         "run": str(Path(run).resolve()) if isinstance(run, (str, Path)) else [str(Path(r).resolve()) for r in run],
         "dataset": str(Path(dataset_path).resolve()),
         "images": len(rows),
+        "split_digest": rows_digest(rows),
         "support": {name: int((labels == k).sum()) for k, name in enumerate(dataset.classes)},
-        "train_support": {name: len(dataset.select("train", labels=[name])) for name in dataset.classes},
+        # What the run was trained on, not this dataset's train split (a mix differs from it).
+        "train_support": trained_counts(repeats[0][2], dataset.classes),
     }
-    return Evaluation(report, confusion, predictions)
+    return Evaluation(report, confusion, predictions, curves)

@@ -98,7 +98,6 @@ class DdpmGenerator(FittedGenerator):
 
     def _train_step(self, group: Any, images: Any, labels: Any, device: Any) -> dict[str, float]:
         import torch
-        from torch.nn import functional as F
 
         count = images.shape[0]
         noise = torch.randn_like(images)

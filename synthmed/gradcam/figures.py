@@ -71,3 +71,38 @@ def pair_png(
         _draw(axes[i][1], synthetic_gray, synthetic_maps[i], synthetic_titles[i])
     figure.colorbar(image, cax=figure.add_axes((0.87, 0.1, 0.03, 0.8)))
     return _png(figure)
+
+
+GRID_IMAGES = 6  # images per class in cam_grid.png
+
+
+def blend(pixels: np.ndarray, heat: np.ndarray) -> np.ndarray:
+    """The map coloured and laid over the grayscale image, as one (H, W, 3) uint8 picture."""
+    from matplotlib import colormaps
+
+    gray = grayscale(pixels)[..., None]
+    colour = colormaps[COLORMAP](np.clip(heat, 0.0, 1.0))[..., :3]
+    return np.round(255 * ((1 - HEAT_ALPHA) * gray + HEAT_ALPHA * colour)).astype(np.uint8)
+
+
+def write_cam_grid(path, dataset, records: Sequence[dict], tmp) -> None:  # noqa: ANN001 - Path, Dataset, Path
+    """cam_grid.png: per class, the maps of up to GRID_IMAGES images for the first target."""
+    from safetensors.numpy import load_file
+
+    from synthmed import figures
+    from synthmed.data.imageio import decode_png, to_chw
+
+    rows_by_id = {row["id"]: row for row in dataset.rows}
+    first_target = records[0]["target"] if records else None
+    tiles, labels, titles = [], [], []
+    for label in dataset.classes:
+        chosen = [r for r in records if r["label"] == label and r["target"] == first_target][:GRID_IMAGES]
+        if not chosen:
+            continue
+        tiles.append([blend(to_chw(decode_png(dataset.path_of(rows_by_id[r["id"]]))),
+                            load_file(str(tmp / r["maps"]))[r["key"]]) for r in chosen])
+        labels.append(label)
+        titles.append([f"pred {r['predicted']}" for r in chosen])
+    if tiles:
+        title = f"{records[0]['method']} for the {first_target} class, per true class"
+        figures.save(figures.image_grid(tiles, row_labels=labels, titles=titles, title=title), path)

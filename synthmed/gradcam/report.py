@@ -4,6 +4,7 @@
       maps.csv                    one row per map (image, target): class, prediction, files
       maps/<split>/<label>/<stem>.safetensors   one float32 (H, W) tensor per target
       overlays/<split>/<label>/<stem>--<target>.png
+      cam_grid.png                the maps of a few images per class (first target)
       pairs.csv, pairs/<label>/<synthetic>--<real>.png   (with pairs=True)
       summary.json, provenance.json
 
@@ -251,6 +252,10 @@ def _write_report(job: GradcamPlan, tmp: Path, device: Any, progress: Progress) 
             torch.cuda.empty_cache()
     records = [record for row in job.rows for record in done[row["id"]]]
     _write_csv(tmp / "maps.csv", MAP_COLUMNS, records)
+    if request.figures:
+        from synthmed.gradcam.figures import write_cam_grid
+
+        write_cam_grid(tmp / "cam_grid.png", dataset, records, tmp)
 
     summary: dict[str, Any] = {
         "run": str(request.run),

@@ -291,9 +291,10 @@ def measure(job: PreparedJob, writer: Any, model: Any, parent_images: np.ndarray
 
 def draw_strips(job: PreparedJob, writer: Any, parent_images: np.ndarray, index: dict[str, int]) -> list[Path]:
     """figures/strip-<class>.png: per group a row of parents and the interpolants between them
-    (for pairs: first parent, interpolants by increasing alpha, second parent)."""
-    from synthmed.interpolate.quality import strip_image
-    from synthmed.data.imageio import decode_png, encode_png, to_chw
+    (for pairs: first parent, interpolants by increasing alpha, second parent), each tile titled
+    with the parent's id or the interpolant's weights."""
+    from synthmed import figures
+    from synthmed.data.imageio import decode_png, to_chw
 
     written = {row["id"]: row for row in writer.rows}
     folder = writer.tmp / "figures"
@@ -305,13 +306,15 @@ def draw_strips(job: PreparedJob, writer: Any, parent_images: np.ndarray, index:
                 groups.setdefault((item.anchor, item.group), []).append(item)
         if not groups:
             continue
-        rows = []
+        rows, titles = [], []
         for items in list(groups.values())[:STRIP_GROUPS]:
-            parents = [parent_images[index[p]] for p in items[0].parents]
-            made = [to_chw(decode_png(writer.tmp / written[i.id]["file_name"])) for i in sorted(items, key=lambda i: i.weights[-1])]
-            rows.append([parents[0], *made, parents[1]] if len(parents) == 2 else [*parents, *made])
+            parents = [(parent_images[index[p]], f"parent {p}") for p in items[0].parents]
+            made = [(to_chw(decode_png(writer.tmp / written[i.id]["file_name"])),
+                     "w " + "/".join(f"{w:.2f}" for w in i.weights)) for i in sorted(items, key=lambda i: i.weights[-1])]
+            tiles = [parents[0], *made, parents[1]] if len(parents) == 2 else [*parents, *made]
+            rows.append([image for image, _ in tiles])
+            titles.append([title for _, title in tiles])
         folder.mkdir(exist_ok=True)
-        path = folder / f"strip-{label}.png"
-        path.write_bytes(encode_png(strip_image(rows)))
-        paths.append(path)
+        fig = figures.image_grid(rows, titles=titles, title=f"{label}: parents and interpolants (weights per parent)")
+        paths.append(figures.save(fig, folder / f"strip-{label}.png"))
     return paths

@@ -227,23 +227,3 @@ def load_lpips(weights_path: Path, *, device: Any = "cpu") -> tuple[Any, str]:
 
 
 # --------------------------------------------------------------------------- figures
-
-
-def strip_image(groups: Sequence[Sequence[np.ndarray]], *, tile: int = 64, gap: int = 2) -> np.ndarray:
-    """One row per group of (C, H, W) images -> a uint8 (H, W[, C]) grid, tiles upscaled
-    (nearest) to at least `tile` pixels so small images stay visible."""
-    from synthmed.data.imageio import from_chw
-
-    first = groups[0][0]
-    channels, height, width = first.shape
-    factor = max(1, -(-tile // max(height, width)))
-    th, tw = height * factor, width * factor
-    columns = max(len(g) for g in groups)
-    canvas = np.full((channels, len(groups) * (th + gap) - gap, columns * (tw + gap) - gap), 255, dtype=np.uint8)
-    for r, group in enumerate(groups):
-        for c, image in enumerate(group):
-            if image.dtype == np.uint16:
-                image = (image // 257).astype(np.uint8)
-            big = image.repeat(factor, axis=1).repeat(factor, axis=2)
-            canvas[:, r * (th + gap) : r * (th + gap) + th, c * (tw + gap) : c * (tw + gap) + tw] = big
-    return from_chw(canvas)

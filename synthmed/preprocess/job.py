@@ -29,6 +29,7 @@ from synthmed.preprocess.plan import (
 )
 from synthmed.preprocess.splits import Item, assign_splits, resolve_duplicates
 from synthmed.preprocess.steps import Steps, pixel_digest
+from synthmed.preprocess.subjects import subject_grouping
 
 
 def preprocess(inputs: list[Path], out: Path, config: PreprocessConfig, *, overwrite: bool = False) -> dict:
@@ -57,6 +58,9 @@ def run_preprocess(job: PreprocessJob, *, progress: Progress = no_progress) -> d
     items = [Item(r.id, r.label, r.image.digest, r.subject, r.split) for r in rows]
     split_of = _decide_splits(rows, items, config)
     duplicates = resolve_duplicates(items, split_of)
+    kept = [row for row in rows if row.id not in duplicates.dropped]
+    grouping = subject_grouping([r.file.rel for r in kept], [r.subject for r in kept], [split_of[r.id] for r in kept],
+                                kept=config.split_fractions is None and not config.val_fraction)
 
     info = {
         "preprocess": {
@@ -71,7 +75,8 @@ def run_preprocess(job: PreprocessJob, *, progress: Progress = no_progress) -> d
             "shard": f"{config.shard[0] + 1}/{config.shard[1]}",
             "duplicates": {"groups": len(duplicates.groups), "dropped_across_splits": len(duplicates.dropped)},
             "rejected": len(rejected),
-        }
+        },
+        "subject_grouping": grouping,
     }
     counts: Counter[tuple[str, str]] = Counter()
     with DatasetWriter(out, classes=classes, command="preprocess", parents=inputs,
@@ -96,6 +101,8 @@ def run_preprocess(job: PreprocessJob, *, progress: Progress = no_progress) -> d
         "duplicates_dropped": len(duplicates.dropped),
         "classes": classes,
         "counts": {split: {label: counts[(split, label)] for label in classes} for split in ("train", "val", "test")},
+        "subject_grouping": grouping,
+        "warnings": [grouping["warning"]] if grouping["warning"] else [],
     }
 
 

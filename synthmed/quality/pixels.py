@@ -9,7 +9,7 @@ distance of an exact copy (0).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -29,7 +29,7 @@ from synthmed.train.loop import build_classifier, fit
 from synthmed.train.models import (
     describe,
 )
-from synthmed.train.report import plot_curves, write_history
+from synthmed.train.report import plot_curves, plot_run_curves, write_history
 from synthmed.train.settings import (
     Distributed,
     TrainSettings,
@@ -122,6 +122,8 @@ def train_run(
     probe, _ = build_classifier(entry, data, settings)
     model_size = describe(probe)
     del probe
+    counts = torch.bincount(data.train.labels.cpu(), minlength=len(data.classes)).tolist()
+    train_counts = dict(zip(data.classes, counts))  # evaluate's train_support
 
     options = run_options(settings, repeats=repeats, seed=seed, shard=shard, dist=dist)
     layout_root = repeats == 1 and shard[1] == 1  # a single model folder, not run-01/
@@ -157,6 +159,7 @@ def train_run(
                         "steps": history[-1]["steps"],
                         "best_val_loss": best["val_loss"], "best_val_accuracy": best["val_accuracy"],
                         "dataset": str(Path(dataset_path).resolve()), "train_images": len(data.train),
+                        "train_counts": train_counts,
                         "val_images": len(data.val), "processes": dist.world, "notes": data.notes,
                     },
                 }
@@ -178,6 +181,9 @@ def train_run(
                 (tmp / "run-01").rmdir()
             else:
                 write_runs_csv(tmp / "runs.csv", runs)
+                if curves and len(runs) > 1:
+                    plot_run_curves(tmp, [tmp / f"run-{summary['repeat']:02d}" for summary in runs],
+                                    f"{entry.name} on {Path(dataset_path).name}")
     for summary in runs:
         summary["folder"] = str(out if layout_root else out / f"run-{summary['repeat']:02d}")
     return result

@@ -255,3 +255,15 @@ def test_sixteen_bit_images_stay_sixteen_bit(run, tmp_path):
     rows = dataset.select(source="augmented")
     origins = [next(r for r in source.rows if r["id"] == row["origin"]) for row in rows]
     assert np.array_equal(dataset.load_images(rows), source.load_images(origins)[..., ::-1])
+
+
+def test_preview_sets_originals_next_to_their_copies(run, sample_dataset, tmp_path):
+    from PIL import Image
+
+    result = run("augment", sample_dataset, "-o", tmp_path / "aug", "--policy", "hflip(p=1.0)", "--copies", "2",
+                 "--preview", tmp_path / "preview.png", "--json", "-q")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["preview"] == str(tmp_path / "preview.png")
+    image = np.asarray(Image.open(tmp_path / "preview.png").convert("L"))
+    classes = len(Dataset.open(sample_dataset).classes)
+    assert image.shape[0] > 60 * classes and image.std() > 10  # a row per original, several per class

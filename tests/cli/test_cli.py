@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -69,6 +70,20 @@ def test_info_table_and_json(run, sample_dataset):
     assert record["counts"]["train"]["ModerateDemented"]["real"] == len(
         data.select(split="train", labels=["ModerateDemented"])
     )
+    assert record["output"] == str(sample_dataset) and record["grid"] is None
+    assert record["subject_grouping"]["images_without_subject"] == len([r for r in data.rows if not r["subject"]])
+
+
+def test_info_grid_draws_a_row_per_class(run, sample_dataset, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    result = run("info", sample_dataset, "--grid", tmp_path / "grid.png", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["grid"] == str(tmp_path / "grid.png")
+    image = np.asarray(Image.open(tmp_path / "grid.png").convert("L"))
+    classes = len(Dataset.open(sample_dataset).classes)
+    assert image.shape[0] > 60 * classes and image.std() > 10
 
 
 def test_info_rejects_a_non_dataset(run, tmp_path):
@@ -90,3 +105,52 @@ def test_console_script_and_module_entry_point(tmp_path):
     exe = shutil.which("synthmed") or str(__import__("pathlib").Path(sys.executable).with_name("synthmed"))
     result = subprocess.run([exe, "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("synthmed ")
+
+
+def test_plugins_is_one_row_per_plugin_within_80_columns(run, monkeypatch):
+    from synthmed.registry import KINDS, list_entries
+
+    monkeypatch.setenv("COLUMNS", "80")
+    out = run("plugins").out
+    assert max(len(line) for line in out.splitlines()) <= 80 and "…" not in out
+    assert out.count("synthmed (built-in)") == 1 and "default_plugins" not in out
+    words = set(out.replace(",", " ").split())
+    for kind in KINDS:
+        for name in list_entries(kind):
+            assert name in words, name
+
+
+def test_help_gives_the_model_dependent_defaults_it_cannot_import():
+    import inspect
+    import re
+    import typing
+
+    from synthmed.cli.generate import generate
+    from synthmed.cli.options import FIT_EPOCHS_HELP
+    from synthmed.compress.learned import DEFAULT_EPOCHS
+    from synthmed.generate.ddpm import DdpmGenerator
+    from synthmed.interpolate.job import DEFAULT_FIT_EPOCHS
+    from synthmed.registry import list_entries
+
+    said = dict(re.findall(r"([a-z][a-z ]*?) (\d+)[;).,]", FIT_EPOCHS_HELP.split("own: ", 1)[1]))
+    builtin = {name: e for name, e in list_entries("generator").items() if e.plugin.startswith("synthmed.")}
+    assert builtin and all(int(said[name]) == e.info.fit_epochs for name, e in builtin.items())
+    assert int(said["autoencoders"]) == DEFAULT_FIT_EPOCHS and int(said["learned codecs"]) == DEFAULT_EPOCHS
+    defaults = inspect.signature(DdpmGenerator.__init__).parameters
+    hints = typing.get_type_hints(generate, include_extras=True)
+    help_of = {name: hints[name].__metadata__[0].help for name in ("steps", "guidance")}
+    assert all(f"default {defaults[name].default};" in text for name, text in help_of.items()) 
+
+
+def test_tables_fit_80_columns_without_cutting_class_names():
+    from rich.console import Console
+
+    from synthmed.cli.output import table_of
+
+    header = ["class", "real available", "real kept", "synthetic asked", "synthetic added", "final"]
+    rows = [["VeryMildDemented", 1781, 1781, 500, 14, 1795], ["ModerateDemented", 49, 49, 0, 0, 49]]
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))
+    console.print(table_of("train split of a-rather-long-output-folder-name", header, rows))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text
+    assert "VeryMildDemented" in text and "ModerateDemented" in text and "1795" in text

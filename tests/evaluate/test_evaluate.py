@@ -86,7 +86,7 @@ def test_evaluate_writes_the_report_of_contract_2(run, trained, sample_dataset, 
     for stat in report["summary"].values():
         assert set(stat) == {"median", "q1", "q3", "n", "values"} and len(stat["values"]) == 1
     assert set(report["per_class"]) == set(data.classes)
-    assert set(report["per_class"]["NonDemented"]) == {"precision", "recall", "f1"}
+    assert set(report["per_class"]["NonDemented"]) == {"precision", "recall", "f1", "auroc", "average_precision"}
     # The report agrees with its own predictions and confusion matrix.
     with open(out / "predictions.csv") as handle:
         predictions = list(csv.DictReader(handle))
@@ -97,6 +97,7 @@ def test_evaluate_writes_the_report_of_contract_2(run, trained, sample_dataset, 
         matrix = np.array([row[1:] for row in list(csv.reader(handle))[1:]], dtype=int)
     assert matrix.sum() == len(test) and np.trace(matrix) == round(accuracy * len(test))
     assert (out / "confusion_matrix.png").stat().st_size > 1000
+    assert_figure(out / "roc_pr.png")
     assert "accuracy" in run("evaluate", single, sample_dataset, "-o", tmp_path / "r2", "--device", "cpu").err
 
 
@@ -118,21 +119,113 @@ def test_repeats_give_median_and_iqr(run, trained, sample_dataset, tmp_path):
         assert {row["run"] for row in csv.DictReader(handle)} == {"run-01", "run-02"}
 
 
-def test_compare_prints_one_row_per_report(run, trained, sample_dataset, tmp_path):
+def assert_figure(path, *, min_side=300):
+    """A PNG that was really drawn: big enough and not one flat colour."""
+    from PIL import Image
+
+    image = np.asarray(Image.open(path).convert("L"))
+    assert min(image.shape) >= min_side and image.std() > 10, (path, image.shape, image.std())
+
+
+def test_roc_and_pr_curves_are_the_median_over_repeats(trained, sample_dataset, tmp_path):
+    from synthmed.evaluate.curves import GRID, class_curves
+    from synthmed.evaluate.job import evaluate
+
+    labels = np.array([0, 0, 1, 1])
+    perfect = class_curves(np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.2, 0.8]]), labels, ["a", "b"])
+    assert perfect["b"]["auroc"] == 1.0 and perfect["b"]["average_precision"] == 1.0
+    assert perfect["b"]["tpr"][0] == 1.0 and len(perfect["b"]["tpr"]) == len(GRID)
+    assert min(perfect["b"]["precision"]) == 1.0
+    _, repeats = trained
+    result = evaluate(repeats, sample_dataset, tmp_path / "report", device="cpu")
+    assert len(result.curves) == 2  # one set of curves per repeat
+    auroc = result.report["per_class"]["NonDemented"]["auroc"]
+    assert auroc["n"] == 2 and auroc["median"] == pytest.approx(np.median([c["NonDemented"]["auroc"] for c in result.curves]))
+    assert_figure(tmp_path / "report" / "roc_pr.png")
+
+
+def test_train_support_is_what_the_run_was_trained_on(run, trained, sample_dataset, tmp_path):
+    from synthmed.data import Dataset
+
+    single, _ = trained
+    minority_cut = derive_dataset(sample_dataset, tmp_path / "fewer", lambda r: None if (
+        r["split"] == "train" and r["label"] == "NonDemented" and r["id"][-1] in "02468") else r)
+    assert run("train", minority_cut, "-o", tmp_path / "run", "--epochs", "1", "--device", "cpu", "-q").code == 0
+    result = run("evaluate", tmp_path / "run", sample_dataset, "-o", tmp_path / "report", "--device", "cpu", "-q", "--json")
+    report = json.loads(result.out)
+    trained_on = Dataset.open(minority_cut)
+    assert report["train_support"] == {c: len(trained_on.select("train", labels=[c])) for c in trained_on.classes}
+    full = Dataset.open(sample_dataset)
+    assert report["train_support"]["NonDemented"] < len(full.select("train", labels=["NonDemented"]))
+
+
+def test_compare_prints_numbers_under_stable_keys(run, trained, sample_dataset, tmp_path):
     single, repeats = trained
     for name, source in (("real", single), ("mixed", repeats)):
         assert run("evaluate", source, sample_dataset, "-o", tmp_path / name, "--device", "cpu", "-q").code == 0
-    result = run("compare", tmp_path / "real", tmp_path / "mixed", "--json")
+    result = run("compare", tmp_path / "real", tmp_path / "mixed", "--json", "--plot", tmp_path / "repeats.png")
     assert result.code == 0, result.err
-    rows = json.loads(result.out)
-    assert [r["report"] for r in rows] == ["real", "mixed"] and rows[1]["repeats"] == "2"
-    accuracy = json.loads((tmp_path / "real" / "metrics.json").read_text())["summary"]["accuracy"]["median"]
-    assert rows[0]["accuracy"] == f"{accuracy:.3f}"
-    assert "f1 ModerateDemented" in rows[0]  # the minority class by train count
+    printed = json.loads(result.out)
+    assert printed["output"] is None and printed["same_images"] is True and printed["warnings"] == []
+    assert [r["report"] for r in printed["reports"]] == ["real", "mixed"]
+    assert [r["repeats"] for r in printed["reports"]] == [1, 2]
+    saved = json.loads((tmp_path / "real" / "metrics.json").read_text())
+    accuracy = printed["reports"][0]["metrics"]["accuracy"]
+    assert {k: accuracy[k] for k in ("median", "q1", "q3", "n")} == {k: saved["summary"]["accuracy"][k] for k in ("median", "q1", "q3", "n")}
+    assert printed["minority_class"] == "ModerateDemented"  # fewest train images, named in a field
+    assert printed["reports"][1]["minority_f1"]["n"] == 2
+    assert_figure(tmp_path / "repeats.png")
     table = run("compare", tmp_path / "real", tmp_path / "mixed")
-    assert "mixed" in table.out and "balanced_accuracy" in table.out
+    assert "mixed" in table.out and "balanced_accuracy" in table.out and "minority class ModerateDemented" in table.out
     bad = run("compare", sample_dataset)
     assert bad.code == 2 and "not an evaluation report" in bad.err
+    named = json.loads(run("compare", tmp_path / "real", "--minority", "MildDemented", "--json").out)
+    assert named["minority_class"] == "MildDemented" and named["minority_from"] == "given"
+    assert run("compare", tmp_path / "real", "--minority", "Healthy").code == 2
+
+
+def test_compare_refuses_reports_on_different_images(run, trained, sample_dataset, tmp_path):
+    single, _ = trained
+    fewer = derive_dataset(sample_dataset, tmp_path / "fewer", lambda r: None if (
+        r["split"] == "test" and r["id"].endswith("1")) else r)
+    assert run("evaluate", single, sample_dataset, "-o", tmp_path / "a", "--device", "cpu", "-q").code == 0
+    assert run("evaluate", single, fewer, "-o", tmp_path / "b", "--device", "cpu", "-q").code == 0
+    refused = run("compare", tmp_path / "a", tmp_path / "b")
+    assert refused.code == 2 and refused.out == "", refused.err
+    assert refused.err.startswith("synthmed: error: reports scored different images: a (test split") and refused.err.count("\n") == 1
+    allowed = run("compare", tmp_path / "a", tmp_path / "b", "--allow-different-images", "--json")
+    assert allowed.code == 0 and "synthmed: warning: reports scored different images" in allowed.err
+    assert json.loads(allowed.out)["same_images"] is False
+    old = tmp_path / "old"
+    shutil.copytree(tmp_path / "a", old)
+    record = json.loads((old / "metrics.json").read_text())
+    del record["split_digest"]
+    (old / "metrics.json").write_text(json.dumps(record))
+    unknown = run("compare", tmp_path / "a", old, "--json")
+    assert unknown.code == 0 and "cannot check" in unknown.err and json.loads(unknown.out)["same_images"] is None
+
+
+def test_compare_table_fits_80_columns_without_cutting_names(trained, sample_dataset, tmp_path):
+    from rich.console import Console
+
+    from synthmed.cli.compare import comparison_tables
+    from synthmed.evaluate.compare import compare_reports
+    from synthmed.evaluate.job import evaluate
+
+    single, repeats = trained
+    names = ["real-only-baseline", "real-plus-20pct-acgan", "real-plus-70pct-acgan", "flips"]
+    for name in names:
+        evaluate(repeats if "acgan" in name else single, sample_dataset, tmp_path / name, device="cpu")
+    comparison = compare_reports([tmp_path / n for n in names])
+    console = Console(width=80, record=True, file=open(tmp_path / "out.txt", "w"))
+    for table in comparison_tables(comparison, 80):
+        console.print(table)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text
+    for name in names:
+        assert name in text
+    assert text.count("f1 ModerateDemented") == len(comparison_tables(comparison, 80)) >= 2  # split, not squeezed
 
 
 # --------------------------------------------------------------------------- bad input

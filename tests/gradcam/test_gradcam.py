@@ -246,6 +246,9 @@ def test_gradcam_writes_maps_overlays_and_rows(run, runs, sample_dataset, tmp_pa
         np.testing.assert_allclose(stored["true"], true_maps[k], atol=1e-6)
         overlay = Image.open(out / mine["true"]["overlay"])
         assert overlay.size[0] > 200  # a figure with a colour bar, not the 32 px image
+    grid = np.asarray(Image.open(out / "cam_grid.png").convert("RGB")).astype(float)
+    assert grid.shape[0] > 60 * len(dataset.classes) and grid.std() > 10  # a row of maps per class
+    assert (np.abs(grid[..., 0] - grid[..., 2]) > 40).mean() > 0.01  # the maps are drawn in colour
     summary = json.loads((out / "summary.json").read_text())
     assert summary["layer"]["name"] == "features" and summary["maps"] == 24 and summary["pairs"] is None
     assert json.loads((out / "provenance.json").read_text())["command"] == "gradcam"

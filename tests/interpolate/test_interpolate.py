@@ -173,6 +173,10 @@ def test_interpolate_writes_labelled_interpolants_model_quality_and_strips(fitte
     assert all(entry["synthetic"] == 3 for entry in quality["classes"].values())
     assert quality["lpips"].startswith("unavailable")
     assert sorted(p.name for p in (fitted / "figures").iterdir()) == [f"strip-{c}.png" for c in sorted(data.classes)]
+    from PIL import Image
+
+    strip = np.asarray(Image.open(fitted / "figures" / f"strip-{data.classes[0]}.png").convert("L"))
+    assert strip.shape[1] > 5 * 64 and strip.std() > 10  # parents and interpolants, titled, side by side
     config = json.loads((fitted / "model" / "config.json").read_text())
     assert config["kind"] == "autoencoder" and config["image_size"] == [32, 32]
 

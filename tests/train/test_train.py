@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -69,6 +70,23 @@ def test_same_seed_same_weights_and_repeats_get_distinct_seeds(run, sample_datas
     assert all(torch.equal(a[k], first[k]) for k in a)
     assert not all(torch.equal(a[k], second[k]) for k in a)
     assert (tmp_path / "r" / "runs.csv").read_text().count("\n") == 3
+
+
+def test_a_repeated_run_draws_the_curves_of_every_repeat_and_records_its_train_counts(sample_dataset, tmp_path):
+    from PIL import Image
+
+    from synthmed.data import Dataset
+    from synthmed.train.run import train_run
+    from synthmed.train.settings import TrainSettings
+
+    train_run(sample_dataset, tmp_path / "r", TrainSettings(epochs=2), repeats=3, device=torch.device("cpu"))
+    combined = np.asarray(Image.open(tmp_path / "r" / "curves.png").convert("L"))
+    assert min(combined.shape) > 300 and combined.std() > 10
+    single = np.asarray(Image.open(tmp_path / "r" / "run-01" / "curves.png").convert("L"))
+    assert combined.shape != single.shape or not np.array_equal(combined, single)
+    data = Dataset.open(sample_dataset)
+    counts = json.loads((tmp_path / "r" / "run-02" / "config.json").read_text())["training"]["train_counts"]
+    assert counts == {c: len(data.select("train", labels=[c])) for c in data.classes}
 
 
 def test_early_stopping_keeps_the_best_epoch(sample_dataset, tmp_path):
