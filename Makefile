@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PLUGIN_PROJECTS := $(wildcard plugins/*/pyproject.toml)
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGIN_PROJECTS))
 
-.PHONY: install demo test completions bench
+.PHONY: install demo test test-slow completions bench
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -21,8 +21,13 @@ install: $(STAMP)
 demo: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash examples/quickstart.sh
 
+# `make test`: every test not marked slow (about 10 minutes on 2 cores); `make test-slow`: the
+# slow remainder (docs pages run as written, kill-and-resume subprocesses). CI runs both.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
 
 completions: install
 	$(PY) -m synthmed.cli.completion completions

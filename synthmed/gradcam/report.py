@@ -23,7 +23,8 @@ import numpy as np
 
 from synthmed.data import SOURCES, SPLITS, Dataset, iter_chunks, OutputFolder, partial_path, Row, RunOptions
 from synthmed.errors import UsageError
-from synthmed.gradcam.pairs import TOP_FRACTION, baseline_pairs, pearson, summarize_pairs, synthetic_pairs, top_region_iou
+from synthmed.gradcam.pair_report import write_pairs
+from synthmed.gradcam.pairs import baseline_pairs, synthetic_pairs
 from synthmed.jsonio import read_json, write_json
 from synthmed.progress import Progress, no_progress, start_task
 from synthmed.seeding import derive_seed
@@ -32,7 +33,6 @@ MAP_COLUMNS = (
     "id", "file_name", "label", "split", "source", "origin", "target", "target_class", "method", "layer",
     "predicted", "probability", "target_probability", "maps", "key", "overlay",
 )  # fmt: skip
-PAIR_COLUMNS = ("kind", "label", "target", "real_id", "other_id", "pearson", "iou_top20", "figure")
 
 
 @dataclass
@@ -268,7 +268,7 @@ def _write_report(job: GradcamPlan, tmp: Path, device: Any, progress: Progress) 
         "images": len(job.rows),
         "maps": len(records),
         "seed": request.seed,
-        "pairs": _write_pairs(job, tmp, records) if request.pairs else None,
+        "pairs": write_pairs(job, tmp, records) if request.pairs else None,
     }
     write_json(tmp / "summary.json", summary)
     return summary
@@ -348,50 +348,6 @@ def _finished(tmp: Path, row: Row, job: GradcamPlan, layer: str) -> list[dict[st
             f"targets {','.join(found[2])}; rerun with the same options, or without --resume to start over"
         )
     return records
-
-
-def _write_pairs(job: GradcamPlan, tmp: Path, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    from safetensors.numpy import load_file
-
-    from synthmed.gradcam.figures import pair_png
-
-    maps_of = {record["id"]: record["maps"] for record in records}
-    target_class = {(record["id"], record["target"]): record["target_class"] for record in records}
-    results: list[dict[str, Any]] = []
-    for pair in job.pairs:
-        first = load_file(str(tmp / maps_of[pair.first["id"]]))
-        second = load_file(str(tmp / maps_of[pair.second["id"]]))
-        figure = ""
-        if pair.kind == "synthetic" and job.request.figures:
-            figure = f"pairs/{pair.label}/{PurePosixPath(pair.second['file_name']).stem}--{PurePosixPath(pair.first['file_name']).stem}.png"
-            images = job.dataset.load_images([pair.first, pair.second])
-            real_titles, synthetic_titles = [], []
-            for target in job.targets:
-                similarity = f"r={pearson(first[target], second[target]):.2f}, IoU={top_region_iou(first[target], second[target]):.2f}"
-                real_titles.append(f"real {pair.first['id']}\n{_map_for(target, target_class[(pair.first['id'], target)])}")
-                synthetic_titles.append(
-                    f"synthetic {pair.second['id']}\n{_map_for(target, target_class[(pair.second['id'], target)])}\n{similarity}"
-                )
-            png = pair_png(
-                images[0], images[1], [first[t] for t in job.targets], [second[t] for t in job.targets],
-                real_titles, synthetic_titles,
-            )  # fmt: skip
-            (tmp / figure).parent.mkdir(parents=True, exist_ok=True)
-            (tmp / figure).write_bytes(png)
-        for target in job.targets:
-            results.append(
-                {
-                    "kind": pair.kind, "label": pair.label, "target": target, "real_id": pair.first["id"],
-                    "other_id": pair.second["id"], "pearson": pearson(first[target], second[target]),
-                    "iou_top20": top_region_iou(first[target], second[target], TOP_FRACTION), "figure": figure,
-                }
-            )  # fmt: skip
-    _write_csv(tmp / "pairs.csv", PAIR_COLUMNS, [{**r, "pearson": f"{r['pearson']:.6f}", "iou_top20": f"{r['iou_top20']:.6f}"} for r in results])
-    return {"top_fraction": TOP_FRACTION, "classes": summarize_pairs(results, job.targets, job.dataset.classes)}
-
-
-def _map_for(target: str, target_class: str) -> str:
-    return f"map for {target_class}" if target == target_class else f"map for {target} class ({target_class})"
 
 
 def _write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
