@@ -1,4 +1,5 @@
-"""`--device` and `--shard` parsing, shared by every command."""
+"""`--device` and `--shard` parsing, and what a device offers (mixed precision, room for data),
+shared by every command."""
 
 from __future__ import annotations
 
@@ -25,6 +26,32 @@ def resolve_device(spec: str = "auto"):
     if index >= torch.cuda.device_count():
         raise UsageError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
     return torch.device(f"cuda:{index}")
+
+
+def cuda_amp_dtype(device):
+    """The mixed-precision type on `device`: bf16 where the GPU has it (fp32's range, so no
+    gradient scaler), else fp16 (with one); None off CUDA. Training and sampling use the same."""
+    import torch
+
+    if torch.device(device).type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+# Share of the free device memory a whole data set may take before it stays on the host:
+# the model, its activations and the optimizer need the rest.
+DATA_SHARE_OF_FREE_MEMORY = 0.25
+
+
+def holds_data(device, nbytes: int) -> bool:
+    """Whether `nbytes` of stored pixels fit on `device` beside a model (always on the CPU)."""
+    import torch
+
+    device = torch.device(device)
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= DATA_SHARE_OF_FREE_MEMORY * free
 
 
 def parse_shard(spec: str | None) -> tuple[int, int]:

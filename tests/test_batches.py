@@ -19,3 +19,10 @@ def test_eight_bit_pixels_stay_uint8():
     on_device = pixels_on_device(stored, "cpu")
     assert on_device.dtype == torch.uint8
     np.testing.assert_array_equal(on_device.numpy(), stored)
+
+
+def test_data_always_fits_on_the_cpu():
+    from synthmed.devices import cuda_amp_dtype, holds_data
+
+    assert holds_data("cpu", 10**15)
+    assert cuda_amp_dtype("cpu") is None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from synthmed.devices import cuda_amp_dtype
 from synthmed.generate.fitted import FittedGenerator, noise_batch
 
 SAMPLERS = ("ddim", "dpm", "ddpm")
@@ -90,10 +91,8 @@ class DdpmGenerator(FittedGenerator):
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=self.lr)
         self.noise_scheduler = self._train_scheduler()
         self.device_type = torch.device(device).type
-        cuda = self.device_type == "cuda"
-        self.amp_dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda", enabled=cuda and self.amp_dtype == torch.float16)
-        self.autocast = cuda
+        self.amp_dtype = cuda_amp_dtype(device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         return {"unet": self.net, "ema": self.ema}, {"adamw": self.optimizer}
 
     def _train_step(self, group: Any, images: Any, labels: Any, device: Any) -> dict[str, float]:
@@ -106,7 +105,8 @@ class DdpmGenerator(FittedGenerator):
         null = self.arch["num_classes"]
         dropped = torch.rand(count, device=device) < self.label_dropout
         class_labels = torch.where(dropped, torch.full_like(labels, null), labels)
-        with torch.autocast(device_type=self.device_type, dtype=self.amp_dtype, enabled=self.autocast):
+        with torch.autocast(device_type=self.device_type, dtype=self.amp_dtype or torch.float32,
+                            enabled=self.amp_dtype is not None):
             predicted = self.net(noisy, timesteps, class_labels=class_labels).sample
         scheduler = self.noise_scheduler
         target = scheduler.get_velocity(images, noise, timesteps) if self.arch.get("prediction_type") == "v_prediction" \
@@ -125,7 +125,7 @@ class DdpmGenerator(FittedGenerator):
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.ema.update_parameters(self.net)
-        return {"loss": loss.item()}
+        return {"loss": loss.detach()}
 
     def _finish_fit(self) -> None:
         self.net = self.ema.module  # sample (and save) the EMA weights
@@ -161,12 +161,12 @@ class DdpmGenerator(FittedGenerator):
         guided = self.guidance != 1.0
         if guided:
             labels = torch.cat([labels, torch.full_like(labels, self.arch["num_classes"])])
-        cuda = torch.device(device).type == "cuda"
+        amp_dtype = cuda_amp_dtype(device)  # the precision training used on this device
         for t in scheduler.timesteps:
             model_input = scheduler.scale_model_input(sample, t)
             if guided:
                 model_input = torch.cat([model_input, model_input])
-            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=cuda):
+            with torch.autocast(device_type="cuda", dtype=amp_dtype or torch.float16, enabled=amp_dtype is not None):
                 output = self.net(model_input, t, class_labels=labels).sample.float()  # noise or v
             if guided:
                 conditional, unconditional = output.chunk(2)

@@ -17,6 +17,7 @@ from synthmed import __version__
 from synthmed.seeding import derive_seed
 
 MIN_BATCH = 2  # batch norm cannot train on a batch of one
+LOSS_EVERY = 10  # steps between the losses shown: reading one waits for the device to catch up
 
 
 class FittedGenerator:
@@ -28,6 +29,7 @@ class FittedGenerator:
     resumable_fit = True  # synthmed.protocols.ResumableFit
     stops_on_time = True  # synthmed.protocols.StopsOnTime
     epochs_done = 0
+    scaler: Any = None  # a torch.amp.GradScaler where a subclass trains in fp16; kept in fit checkpoints
 
     def __init__(self, *, batch_size: int = 32, lr: float = 1e-4) -> None:
         if batch_size < MIN_BATCH:
@@ -53,8 +55,9 @@ class FittedGenerator:
         """Training-only networks and optimizers: (modules, optimizers) by name, for fit checkpoints."""
         raise NotImplementedError
 
-    def _train_step(self, group: Any, images: Any, labels: Any, device: Any) -> dict[str, float]:
-        """One optimizer step on float images in [-1, 1]; returns losses to show."""
+    def _train_step(self, group: Any, images: Any, labels: Any, device: Any) -> dict[str, Any]:
+        """One optimizer step on float images in [-1, 1]; returns losses to show, as detached
+        0-d tensors (read on the host only now and then: each read waits for the device)."""
         raise NotImplementedError
 
     def _finish_fit(self) -> None:
@@ -88,7 +91,8 @@ class FittedGenerator:
 
         import torch
 
-        from synthmed.batches import to_unit_float
+        from synthmed.batches import pixels_on_device, to_unit_float
+        from synthmed.devices import holds_data
         from synthmed.errors import UsageError
         from synthmed.fit_state import (
             has_fit_state,
@@ -115,12 +119,18 @@ class FittedGenerator:
             if meta.get("arch") != self.arch or meta.get("seed") != seed:
                 raise UsageError(f"{state_dir}: the fit checkpoint was made with other data, seed or generator arguments; rerun without --resume")
             start = int(meta["epoch"])
-        data = to_unit_float(images, device=device) * 2 - 1
+            if meta.get("scaler") and self.scaler is not None:
+                self.scaler.load_state_dict(meta["scaler"])  # an fp16 fit resumes at its loss scale
+        # Stored pixels (uint8, or 16-bit as int32) on the device when they fit beside the model,
+        # else on the host; each batch becomes float in [-1, 1] on the device.
+        stored_bytes = images.nbytes * (2 if images.dtype == np.uint16 else 1)
+        data = pixels_on_device(images, device if holds_data(device, stored_bytes) else "cpu")
         targets = torch.from_numpy(labels).to(device)
         groups = self._groups(labels)
         if progress is not None and start:
             progress(self.fit_steps(labels, start))
         began = time.monotonic()
+        steps = 0
         self.epochs_done = start
         for epoch in range(start, epochs):
             if minutes is not None and epoch > start:
@@ -134,13 +144,19 @@ class FittedGenerator:
                 for chunk in order.split(self.batch_size):
                     if len(chunk) < MIN_BATCH:
                         continue
-                    chunk = chunk.to(device)
-                    losses = self._train_step(group, data[chunk], targets[chunk], device)
-                    if progress is not None:
-                        progress(1, **losses)
+                    batch = to_unit_float(data[chunk.to(data.device)], device=device) * 2 - 1
+                    losses = self._train_step(group, batch, targets[chunk.to(device)], device)
+                    if progress is None:
+                        continue
+                    steps += 1
+                    if steps % LOSS_EVERY == 0:
+                        progress(1, **{name: float(value) for name, value in losses.items()})
+                    else:
+                        progress(1)
             if state_dir is not None:
+                scaler = self.scaler.state_dict() if self.scaler is not None and self.scaler.is_enabled() else None
                 save_fit_state(state_dir, modules=modules, optimizers=optimizers,
-                               meta={"epoch": epoch + 1, "arch": self.arch, "seed": seed})
+                               meta={"epoch": epoch + 1, "arch": self.arch, "seed": seed, "scaler": scaler})
             self.epochs_done = epoch + 1
         torch.manual_seed(derive_seed(seed, "finish"))
         self._finish_fit()

@@ -82,7 +82,7 @@ class AcganGenerator(FittedGenerator):
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
-        return {"d": d_loss.item(), "g": g_loss.item()}
+        return {"d": d_loss.detach(), "g": g_loss.detach()}
 
     def _finish_fit(self) -> None:
         import torch
@@ -179,7 +179,7 @@ class DcganGenerator(FittedGenerator):
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-        return {"d": d_loss.item(), "g": g_loss.item()}
+        return {"d": d_loss.detach(), "g": g_loss.detach()}
 
     def _finish_fit(self) -> None:
         import torch

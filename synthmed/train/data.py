@@ -115,6 +115,8 @@ def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
         return None
     if device.type != "cuda":
         raise UsageError(f"--amp {mode}: mixed precision is only used on CUDA; use --amp off on {device.type}")
-    if mode == "bf16" or (mode == "auto" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    return torch.float16
+    if mode == "auto":
+        from synthmed.devices import cuda_amp_dtype
+
+        return cuda_amp_dtype(device)
+    return torch.bfloat16 if mode == "bf16" else torch.float16

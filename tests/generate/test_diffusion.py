@@ -49,7 +49,7 @@ def test_min_snr_weighting_changes_the_loss():
         generator._training_setup("cpu")
         torch.manual_seed(1)
         images = torch.from_numpy(blobs(8)).float() / 127.5 - 1
-        losses[gamma] = generator._train_step(None, images, torch.zeros(8, dtype=torch.long), "cpu")["loss"]
+        losses[gamma] = generator._train_step(None, images, torch.zeros(8, dtype=torch.long), "cpu")["loss"].item()
     assert losses[0.0] != pytest.approx(losses[5.0], rel=1e-3)
     with pytest.raises(ValueError, match="prediction"):
         DdpmGenerator(prediction="x0")
@@ -86,3 +86,34 @@ def test_dry_run_estimates_time_and_warns_above_an_hour_on_a_cpu(run, tmp_path):
     long = run(*base, "--fit-epochs", "10000000")
     assert long.code == 0 and "synthmed: warning: this job is estimated at" in long.err
     assert not (tmp_path / "x").exists()
+
+
+def test_an_fp16_fit_resumes_at_its_gradient_scale(tmp_path):
+    """The loss scale an fp16 fit has reached is part of its fit checkpoint (a CPU GradScaler
+    stands in for the CUDA one: the same state, the same code path)."""
+    import json
+
+    import numpy as np
+    import torch
+    from safetensors import safe_open
+
+    from synthmed.fit_state import STATE_FILE
+    from synthmed.generate.ddpm import DdpmGenerator
+
+    class ScaledDdpm(DdpmGenerator):
+        def _training_setup(self, device):
+            setup = super()._training_setup(device)
+            self.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=1)
+            return setup
+
+    images = np.random.default_rng(0).integers(0, 256, (8, 1, 16, 16), dtype=np.uint8)
+    labels = np.array([0, 1] * 4)
+    first = ScaledDdpm(preset="tiny", batch_size=4, steps=2)
+    first.fit(images, labels, epochs=1, device="cpu", seed=0, state_dir=tmp_path, num_classes=2)
+    with safe_open(str(tmp_path / STATE_FILE), framework="pt") as handle:
+        saved = json.loads(handle.metadata()["fit_state"])["meta"]["scaler"]
+    assert saved["scale"] == first.scaler.get_scale() > 2.0**10  # it grew once per finite step
+
+    resumed = ScaledDdpm(preset="tiny", batch_size=4, steps=2)
+    resumed.fit(images, labels, epochs=1, device="cpu", seed=0, state_dir=tmp_path, num_classes=2)
+    assert resumed.scaler.get_scale() == saved["scale"]  # nothing left to fit: the saved scale, not the initial one
