@@ -20,6 +20,14 @@ MIN_BATCH = 2  # batch norm cannot train on a batch of one
 LOSS_EVERY = 10  # steps between the losses shown: reading one waits for the device to catch up
 
 
+def positive_ints(**values: Any) -> tuple[int, ...]:
+    """The values as ints, refusing any under 1 by name (network widths and sizes)."""
+    for name, value in values.items():
+        if int(value) < 1:
+            raise ValueError(f"{name} must be a positive integer (got {value})")
+    return tuple(int(value) for value in values.values())
+
+
 class FittedGenerator:
     """Subclasses set `name` and implement `_arch_extra`, `_build`, `_training_setup`,
     `_train_step` and `_generate`."""

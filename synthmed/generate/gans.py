@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from synthmed.generate.fitted import FittedGenerator, noise_batch, standing_statistics
+from synthmed.generate.fitted import FittedGenerator, noise_batch, positive_ints, standing_statistics
 from synthmed.generate.gan_training import DEFAULT_AUGMENT, GanRecipe
 
 
@@ -25,7 +25,8 @@ class AcganGenerator(FittedGenerator):
         self.recipe = GanRecipe.from_args(augment=augment, loss=loss, spectral_norm=spectral_norm, r1=r1)
         if not 0 <= dropout < 1:
             raise ValueError("dropout must be in [0, 1)")
-        self.latent_dim, self.label_dim, self.width, self.dropout = int(latent_dim), int(label_dim), int(width), dropout
+        self.latent_dim, self.label_dim, self.width = positive_ints(latent_dim=latent_dim, label_dim=label_dim, width=width)
+        self.dropout = dropout
 
     def _arch_extra(self, image_size: tuple[int, int]) -> dict[str, Any]:
         from synthmed.generate.gan_models import seed_size
@@ -116,7 +117,8 @@ class DcganGenerator(FittedGenerator):
                  spectral_norm: bool = False, r1: float = 0.0) -> None:
         super().__init__(batch_size=batch_size, lr=lr)
         self.recipe = GanRecipe.from_args(augment=augment, loss=loss, spectral_norm=spectral_norm, r1=r1)
-        self.latent_dim, self.width, self.beta1 = int(latent_dim), int(width), float(beta1)
+        self.latent_dim, self.width = positive_ints(latent_dim=latent_dim, width=width)
+        self.beta1 = float(beta1)
 
     def _arch_extra(self, image_size: tuple[int, int]) -> dict[str, Any]:
         from synthmed.generate.gan_models import seed_size

@@ -97,8 +97,14 @@ def discover(inputs: list[Path], *, skip: set[Path] = frozenset(), skip_under: P
                 continue
             if path.resolve() in skip or (out_dir is not None and path.resolve().is_relative_to(out_dir)):
                 continue
-            found.append((path, prefix + relative.as_posix()))
+            found.append((path, printable(prefix + relative.as_posix())))
     return found
+
+
+def printable(name: str) -> str:
+    """A file name as text every output can hold: bytes that are not UTF-8 (which Python keeps
+    as lone surrogates, unwritable to CSV or JSON) become backslash escapes such as `\\xff`."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def split_from_path(rel: str) -> str | None:

@@ -440,3 +440,11 @@ def test_a_cached_encoder_of_other_images_is_refitted_and_said_so(small16, tmp_p
     make_dataset(copy, {"a": [("train", 16)] * 4, "b": [("train", 16)] * 4})  # other images at the same path
     encoder_for(Dataset.open(copy), device="cpu", warn=notes.append)
     assert len(notes) == 1 and "fitted on other images" in notes[0]
+
+
+@pytest.mark.parametrize("name,arg", [("dcgan", "width=-4"), ("acgan", "latent_dim=0")])
+def test_a_network_size_under_one_is_a_usage_error_with_nothing_left(run, small16, tmp_path, name, arg):
+    result = run("generate", small16, "-o", tmp_path / "out", "--generator", name, "-g", arg, "--fit-epochs", 1,
+                 "--per-class", 1, "-q")
+    assert result.code == 2 and result.err.count("\n") == 1 and "must be a positive integer" in result.err
+    assert list(tmp_path.iterdir()) == []

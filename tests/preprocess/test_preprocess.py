@@ -616,3 +616,18 @@ def test_old_spelling_split_in_its_new_meaning_or_with_the_new_one_is_refused(ru
                        "--split train: --split now means one split", "--split-fractions TRAIN,VAL,TEST")
     assert_usage_error(run("preprocess", class_folders, "-o", out, "--split", "0.8,0.1,0.1", "--split-fractions", "0.8,0.1,0.1"),
                        out, "--split and --split-fractions", "give only --split-fractions")
+
+
+def test_a_file_name_that_is_not_utf8_is_kept_with_escaped_bytes(run, tmp_path):
+    import os
+
+    rng = np.random.default_rng(0)
+    for label in ("A", "B"):
+        (tmp_path / "raw" / label).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 256, (20, 20), dtype=np.uint8)).save(tmp_path / "raw" / label / f"{i}.png")
+    os.rename(os.fsencode(tmp_path / "raw" / "A" / "0.png"), os.fsencode(tmp_path / "raw" / "A") + b"/\xff\xfe.png")
+    result = run("preprocess", tmp_path / "raw", "-o", tmp_path / "out", "--size", 16, "--split-fractions", "0.5,0.25,0.25", "-q")
+    assert result.code == 0, result.err
+    ids = [row["id"] for row in Dataset.open(tmp_path / "out").rows]
+    assert len(ids) == 8 and any(i.startswith("A-xff-xfe-") for i in ids)
