@@ -62,6 +62,8 @@ def split_train_val(dataset: Dataset, *, val_fraction: float | None, seed: int) 
 
 
 def check_training_rows(dataset: Dataset, train: Sequence[Row], val: Sequence[Row]) -> None:
+    if len(dataset.classes) < 2:
+        raise UsageError(f"{dataset.root}: one class ({', '.join(dataset.classes)}); a classifier needs at least two")
     missing = [label for label in dataset.classes if not any(row["label"] == label for row in train)]
     if missing:
         raise UsageError(f"{dataset.root}: class {missing[0]!r} has no train images; every class in "

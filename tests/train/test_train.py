@@ -354,3 +354,18 @@ def test_old_spelling_model_refused_with_the_new_name(run, sample_dataset, tmp_p
     (tmp_path / "FOLDER").mkdir()
     args = tuple(str(tmp_path / a) if a == "FOLDER" else a for a in args)
     _refused(run("train", sample_dataset, "-o", tmp_path / "run", *FAST, *args), tmp_path / "run", *words)
+
+
+def test_a_one_class_dataset_is_refused(run, tmp_path):
+    import numpy as np
+
+    from synthmed.data import DatasetWriter
+
+    rng = np.random.default_rng(0)
+    with DatasetWriter(tmp_path / "one", classes=["a"], command="test") as writer:
+        for i in range(9):
+            writer.add_image(rng.integers(0, 256, (16, 16), dtype=np.uint8), id=f"i{i}", label="a",
+                             split=("train", "val", "test")[i % 3])
+    result = run("train", tmp_path / "one", "-o", tmp_path / "run", "-c", "cnn-basic", "--epochs", 1, "-q")
+    assert result.code == 2 and "a classifier needs at least two" in result.err
+    assert not (tmp_path / "run").exists()
