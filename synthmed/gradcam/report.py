@@ -224,11 +224,14 @@ def _write_report(job: GradcamPlan, tmp: Path, device: Any, progress: Progress) 
         model_name=model_name,
     )
     done = {row["id"]: _finished(tmp, row, job, layer.name) for row in job.rows}
-    todo = [row for row in job.rows if done[row["id"]] is None]
+    # Batches are cut from the whole plan, not from what is left: a resumed run then computes
+    # each map in the batch an uninterrupted run would (batch make-up moves float results).
+    batches = [batch for batch in iter_chunks(job.rows, request.batch_size)
+               if any(done[row["id"]] is None for row in batch)]
     extractor = CamExtractor(model, layer, request.method)
-    task = start_task(progress, "explaining", total=len(todo), unit="img")
+    task = start_task(progress, "explaining", total=sum(done[row["id"]] is None for row in job.rows), unit="img")
     try:
-        for batch in iter_chunks(todo, request.batch_size):
+        for batch in batches:
             images = dataset.load_images(batch)
             x = model_input(images, config["normalization"], device=device)
             probabilities = predict(model, x)
@@ -238,13 +241,15 @@ def _write_report(job: GradcamPlan, tmp: Path, device: Any, progress: Progress) 
             for target in job.targets:
                 indices[target] = target_indices(target, predicted=predicted, labels=labels, classes=dataset.classes)
                 maps[target] = extractor.maps(x, indices[target])
-            for i, row in enumerate(batch):
+            missing = [i for i, row in enumerate(batch) if done[row["id"]] is None]
+            for i in missing:
+                row = batch[i]
                 done[row["id"]] = _write_image(
                     tmp, job, layer.name, row, images[i], probabilities[i],
                     {target: int(indices[target][i]) for target in job.targets},
                     {target: maps[target][i] for target in job.targets},
                 )  # fmt: skip
-            task(len(batch))
+            task(len(missing))
         task.finish()
     finally:
         extractor.close()

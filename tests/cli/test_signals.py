@@ -132,3 +132,18 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(sample_dataset, tmp_pat
     _run(["synthmed", *args, "--resume"], tmp_path)
     assert_same_outputs(tmp_path / "whole", tmp_path / "out")
     assert not partial_path(tmp_path / "out").exists()
+
+
+def test_sigkill_then_resume_gives_gradcam_the_maps_of_an_uninterrupted_run(sample_dataset, tmp_path):
+    from same_outputs import assert_same_outputs
+
+    _run(["synthmed", "train", sample_dataset, "-o", "run", "--epochs", "1", *TINY_CLASSIFIER, "--device", "cpu", "-q"],
+         tmp_path)
+    args = ["gradcam", "run", sample_dataset, "-o", "out", "--splits", "train,val,test", "--batch-size", "4",
+            "--no-figures", "--device", "cpu", "-q"]
+    _run(["synthmed", *[("whole" if part == "out" else part) for part in args]], tmp_path)
+    process = _start(args, tmp_path, partial_path(tmp_path / "out") / "maps" / "train")
+    _stop(process, signal.SIGKILL)
+    assert not (tmp_path / "out").exists() and partial_path(tmp_path / "out").is_dir()
+    _run(["synthmed", *args, "--resume"], tmp_path)
+    assert_same_outputs(tmp_path / "whole", tmp_path / "out")
