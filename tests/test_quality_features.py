@@ -103,3 +103,13 @@ def test_a_copy_shifted_by_one_pixel_is_a_feature_copy_not_a_pixel_one():
     stats["features"]["precision"] = 0.1
     verdict, problems = judge(stats)
     assert verdict == "off-distribution" and problems == ["precision 0.10"]
+
+
+def test_a_class_too_small_to_measure_is_unmeasured_not_ok():
+    from synthmed.quality.verdict import judge
+
+    one_image = {"diversity": {"ratio": None}, "copies": {"share": 0.0},
+                 "features": {"diversity": {"ratio": None}, "recall": None, "precision": None, "density": None}}
+    assert judge(one_image) == ("unmeasured", ["too few images to measure"])
+    measured = {**one_image, "diversity": {"ratio": 0.9}}
+    assert judge(measured) == ("ok", [])

@@ -12,6 +12,8 @@ is listed in `problems`):
   real image, which a one-pixel shift does not undo);
 - `off-distribution`: precision under `MIN_PRECISION` or density under `MIN_DENSITY`: many
   synthetic images lie outside the real images' neighbourhoods;
+- `unmeasured`: none of these could be computed (too few images: a class of one synthetic
+  image has no diversity, no neighbourhoods); nothing says such images are good;
 - `ok` otherwise.
 
 Estimates resting on fewer than `MIN_TRUSTED` images of either set are marked untrusted (and
@@ -29,7 +31,7 @@ FEATURE_COPY_FRACTION = 0.25
 MIN_PRECISION = 0.5
 MIN_DENSITY = 0.4
 MIN_TRUSTED = 20
-VERDICTS = ("ok", "collapsed", "copies", "off-distribution")
+VERDICTS = ("ok", "collapsed", "copies", "off-distribution", "unmeasured")
 
 THRESHOLDS = {"min_diversity_ratio": MIN_DIVERSITY, "min_recall": MIN_RECALL, "max_copy_share": MAX_COPY_SHARE,
               "feature_copy_fraction": FEATURE_COPY_FRACTION, "min_precision": MIN_PRECISION,
@@ -59,6 +61,10 @@ def judge(stats: dict[str, Any]) -> tuple[str, list[str]]:
         problems.append(("off-distribution", f"precision {features['precision']:.2f}"))
     if _below(features.get("density"), MIN_DENSITY):
         problems.append(("off-distribution", f"density {features['density']:.2f}"))
+    # Not being a copy says nothing of quality: without any of these the images are not judged.
+    measured = (feature_ratio, pixel_ratio, *(features.get(key) for key in ("recall", "precision", "density")))
+    if not problems and all(value is None for value in measured):
+        return "unmeasured", ["too few images to measure"]
     if not problems:
         return "ok", []
     first = min(VERDICTS.index(kind) for kind, _ in problems)
