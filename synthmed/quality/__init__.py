@@ -7,7 +7,7 @@ distributions in a feature space, a verdict per class, contact sheets, and the o
 - `features`: the feature spaces (a judge's penultimate layer, or a small domain encoder
   fitted on the real train split and cached per dataset);
 - `measures`: FID and KID (torchmetrics), precision / recall / density / coverage;
-- `verdict`: ok, collapsed, copies or off-distribution, and the thresholds;
+- `verdict`: ok, collapsed, copies, off-distribution or unmeasured, and the thresholds;
 - `report`: quality.json of `generate` and its contact sheets.
 
 quality.json, whichever command writes it:

@@ -141,4 +141,4 @@ def _quality(summary: dict[str, Any]) -> list[str]:
     return (["## Synthetic image quality", ""]
             + _table(["source", "class", "n syn/real", "FID", "precision", "recall", "coverage", "verdict"], rows)
             + ["Measured in a feature space fitted on the real train split (see the source's quality.json); "
-               "a verdict other than ok means the images are collapsed, copies or off-distribution.", ""])
+               "a verdict other than ok means the images are collapsed, copies, off-distribution or too few to measure.", ""])
