@@ -72,8 +72,6 @@ def load_run(run: Path | list[Path], dataset: Any) -> list[tuple[Path, Any, dict
 def evaluate_run(run: Path | list[Path], dataset_path: Path, *, split: str = "test", device: Any,
                  batch_size: int = 256) -> Evaluation:
     """Score every repeat of RUN (or of several shard RUNs) on one split of a dataset."""
-    import torch
-
     from synthmed.data import SPLITS, Dataset
 
     if split not in SPLITS:
@@ -86,9 +84,9 @@ def evaluate_run(run: Path | list[Path], dataset_path: Path, *, split: str = "te
         raise UsageError(f"{dataset.root}: the {split} split is empty; pick another with --split")
     repeats = load_run(run, dataset)
     dataset.check_images(rows)
-    images = torch.from_numpy(dataset.load_images(rows))
-    if images.dtype != torch.uint8:
-        images = images.to(torch.int32)
+    from synthmed.batches import pixels_on_device
+
+    images = pixels_on_device(dataset.load_images(rows), "cpu")
     labels = dataset.label_indices(rows)
     num_classes = len(dataset.classes)
 

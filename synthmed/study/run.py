@@ -61,9 +61,9 @@ class Context:
         source = cell.mix.source
         weights = settings.get("weights")
         if weights and weights not in self.weights_digests:
-            from synthmed.study.sources import file_digest
+            from synthmed.data.imageio import sha256_file
 
-            self.weights_digests[weights] = file_digest(Path(weights))
+            self.weights_digests[weights] = sha256_file(Path(weights))
         seed = repeat_seed(self.study.seed, repeat)
         key = job_key(version=__version__, dataset=self.real_digest, source=self.source_digests.get(source) if source else None,
                       cell=cell, settings=settings, seed=seed, weights=self.weights_digests.get(weights))

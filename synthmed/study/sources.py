@@ -33,14 +33,6 @@ def dataset_digest(path: Path) -> str:
     return digest({"metadata": content, "info": info})
 
 
-def file_digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
-
-
 def sample_key(sample: dict[str, Any]) -> str:
     return f"sample-{sample['size']}px-x{sample['scale']:g}-seed{sample['seed']}"
 

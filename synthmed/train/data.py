@@ -73,11 +73,10 @@ def check_training_rows(dataset: Dataset, train: Sequence[Row], val: Sequence[Ro
 
 
 def load_split(dataset: Dataset, rows: Sequence[Row], device: torch.device) -> SplitTensors:
-    images = torch.from_numpy(dataset.load_images(rows))
-    if images.dtype != torch.uint8:  # 16-bit data: kept as int32 so indexing and .float() work everywhere
-        images = images.to(torch.int32)
+    from synthmed.batches import pixels_on_device
+
     labels = torch.from_numpy(dataset.label_indices(rows))
-    return SplitTensors(images.to(device), labels.to(device))
+    return SplitTensors(pixels_on_device(dataset.load_images(rows), device), labels.to(device))
 
 
 def data_device(dataset: Dataset, n_images: int, device: torch.device) -> torch.device:
