@@ -16,8 +16,14 @@ is listed in `problems`):
   image has no diversity, no neighbourhoods); nothing says such images are good;
 - `ok` otherwise.
 
-Estimates resting on fewer than `MIN_TRUSTED` images of either set are marked untrusted (and
-warned about), but still judged.
+Estimates resting on fewer than `MIN_TRUSTED` images of either set are marked untrusted and
+warned about. Such a class is judged on diversity and copies only: its recall, precision and
+density are reported but not judged, because k-nearest-neighbour balls drawn around a handful
+of real images (at the sample data's scale 0.2, the 4 train slices of one subject) contain no
+held-out real image either: real val images posing as synthetic ones scored recall and
+precision 0.00 there, while in classes of 97 to 361 real images they scored recall 0.71-1.00,
+precision 0.86-1.00 and density 0.68-1.04, far above the limits below (see
+tests/test_quality_calibration.py, which checks that held-out real images are `ok`).
 """
 
 from __future__ import annotations
@@ -52,14 +58,16 @@ def judge(stats: dict[str, Any]) -> tuple[str, list[str]]:
         problems.append(("collapsed", f"feature diversity {feature_ratio:.2f} of the real images'"))
     if _below(pixel_ratio, MIN_DIVERSITY):
         problems.append(("collapsed", f"pixel diversity {pixel_ratio:.2f} of the real images'"))
-    if _below(features.get("recall"), MIN_RECALL):
+    # Neighbourhoods of too few real images hold no unseen real image either (see above).
+    neighbourhoods = features.get("trusted", True)
+    if neighbourhoods and _below(features.get("recall"), MIN_RECALL):
         problems.append(("collapsed", f"recall {features['recall']:.2f}"))
     share = (stats.get("copies") or {}).get("share")
     if share is not None and share > MAX_COPY_SHARE:
         problems.append(("copies", f"{share:.0%} near copies of real train images"))
-    if _below(features.get("precision"), MIN_PRECISION):
+    if neighbourhoods and _below(features.get("precision"), MIN_PRECISION):
         problems.append(("off-distribution", f"precision {features['precision']:.2f}"))
-    if _below(features.get("density"), MIN_DENSITY):
+    if neighbourhoods and _below(features.get("density"), MIN_DENSITY):
         problems.append(("off-distribution", f"density {features['density']:.2f}"))
     # Not being a copy says nothing of quality: without any of these the images are not judged.
     measured = (feature_ratio, pixel_ratio, *(features.get(key) for key in ("recall", "precision", "density")))
