@@ -1,20 +1,26 @@
-"""Which generator gives the most recognisable images for a fixed CPU budget?
+"""Which generator's images pass the quality verdict for a fixed fitting budget?
 
-On the sample dataset, each generator (ddpm, acgan, dcgan) is fitted epoch by epoch until
-`--budget` seconds of fitting are spent, then samples `--per-class` images per class. A
-judge classifier trained on the real images (`synthmed train`, run as a subprocess) scores
-them: the judge's accuracy on a generator's images (label fidelity) is the figure of merit;
-its accuracy on the real test images is printed alongside as the ceiling. Memorisation
-(near copies) and diversity (synthetic / real) are printed for each generator too.
+On the 32 px sample data, each generator (ddpm, acgan, dcgan, with their registered defaults
+unless SETTINGS below says otherwise) is fitted for `--fit-minutes` (default 5) of wall time
+on `--device`, then samples as many images per class as the class has real train images (at
+most `--per-class`). Per generator:
 
-    python benchmarks/bench_generators.py [--quick] [--budget 90] [--judge RUN] [--no-judge]
+- label fidelity: a judge classifier's accuracy on the synthetic images (`synthmed train` on
+  the real images, run as a subprocess), relative to its accuracy on the real test images;
+- FID, KID, precision / recall / density / coverage in the domain encoder's feature space,
+  near copies (pixels or features) and the verdict per class (synthmed.quality);
+- PASS or MISS against the targets below.
 
-Needs `synthmed train` (the train issue) unless `--judge RUN` or `--no-judge` is given.
+The first row is the reference every measure is calibrated on: the real val and test images
+posing as synthetic ones. On CUDA the device name and peak memory are printed too.
+
+    python benchmarks/bench_generators.py [--quick] [--fit-minutes 5] [--device auto] [--generators ddpm-tiny,acgan]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -22,100 +28,135 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import add_threads_option, apply_threads
+
+# name: (generator, settings). ddpm: the tiny preset (auto picks small at 32 px, whose steps
+# cost 4x more on a CPU) with the lr and batch that gave the lowest FID in a 5-minute fit
+# (docs/benchmarks.md); the GANs at the width the demo uses.
 GENERATORS = {
-    "acgan": {"width": 32},
-    "dcgan": {"width": 32},
-    "ddpm": {"preset": "small", "steps": 25},
+    "ddpm-tiny": ("ddpm", {"preset": "tiny", "lr": 1e-3, "batch_size": 32}),
+    "acgan": ("acgan", {"width": 32}),
+    "dcgan": ("dcgan", {"width": 32}),
 }
+DEFAULT_GENERATOR = "ddpm-tiny"
+TARGETS = {"fidelity_ratio": 0.9, "recall": 0.5, "coverage": 0.5}
+# Near copies: none beyond the real held-out images' own share (unseen real slices of other
+# subjects come that close to a train image too: 2 of 156 on the sample data).
 
 
 def train_judge(data: Path, out: Path, train_args: list[str]) -> Path:
-    probe = subprocess.run([sys.executable, "-m", "synthmed", "train", "--help"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        sys.exit("bench_generators: `synthmed train` is not available in this checkout (it comes with the train "
-                 "issue); pass --judge RUN with a classifier trained on the sample data, or --no-judge")
     command = [sys.executable, "-m", "synthmed", "train", str(data), "-o", str(out), *train_args, "-q"]
     print("judge:", " ".join(command[2:]), flush=True)
     subprocess.run(command, check=True)
     return out
 
 
-def fit_for(name: str, args: dict, images, labels, classes, budget: float, device, state_dir: Path):
-    """Fit one epoch at a time (continuing the fit checkpoint) until `budget` seconds are spent."""
-    from synthmed.registry import create_generator
+def misses(report: dict, fidelity_ratio: float | None, copy_share: float = 0.0) -> list[str]:
+    """The targets a quality report misses (empty: PASS)."""
+    overall, features = report["overall"], report["overall"]["features"]
+    found = []
+    if fidelity_ratio is not None and fidelity_ratio < TARGETS["fidelity_ratio"]:
+        found.append(f"fidelity {fidelity_ratio:.2f} < {TARGETS['fidelity_ratio']}")
+    for key in ("recall", "coverage"):
+        if features[key] is None or features[key] < TARGETS[key]:
+            found.append(f"{key} {features[key]} < {TARGETS[key]}")
+    collapsed = [c for c, s in report["classes"].items() if s["verdict"] == "collapsed"]
+    if collapsed:
+        found.append("collapsed: " + ", ".join(collapsed))
+    if (overall["copies"]["share"] or 0.0) > copy_share:
+        found.append(f"{overall['copies']['either']} near copies ({overall['copies']['share']:.1%})")
+    return found
 
-    epochs, spent = 0, 0.0
-    while spent < budget:
-        generator = create_generator(name, **args)
-        start = time.perf_counter()
-        epochs += 1
-        generator.fit(images, labels, epochs=epochs, device=device, seed=0, num_classes=len(classes),
-                      state_dir=state_dir)
-        spent += time.perf_counter() - start
-    return generator, epochs, spent
+
+def row(name: str, report: dict, fidelity_ratio: float | None, extra: str = "", copy_share: float = 0.0) -> str:
+    f = report["overall"]["features"]
+    verdicts = " ".join(f"{c[:4]}={s['verdict']}" for c, s in report["classes"].items())
+    ratio = "-" if fidelity_ratio is None else f"{fidelity_ratio:.2f}"
+    found = misses(report, fidelity_ratio, copy_share)
+    return (f"{name:>10} {extra:>16} fid/real {ratio:>4}  FID {f['fid']:7.2f}  KID {f['kid']:7.4f}  "
+            f"P {f['precision']:.2f} R {f['recall']:.2f} D {f['density']:.2f} C {f['coverage']:.2f}  "
+            f"copies {report['overall']['copies']['either']:3d}  {verdicts}  "
+            f"{'PASS' if not found else 'MISS (' + '; '.join(found) + ')'}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="budget 15 s per generator, 8 images per class")
-    parser.add_argument("--budget", type=float, default=90.0, help="seconds of fitting per generator")
-    parser.add_argument("--per-class", type=int, default=32)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 0.2 minutes per generator, 32 images per class")
+    parser.add_argument("--fit-minutes", type=float, default=5.0, help="wall-clock minutes of fitting per generator")
+    parser.add_argument("--per-class", type=int, default=128, help="most synthetic images per class")
     parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--scale", type=float, default=0.2, help="sample-data scale; below 0.2 the judge itself is near chance")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--scale", type=float, default=0.2, help="sample-data scale; below 0.2 the judge is near chance")
+    parser.add_argument("--device", default="auto")
     parser.add_argument("--judge", type=Path, help="a classifier RUN trained on the same sample data")
-    parser.add_argument("--no-judge", action="store_true", help="report memorisation and diversity only")
     parser.add_argument("--train-args", default="--classifier cnn-basic --epochs 15",
                         help="options for `synthmed train` when training the judge")
     parser.add_argument("--generators", default=",".join(GENERATORS))
+    add_threads_option(parser)
     args = parser.parse_args()
-    budget, per_class = (15.0, 8) if args.quick else (args.budget, args.per_class)
+    minutes, most = (0.2, 32) if args.quick else (args.fit_minutes, args.per_class)
+    threads = apply_threads(args.threads)
 
-    import numpy as np
+    import torch
 
+    from synthmed.checkpoint import load_classifier
     from synthmed.data import Dataset
-    from synthmed.devices import resolve_device
-    from synthmed.generate.report import Judge
-    from synthmed.quality import judge_predictions, quality_report
     from synthmed.data.sample import write_sample_dataset
+    from synthmed.devices import resolve_device
+    from synthmed.quality import judge_predictions, quality_report
+    from synthmed.quality.features import encoder_for
+    from synthmed.registry import create_generator
 
     device = resolve_device(args.device)
     work = Path(tempfile.mkdtemp(prefix="bench-generators-"))
+    os.environ["SYNTHMED_CACHE_DIR"] = str(work / "cache")  # the encoder of a throwaway dataset
     try:
         data = Dataset.open(write_sample_dataset(work / "data", size=args.size, scale=args.scale, seed=0))
-        judge = None
-        if not args.no_judge:
-            run = args.judge or train_judge(data.root, work / "judge", args.train_args.split())
-            from synthmed.checkpoint import load_classifier
-
-            module, config = load_classifier(run)
-            judge = Judge(module, config, run)
-            test = data.select(split="test")
-            hits = judge_predictions(module, config, data.load_images(test), device=device) == data.label_indices(test)
-            print(f"judge accuracy on real test images: {hits.mean():.3f} ({len(test)} images)")
+        run = args.judge or train_judge(data.root, work / "judge", args.train_args.split())
+        module, config = load_classifier(run)
+        test = data.select(split="test")
+        real_accuracy = float((judge_predictions(module, config, data.load_images(test), device=device)
+                               == data.label_indices(test)).mean())
+        encoder = encoder_for(data, device=device, warn=print)
         rows = data.select(split="train", source="real")
         images, labels = data.load_images(rows), data.label_indices(rows)
         real = {c: data.load_images(data.select(split="train", source="real", labels=[c])) for c in data.classes}
-        print(f"sample data {args.size} px, {len(rows)} train images; fit budget {budget:.0f} s per generator; "
-              f"{per_class} images per class; device {device}")
-        results = {}
+        where = f"{device}" + (f" ({torch.cuda.get_device_name(device)})" if torch.device(device).type == "cuda" else "")
+        print(f"sample data {args.size} px scale {args.scale}: {len(rows)} train images "
+              f"({', '.join(f'{c} {len(v)}' for c, v in real.items())}); {minutes:g} min of fitting per generator "
+              f"on {where}, {threads} torch thread(s); judge accuracy on the {len(test)} real test images "
+              f"{real_accuracy:.3f}")
+        print(f"targets: label fidelity >= {TARGETS['fidelity_ratio']} of real, recall and coverage >= "
+              f"{TARGETS['recall']}, no class collapsed, no more near copies than the real held-out images",
+              flush=True)
+
+        def measure(synthetic: dict) -> tuple[dict, float]:
+            report = quality_report(synthetic, real, classes=data.classes, judge=module, judge_config=config,
+                                    encoder=encoder, feature_space="encoder", device=device)
+            return report, report["overall"]["label_fidelity"] / real_accuracy
+
+        held_out = {c: data.load_images(data.select(split=("val", "test"), labels=[c])) for c in data.classes}
+        reference = measure(held_out)
+        copy_share = reference[0]["overall"]["copies"]["share"] or 0.0
+        print(row("real", *reference, extra="val+test", copy_share=copy_share), flush=True)
         for name in args.generators.split(","):
-            generator, epochs, spent = fit_for(name, GENERATORS[name], images, labels, data.classes, budget, device,
-                                               work / f"state-{name}")
-            synthetic = {c: generator.sample(i, per_class, seed=1, device=device) for i, c in enumerate(data.classes)}
-            report = quality_report(synthetic, real, classes=data.classes, judge=judge.module if judge else None,
-                                    judge_config=judge.config if judge else None, device=device)
-            results[name] = (epochs, spent, report)
-            overall = report["overall"]
-            ratios = [s["diversity"]["ratio"] for s in report["classes"].values() if s["diversity"]["ratio"] is not None]
-            fidelity = "-" if overall["label_fidelity"] is None else f"{overall['label_fidelity']:.3f}"
-            print(f"  {name:>6}: {epochs:3d} epochs in {spent:5.1f} s; judge accuracy {fidelity}; "
-                  f"near copies {overall['near_copies']}; diversity syn/real {np.mean(ratios):.2f}", flush=True)
-        if judge is not None:
-            best = max(results, key=lambda n: results[n][2]["overall"]["label_fidelity"])
-            worst = min(results, key=lambda n: results[n][2]["overall"]["label_fidelity"])
-            b, w = (results[n][2]["overall"]["label_fidelity"] for n in (best, worst))
-            print(f"ratio best/worst judge accuracy ({best}/{worst}): {b / max(w, 1e-9):.2f}")
+            target, settings = GENERATORS[name]
+            generator = create_generator(target, **settings)
+            if torch.device(device).type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            start = time.perf_counter()
+            generator.fit(images, labels, epochs=1_000_000, minutes=minutes, device=device, seed=0,
+                          num_classes=len(data.classes))
+            fitted = time.perf_counter() - start
+            start = time.perf_counter()
+            synthetic = {c: generator.sample(i, min(most, max(32, len(real[c]))), seed=1, device=device)
+                         for i, c in enumerate(data.classes)}
+            sampled = time.perf_counter() - start
+            memory = (f", peak {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB"
+                      if torch.device(device).type == "cuda" else "")
+            count = sum(len(v) for v in synthetic.values())
+            print(row(name, *measure(synthetic), extra=f"{generator.epochs_done} ep {fitted:.0f} s", copy_share=copy_share)
+                  + f"  [{count} sampled in {sampled:.0f} s{memory}]"
+                  + ("  <- default" if name == DEFAULT_GENERATOR else ""), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
