@@ -2,7 +2,8 @@
 
 On the 32 px sample data, each generator (ddpm, acgan, dcgan, with their registered defaults
 unless SETTINGS below says otherwise) is fitted for `--fit-minutes` (default 5) of wall time
-on `--device`, then samples as many images per class as the class has real train images (at
+(CPU time on a CPU, where other jobs would otherwise take steps away; wall time on a GPU) on
+`--device`, then samples as many images per class as the class has real train images (at
 most `--per-class`). Per generator:
 
 - label fidelity: a judge classifier's accuracy on the synthetic images (`synthmed train` on
@@ -51,6 +52,25 @@ def train_judge(data: Path, out: Path, train_args: list[str]) -> Path:
     return out
 
 
+def fit_on_cpu_time(target: str, settings: dict, images, labels, num_classes: int, minutes: float, state: Path):
+    """Fit epoch by epoch, each resumed from the last one's fit checkpoint, until this
+    process's CPU time spent fitting would pass `minutes` with one more epoch (its mean cost):
+    other jobs on a shared machine then take no steps away from the fit, as they do from a
+    wall-clock `--fit-minutes`. The same steps as one uninterrupted fit (resumes are exact)."""
+    from synthmed.registry import create_generator
+
+    spent, epochs = 0.0, 0
+    while True:
+        generator = create_generator(target, **settings)
+        start = time.process_time()
+        generator.fit(images, labels, epochs=epochs + 1, device="cpu", seed=0, num_classes=num_classes,
+                      state_dir=state)
+        spent += time.process_time() - start
+        epochs += 1
+        if spent + spent / epochs > minutes * 60:
+            return generator, spent
+
+
 def misses(report: dict, fidelity_ratio: float | None, copy_share: float = 0.0) -> list[str]:
     """The targets a quality report misses (empty: PASS)."""
     overall, features = report["overall"], report["overall"]["features"]
@@ -73,7 +93,7 @@ def row(name: str, report: dict, fidelity_ratio: float | None, extra: str = "", 
     verdicts = " ".join(f"{c[:4]}={s['verdict']}" for c, s in report["classes"].items())
     ratio = "-" if fidelity_ratio is None else f"{fidelity_ratio:.2f}"
     found = misses(report, fidelity_ratio, copy_share)
-    return (f"{name:>10} {extra:>16} fid/real {ratio:>4}  FID {f['fid']:7.2f}  KID {f['kid']:7.4f}  "
+    return (f"{name:>10} {extra:>24} fid/real {ratio:>4}  FID {f['fid']:7.2f}  KID {f['kid']:7.4f}  "
             f"P {f['precision']:.2f} R {f['recall']:.2f} D {f['density']:.2f} C {f['coverage']:.2f}  "
             f"copies {report['overall']['copies']['either']:3d}  {verdicts}  "
             f"{'PASS' if not found else 'MISS (' + '; '.join(found) + ')'}")
@@ -81,16 +101,21 @@ def row(name: str, report: dict, fidelity_ratio: float | None, extra: str = "", 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 0.2 minutes per generator, 32 images per class")
-    parser.add_argument("--fit-minutes", type=float, default=5.0, help="wall-clock minutes of fitting per generator")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 0.2 minutes per generator, 32 images per class")
+    parser.add_argument("--fit-minutes", type=float, default=5.0, help="minutes of fitting per generator (--clock)")
     parser.add_argument("--per-class", type=int, default=128, help="most synthetic images per class")
     parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--scale", type=float, default=0.2, help="sample-data scale; below 0.2 the judge is near chance")
+    parser.add_argument("--scale", type=float, default=0.2,
+                        help="sample-data scale; below 0.2 the judge is near chance")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--judge", type=Path, help="a classifier RUN trained on the same sample data")
     parser.add_argument("--train-args", default="--classifier cnn-basic --epochs 15",
                         help="options for `synthmed train` when training the judge")
     parser.add_argument("--generators", default=",".join(GENERATORS))
+    parser.add_argument("--clock", choices=("auto", "cpu", "wall"), default="auto",
+                        help="what --fit-minutes counts: this process's CPU time (auto on a CPU) or wall time "
+                             "(auto on a GPU, whose work CPU time does not count)")
     add_threads_option(parser)
     args = parser.parse_args()
     minutes, most = (0.2, 32) if args.quick else (args.fit_minutes, args.per_class)
@@ -107,6 +132,7 @@ def main() -> None:
     from synthmed.registry import create_generator
 
     device = resolve_device(args.device)
+    clock = args.clock if args.clock != "auto" else "cpu" if torch.device(device).type == "cpu" else "wall"
     work = Path(tempfile.mkdtemp(prefix="bench-generators-"))
     os.environ["SYNTHMED_CACHE_DIR"] = str(work / "cache")  # the encoder of a throwaway dataset
     try:
@@ -120,10 +146,11 @@ def main() -> None:
         rows = data.select(split="train", source="real")
         images, labels = data.load_images(rows), data.label_indices(rows)
         real = {c: data.load_images(data.select(split="train", source="real", labels=[c])) for c in data.classes}
-        where = f"{device}" + (f" ({torch.cuda.get_device_name(device)})" if torch.device(device).type == "cuda" else "")
+        cuda = torch.device(device).type == "cuda"
+        where = f"{device}" + (f" ({torch.cuda.get_device_name(device)})" if cuda else "")
         print(f"sample data {args.size} px scale {args.scale}: {len(rows)} train images "
-              f"({', '.join(f'{c} {len(v)}' for c, v in real.items())}); {minutes:g} min of fitting per generator "
-              f"on {where}, {threads} torch thread(s); judge accuracy on the {len(test)} real test images "
+              f"({', '.join(f'{c} {len(v)}' for c, v in real.items())}); {minutes:g} min ({clock} time) of fitting "
+              f"per generator on {where}, {threads} torch thread(s); judge accuracy on the {len(test)} real test images "
               f"{real_accuracy:.3f}")
         print(f"targets: label fidelity >= {TARGETS['fidelity_ratio']} of real, recall and coverage >= "
               f"{TARGETS['recall']}, no class collapsed, no more near copies than the real held-out images",
@@ -141,20 +168,25 @@ def main() -> None:
         for name in args.generators.split(","):
             target, settings = GENERATORS[name]
             generator = create_generator(target, **settings)
-            if torch.device(device).type == "cuda":
+            if cuda:
                 torch.cuda.reset_peak_memory_stats(device)
-            start = time.perf_counter()
-            generator.fit(images, labels, epochs=1_000_000, minutes=minutes, device=device, seed=0,
-                          num_classes=len(data.classes))
+            start, cpu = time.perf_counter(), None
+            if clock == "cpu":
+                generator, cpu = fit_on_cpu_time(target, settings, images, labels, len(data.classes), minutes,
+                                                 work / f"state-{name}")
+            else:
+                generator.fit(images, labels, epochs=1_000_000, minutes=minutes, device=device, seed=0,
+                              num_classes=len(data.classes))
             fitted = time.perf_counter() - start
             start = time.perf_counter()
             synthetic = {c: generator.sample(i, min(most, max(32, len(real[c]))), seed=1, device=device)
                          for i, c in enumerate(data.classes)}
             sampled = time.perf_counter() - start
             memory = (f", peak {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB"
-                      if torch.device(device).type == "cuda" else "")
+                      if cuda else "")
             count = sum(len(v) for v in synthetic.values())
-            print(row(name, *measure(synthetic), extra=f"{generator.epochs_done} ep {fitted:.0f} s", copy_share=copy_share)
+            print(row(name, *measure(synthetic), extra=f"{generator.epochs_done} ep {fitted:.0f} s"
+                      + ("" if cpu is None else f" ({cpu:.0f} cpu s)"), copy_share=copy_share)
                   + f"  [{count} sampled in {sampled:.0f} s{memory}]"
                   + ("  <- default" if name == DEFAULT_GENERATOR else ""), flush=True)
     finally:

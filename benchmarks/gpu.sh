@@ -34,6 +34,7 @@ bench augment 60 benchmarks/bench_augment.py --device "$DEVICE" --parts ab $QUIC
 bench sampling 150 benchmarks/bench_sampling.py --device "$DEVICE" --quick
 bench gradcam 30 benchmarks/bench_gradcam.py --device "$DEVICE" --batch-size 64 $QUICK
 bench codec 90 benchmarks/bench_codec.py --device "$DEVICE" --quick
+bench generators 150 benchmarks/bench_generators.py --device "$DEVICE" --fit-minutes 0.5 --threads 1
 
 echo "== CUDA tests"
 SYNTHMED_TEST_DEVICE=$DEVICE timeout 150 "$PYTHON" -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 \
@@ -50,5 +51,6 @@ echo "== figures on $DEVICE"
     pick sampling '^ +(DDPM [0-9]+|DDIM 25|DPM-Solver\+\+ 25) '
     pick gradcam 'maps/s|ratio'
     pick codec '^learned|BD-rate'
+    pick generators '(PASS|MISS)'
     pick tests '(passed|failed|skipped)'
 } | cut -c1-160

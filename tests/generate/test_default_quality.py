@@ -11,8 +11,9 @@ DEFAULT_GENERATOR, SETTINGS = "ddpm", {"preset": "tiny", "lr": 1e-3, "batch_size
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="not reached yet: a 5-minute fit on a shared 2-core CPU (~450 steps) leaves "
-                   "every class but the 4-image one collapsed (recall 0.00-0.14; docs/benchmarks.md)")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="not reached yet: a 5-minute fit on a shared 2-core CPU (~450 steps) leaves every class "
+                          "but the 4-image one collapsed (recall 0.00-0.14; docs/benchmarks.md)")
 def test_the_default_generator_does_not_collapse_on_the_sample_data(tmp_path):
     import torch
 
