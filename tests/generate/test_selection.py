@@ -130,6 +130,20 @@ def test_select_by_fid_end_to_end_and_history_without_it(run, small16, tmp_path)
     assert all(float(r["loss_d"]) > 0 for r in rows)
 
 
+def test_select_by_with_a_time_budget(run, small16, tmp_path):
+    out = tmp_path / "timed"
+    result = run("generate", small16, "-o", out, "--generator", "dcgan", *CLI_TINY, "--fit-minutes", "0.02",
+                 "--select-by", "fid", "--fit-only", "--json")
+    assert result.code == 0, result.err
+    selection = json.loads(result.out)["selection"]
+    rows = history(out)
+    # Checks every 5 epochs on a time budget, and the last epoch is always scored.
+    assert selection["epochs"] == len(rows) >= 1 and rows[-1]["fid"] != ""
+    assert [r["epoch"] for r in rows if r["fid"]] == [str(e) for e in range(5, len(rows), 5)] + [str(len(rows))]
+    recorded = json.loads((out / "options.json").read_text())["options"]
+    assert recorded["--check-every"] == 5 and recorded["--patience"] == 3
+
+
 class CrashingAcgan:
     """Plugin: `crashy`, an acgan whose fit raises after `fail_after` optimizer steps."""
 
