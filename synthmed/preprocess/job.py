@@ -12,6 +12,7 @@ import numpy as np
 
 from synthmed.data.imageio import decode_png, encode_png
 from synthmed.data import check_leakage, DatasetWriter, RejectedLog
+from synthmed.data.writing import pixel_sums
 from synthmed.errors import UsageError
 from synthmed.progress import Advance, Progress, no_progress, start_task
 from synthmed.preprocess.labels import InputFile
@@ -87,7 +88,7 @@ def run_preprocess(job: PreprocessJob, *, progress: Progress = no_progress) -> d
             split = split_of[row.id]
             image = row.image
             writer.add_png(
-                image.png, shape=image.shape, dtype=image.dtype, id=row.id, label=row.label, split=split, subject=row.subject or ""
+                image.png, shape=image.shape, dtype=image.dtype, sums=image.sums, id=row.id, label=row.label, split=split, subject=row.subject or ""
             )
             counts[(split, row.label)] += 1
         RejectedLog(writer.tmp).add_all(("", rel, reason) for rel, reason in rejected)
@@ -217,6 +218,7 @@ def _uniform_channels(rows: list[Planned], steps: Steps) -> None:
             row.image.png = encode_png(pixels)
             row.image.shape = (3, *pixels.shape[:2])
             row.image.digest = pixel_digest(pixels)
+            row.image.sums = pixel_sums(pixels)
 
 
 def _write_duplicates(path: Path, duplicates, split_of: dict[str, str]) -> None:

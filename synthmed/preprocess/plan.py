@@ -10,6 +10,7 @@ from typing import Iterator
 
 from synthmed.data.imageio import channels_of, encode_png
 from synthmed.data import refuse_output_over_inputs
+from synthmed.data.writing import PixelSums, pixel_sums
 from synthmed.devices import take_shard
 from synthmed.errors import UsageError
 from synthmed.preprocess.labels import InputFile, LabelRules, discover, plan_file
@@ -42,6 +43,7 @@ class ProcessedImage:
     shape: tuple[int, int, int]  # (C, H, W)
     dtype: str
     digest: str
+    sums: PixelSums  # for the train statistics, so the main process never decodes the PNG again
     subject: str | None = None
     split: str | None = None
     label_index: int | None = None
@@ -83,6 +85,7 @@ def process_file(task: tuple[Path, ReadOptions, Steps]) -> FileResult:
                     shape=(channels_of(pixels), *pixels.shape[:2]),
                     dtype=str(pixels.dtype),
                     digest=pixel_digest(pixels),
+                    sums=pixel_sums(pixels),
                     subject=raw.subject,
                     split=raw.meta.get("split"),
                     label_index=raw.meta.get("label_index"),
