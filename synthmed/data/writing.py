@@ -84,6 +84,7 @@ class DatasetWriter:
         self._dtypes: set[str] = set()
         self._row_shapes: dict[str, tuple[int, ...]] = {}
         self._row_dtypes: dict[str, str] = {}
+        self._folders: set[Path] = set()
         self._sums: dict[str, PixelSums] = {}  # id -> sums of pixels in hand, so finishing reads no image back
         self._journal_path = self.tmp / JOURNAL
         if self.folder.resumed:
@@ -207,6 +208,20 @@ class DatasetWriter:
         self._commit_row(row, shape=tuple(shape), dtype=dtype)
         return row
 
+    def add_png_file(
+        self, staged: Path, *, sha256: str, shape: tuple[int, ...], dtype: str, id: str, label: str, split: str,
+        source: str = "real", sums: PixelSums | None = None, **fields: Any
+    ) -> Row:
+        """Like `add_png` for a PNG file written elsewhere on the output's filesystem: it is moved in
+        (a rename); `sha256` is the digest of its bytes, computed by whoever wrote them."""
+        row = self._new_row(id=id, label=label, split=split, source=source, extension=".png", fields=fields)
+        os.replace(staged, self._target(row))
+        row["sha256"] = sha256
+        if sums is not None:
+            self._sums[id] = sums
+        self._commit_row(row, shape=tuple(shape), dtype=dtype)
+        return row
+
     def add_file(self, source_path: Path, row: Row, **overrides: Any) -> Row:
         """Copy an existing dataset image with its row (hard link when the filesystem allows).
 
@@ -243,9 +258,16 @@ class DatasetWriter:
         self._commit_row(new, shape=header.shape, dtype="uint16" if header.bit_depth > 8 else "uint8")
         return new
 
-    def _write_bytes(self, row: Row, data: bytes) -> None:
+    def _target(self, row: Row) -> Path:
+        """Where the row's file goes, its folder made (once per folder)."""
         target = self.tmp / row["file_name"]
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent not in self._folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(target.parent)
+        return target
+
+    def _write_bytes(self, row: Row, data: bytes) -> None:
+        target = self._target(row)
         scratch = target.with_name(target.name + ".tmp")
         scratch.write_bytes(data)
         os.replace(scratch, target)

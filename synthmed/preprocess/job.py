@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import csv
-import io
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from synthmed.data.imageio import decode_png, encode_png
+from synthmed.data.imageio import decode_png, encode_png, sha256_bytes
 from synthmed.data import check_leakage, DatasetWriter, RejectedLog
 from synthmed.data.writing import pixel_sums
 from synthmed.errors import UsageError
@@ -27,6 +26,7 @@ from synthmed.preprocess.plan import (
     _natural_key,
     prepare_preprocess,
     row_id,
+    staging_folder,
 )
 from synthmed.preprocess.splits import Item, assign_splits, resolve_duplicates
 from synthmed.preprocess.steps import Steps, pixel_digest
@@ -40,10 +40,15 @@ def preprocess(inputs: list[Path], out: Path, config: PreprocessConfig, *, overw
 
 def run_preprocess(job: PreprocessJob, *, progress: Progress = no_progress) -> dict:
     """Read, process, split and write the planned files (reported as the task "reading")."""
+    with staging_folder(job.out) as stage:
+        return _run(job, stage, progress)
+
+
+def _run(job: PreprocessJob, stage: Path, progress: Progress) -> dict:
     inputs, out, config, overwrite, files = job.inputs, job.out, job.config, job.overwrite, job.files
     filtered, planned_labels = job.filtered, job.planned_labels
     with start_task(progress, "reading", total=len(files), unit="file") as task:
-        rows, rejected, dropped_by_class = _read_files(files, config, task)
+        rows, rejected, dropped_by_class = _read_files(files, config, stage, task)
     filtered += dropped_by_class
     if not rows:
         if rejected:
@@ -87,9 +92,8 @@ def run_preprocess(job: PreprocessJob, *, progress: Progress = no_progress) -> d
                 continue
             split = split_of[row.id]
             image = row.image
-            writer.add_png(
-                image.png, shape=image.shape, dtype=image.dtype, sums=image.sums, id=row.id, label=row.label, split=split, subject=row.subject or ""
-            )
+            writer.add_png_file(Path(image.staged), sha256=image.sha256, shape=image.shape, dtype=image.dtype,
+                                sums=image.sums, id=row.id, label=row.label, split=split, subject=row.subject or "")
             counts[(split, row.label)] += 1
         RejectedLog(writer.tmp).add_all(("", rel, reason) for rel, reason in rejected)
         _write_duplicates(writer.tmp / "duplicates.csv", duplicates, split_of)
@@ -108,13 +112,13 @@ def run_preprocess(job: PreprocessJob, *, progress: Progress = no_progress) -> d
 
 
 def _read_files(
-    files: list[InputFile], config: PreprocessConfig, advance: Advance
+    files: list[InputFile], config: PreprocessConfig, stage: Path, advance: Advance
 ) -> tuple[list[Planned], list[tuple[str, str]], int]:
     """Read and process every file (in order); returns rows, rejected (file, reason), images filtered out."""
     rows: list[Planned] = []
     rejected: list[tuple[str, str]] = []
     filtered = 0
-    tasks = [(f.path, config.read, config.steps) for f in files]
+    tasks = [(f.path, config.read, config.steps, str(stage / str(number))) for number, f in enumerate(files)]
     for file, result in zip(files, _map_files(tasks, config.workers)):
         advance(1)
         if result.usage_error:
@@ -214,8 +218,10 @@ def _uniform_channels(rows: list[Planned], steps: Steps) -> None:
         return
     for row in rows:
         if row.image.shape[0] == 1:
-            pixels = np.repeat(decode_png(io.BytesIO(row.image.png))[:, :, None], 3, axis=2)
-            row.image.png = encode_png(pixels)
+            pixels = np.repeat(decode_png(Path(row.image.staged))[:, :, None], 3, axis=2)
+            data = encode_png(pixels)
+            Path(row.image.staged).write_bytes(data)
+            row.image.sha256 = sha256_bytes(data)
             row.image.shape = (3, *pixels.shape[:2])
             row.image.digest = pixel_digest(pixels)
             row.image.sums = pixel_sums(pixels)
