@@ -29,7 +29,7 @@ from synthmed.preprocess.plan import (
     staging_folder,
 )
 from synthmed.preprocess.splits import Item, assign_splits, resolve_duplicates
-from synthmed.preprocess.steps import Steps, pixel_digest
+from synthmed.preprocess.steps import Steps
 from synthmed.preprocess.subjects import subject_grouping
 
 
@@ -61,7 +61,7 @@ def _run(job: PreprocessJob, stage: Path, progress: Progress) -> dict:
     _check_classes(rows, classes, config, rejected)
     _uniform_channels(rows, config.steps)
 
-    items = [Item(r.id, r.label, r.image.digest, r.subject, r.split) for r in rows]
+    items = [Item(r.id, r.label, r.image.sha256, r.subject, r.split) for r in rows]
     split_of = _decide_splits(rows, items, config)
     duplicates = resolve_duplicates(items, split_of)
     kept = [row for row in rows if row.id not in duplicates.dropped]
@@ -223,7 +223,6 @@ def _uniform_channels(rows: list[Planned], steps: Steps) -> None:
             Path(row.image.staged).write_bytes(data)
             row.image.sha256 = sha256_bytes(data)
             row.image.shape = (3, *pixels.shape[:2])
-            row.image.digest = pixel_digest(pixels)
             row.image.sums = pixel_sums(pixels)
 
 

@@ -18,7 +18,7 @@ from synthmed.devices import take_shard
 from synthmed.errors import UsageError
 from synthmed.preprocess.labels import InputFile, LabelRules, discover, plan_file
 from synthmed.preprocess.reading import ReadOptions, UnreadableFile, read_file
-from synthmed.preprocess.steps import Steps, pixel_digest, process
+from synthmed.preprocess.steps import Steps, process
 
 # Files with these endings are images for the built-in readers; their labels are checked before reading.
 KNOWN_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom", ".nii", ".nii.gz")
@@ -43,10 +43,10 @@ class PreprocessConfig:
 class ProcessedImage:
     key: str
     staged: str  # the PNG, written by the worker into the staging folder; the main process only moves it
-    sha256: str  # of the staged file's bytes
+    sha256: str  # of the staged file's bytes; PNG is lossless and its encoding deterministic, so this
+    # is also the key of pixel-identical images (duplicates)
     shape: tuple[int, int, int]  # (C, H, W)
     dtype: str
-    digest: str
     sums: PixelSums  # for the train statistics, so the main process never decodes the PNG again
     subject: str | None = None
     split: str | None = None
@@ -94,7 +94,6 @@ def process_file(task: tuple[Path, ReadOptions, Steps, str]) -> FileResult:
                     sha256=sha256_bytes(data),
                     shape=(channels_of(pixels), *pixels.shape[:2]),
                     dtype=str(pixels.dtype),
-                    digest=pixel_digest(pixels),
                     sums=pixel_sums(pixels),
                     subject=raw.subject,
                     split=raw.meta.get("split"),
