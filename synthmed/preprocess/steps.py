@@ -61,7 +61,12 @@ def process(raw: RawImage, steps: Steps) -> np.ndarray:
     """One raw image -> stored pixels: uint8 (H, W) / (H, W, 3), or uint16 (H, W)."""
     raw = _grey_if_channels_equal(raw, steps.mode)
     if uint8_path(raw, steps):
-        return _process_uint8(raw.pixels, steps)
+        return process_uint8(raw.pixels, steps)
+    return process_float(raw, steps)
+
+
+def process_float(raw: RawImage, steps: Steps) -> np.ndarray:
+    """The general path: float32 in [0, 1] from `to_unit` to `quantise`."""
     image = to_unit(raw, steps)
     image = to_channels(image, steps.mode)
     if steps.crop:
@@ -76,8 +81,9 @@ def process(raw: RawImage, steps: Steps) -> np.ndarray:
 def uint8_path(raw: RawImage, steps: Steps) -> bool:
     """Whether the image can stay uint8 throughout: 8-bit grey input stored at 8 bits, whose
     intensity step maps 0..255 to itself (no window, no inversion, no per-image rescaling).
-    Every step then gives the float path's values exactly, except the resize, which is Pillow's
-    8-bit Lanczos (within one level of the float resize)."""
+    Every step then gives the float path's values exactly, except the resize: Pillow's 8-bit
+    Lanczos, what a Pillow script gets, mostly within one level of the float resize but more
+    beside saturated edges (burned-in text), as its two passes clip between them."""
     pixels = raw.pixels
     return (
         pixels.dtype == np.uint8
@@ -91,7 +97,8 @@ def uint8_path(raw: RawImage, steps: Steps) -> bool:
     )
 
 
-def _process_uint8(pixels: np.ndarray, steps: Steps) -> np.ndarray:
+def process_uint8(pixels: np.ndarray, steps: Steps) -> np.ndarray:
+    """The path of images `uint8_path` allows: (H, W) uint8 in, uint8 out."""
     if steps.crop:
         # the box from the float values, so it is the float path's box
         grey = to_unit(RawImage(pixels), steps)
