@@ -34,7 +34,7 @@ completions: install
 
 # The CPU benchmarks at their default sizes (an hour or more on 2 idle cores; see docs/benchmarks.md).
 # `make bench BENCH_ARGS=--quick` checks that each one runs, in a few minutes each.
-BENCH_CPU := startup preprocess train_pipeline augment sampling codec gradcam generators interpolation openai_concurrency
+BENCH_CPU := startup preprocess train_pipeline augment sampling codec gradcam generators interpolation openai_concurrency study
 BENCH_ARGS ?=
 bench: install
 	for b in $(BENCH_CPU); do echo "== bench_$$b"; $(PY) benchmarks/bench_$$b.py $(BENCH_ARGS) || exit 1; done
