@@ -11,7 +11,7 @@ _synthmed() {
         compare) opts="--metric --minority --plot --allow-different-images --json -h --help" ;;
         compress) opts="-o --output --codec -c --quality --splits --report-split --decode --fit-epochs --model --device --seed --overwrite --resume --json --quiet -q -h --help" ;;
         evaluate) opts="-o --output --split --batch-size --device --overwrite --json --quiet -q -h --help" ;;
-        generate) opts="-o --output --generator -g --generator-arg --classes --per-class --ratio --balance --model --fit-only --fit-epochs --fit-minutes --steps --guidance --batch-size --judge --copy-threshold --strict-quality --per-image --splits --concurrency --max-requests --allow-upload --dry-run --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
+        generate) opts="-o --output --generator -g --generator-arg --classes --per-class --ratio --balance --model --fit-only --fit-epochs --fit-minutes --select-by --check-every --patience --steps --guidance --batch-size --judge --copy-threshold --strict-quality --per-image --splits --concurrency --max-requests --allow-upload --dry-run --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
         gradcam) opts="-o --output --target -t --method --layer --splits --classes --source --limit --pairs --figures --no-figures --batch-size --seed --device --overwrite --resume --json --quiet -q -h --help" ;;
         info) opts="--deep --grid --json -h --help" ;;
         interpolate) opts="-o --output --autoencoder -a --autoencoder-arg --model --fit-epochs --loss --batch-size --lr --n --within-class --across-classes --alphas --mix-weights --concentration --per-class --ratio --classes --near-copy-ssim --lpips-weights --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
@@ -28,6 +28,7 @@ _synthmed() {
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
         --codec) COMPREPLY=($(compgen -W "learned-factorized learned-hyperprior png jpeg webp jpeg2000 jpegxl jpegxl-lossless avif jpegls" -- "$cur")); return ;;
         --generator) COMPREPLY=($(compgen -W "ddpm acgan dcgan" -- "$cur")); return ;;
+        --select-by) COMPREPLY=($(compgen -W "fid" -- "$cur")); return ;;
         --method) COMPREPLY=($(compgen -W "gradcam gradcam++ hirescam xgradcam layercam" -- "$cur")); return ;;
         --source) COMPREPLY=($(compgen -W "real synthetic augmented" -- "$cur")); return ;;
         --autoencoder) COMPREPLY=($(compgen -W "cnn-ae unet-ae vae acai" -- "$cur")); return ;;

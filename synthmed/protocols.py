@@ -62,6 +62,17 @@ class StopsOnTime(Protocol):
     epochs_done: int
 
 
+class SelectsCheckpoint(Protocol):
+    """`fit(..., check=FitCheck)` (`synthmed.generate.selection`): call the check every few
+    epochs with the sampling network in place, end with its best weights, stop when it says
+    so, and say in `epochs_done` how many epochs ran, in `selected_epoch` which one was kept.
+    Declared by the class attribute `selects_checkpoint = True`."""
+
+    selects_checkpoint: Literal[True]
+    epochs_done: int
+    selected_epoch: int | None
+
+
 @runtime_checkable
 class CountsFitSteps(Protocol):
     def fit_steps(self, labels: np.ndarray, epochs: int) -> int:

@@ -74,6 +74,9 @@ def generate(
     fit_only: Annotated[bool, typer.Option("--fit-only", help="Fit and save OUT/model/ without sampling.")] = False,
     fit_epochs: FitEpochs = None,
     fit_minutes: Annotated[Optional[float], typer.Option("--fit-minutes", help="Fit for about M minutes instead of a number of epochs (stops after the last epoch that ends in time).")] = None,
+    select_by: Annotated[Optional[str], typer.Option("--select-by", help="Keep the fit's best checkpoint by this score (fid: feature-space FID of fixed-seed samples against the real val images) and stop when it stops improving.")] = None,
+    check_every: Annotated[Optional[int], typer.Option("--check-every", help="With --select-by: score every E epochs (default: a tenth of --fit-epochs, 5 with --fit-minutes).")] = None,
+    patience: Annotated[Optional[int], typer.Option("--patience", help="With --select-by: stop after P checks without a better score (default 3).")] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", help="Sampling steps (ddpm, default 20; same as -g steps=N).")] = None,
     guidance: Annotated[Optional[float], typer.Option("--guidance", help="Classifier-free guidance scale (ddpm, default 2.0; 1 = none).")] = None,
     batch_size: BatchSize = 64,
@@ -113,7 +116,8 @@ def generate(
     counts_given = per_class is not None or ratio is not None or balance
 
     if entry.info.conditioning == "image":
-        job.refuse_fit_options(model=model, fit_only=fit_only, fit_epochs=fit_epochs, fit_minutes=fit_minutes)
+        job.refuse_fit_options(model=model, fit_only=fit_only, fit_epochs=fit_epochs, fit_minutes=fit_minutes,
+                               select_by=select_by)
         request = job.VariationRequest(
             dataset=data, entry=entry, out=output, args=args, classes=chosen if classes else None,
             counts=options.plan_counts(data, chosen, per_class=per_class, ratio=ratio, balance=balance) if counts_given else None,
@@ -140,7 +144,8 @@ def generate(
     request = job.ClassRequest(
         dataset=data, entry=entry, out=output, args=args, classes=chosen, counts=counts, seed=seed, device_spec=device,
         shard=shard_index, model=model, fit_only=fit_only, fit_epochs=fit_epochs, fit_minutes=fit_minutes, batch_size=batch_size, judge=judge,
-        copy_threshold=copy_threshold, strict_quality=strict_quality, overwrite=overwrite, resume=resume)
+        copy_threshold=copy_threshold, strict_quality=strict_quality, overwrite=overwrite, resume=resume,
+        select_by=select_by, check_every=check_every, patience=patience)
     if dry_run:
         from synthmed.devices import resolve_device
 
@@ -159,9 +164,21 @@ def generate(
         return
     with progress(quiet=quiet) as display:
         summary = job.run_class_generation(request, progress=display, on_estimate=lambda e, d: _show_estimate(e, d, quiet=quiet))
+    if "selection" in summary:
+        _show_selection(summary["selection"], quiet=quiet)
     if "quality" in summary:
         show_quality(summary["quality"], quiet=quiet)
     emit(output, summary, as_json=json)
+
+
+def _show_selection(selection: dict, *, quiet: bool) -> None:
+    for line in selection.get("warnings", []):
+        sys.stderr.write(f"synthmed: warning: {line}\n")
+    if "kept_epoch" in selection:
+        fid = selection["fid"]
+        show(f"kept epoch {selection['kept_epoch']} of {selection['epochs']} "
+             f"({selection['select_by']} {'-' if fid is None else f'{fid:.2f}'}, {selection['checks']} check(s); "
+             "model/history.csv)", quiet=quiet)
 
 
 def _show_estimate(estimate: dict, device, *, quiet: bool = False) -> None:

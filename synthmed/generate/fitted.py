@@ -2,8 +2,8 @@
 model folders, and seeded per-image sampling.
 
 Beyond `synthmed.protocols.ClassConditionalGenerator` they have every optional capability
-declared there: `ResumableFit` (`fit(..., num_classes=, state_dir=)`), `CountsFitSteps`,
-`SamplesPerSeed`, `ChecksSize` and `LoadsModel`.
+declared there: `ResumableFit` (`fit(..., num_classes=, state_dir=)`), `StopsOnTime`,
+`SelectsCheckpoint`, `CountsFitSteps`, `SamplesPerSeed`, `ChecksSize` and `LoadsModel`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ class FittedGenerator:
     version = __version__
     resumable_fit = True  # synthmed.protocols.ResumableFit
     stops_on_time = True  # synthmed.protocols.StopsOnTime
+    selects_checkpoint = True  # synthmed.protocols.SelectsCheckpoint
     epochs_done = 0
+    selected_epoch: int | None = None  # the epoch whose weights the fit ended with
     scaler: Any = None  # a torch.amp.GradScaler where a subclass trains in fp16; kept in fit checkpoints
 
     def __init__(self, *, batch_size: int = 32, lr: float = 1e-4) -> None:
@@ -94,7 +96,11 @@ class FittedGenerator:
 
     def fit(self, images: np.ndarray, labels: np.ndarray, *, epochs: int, device: Any, seed: int,
             progress: Callable[..., None] | None = None, num_classes: int | None = None,
-            state_dir: Path | None = None, minutes: float | None = None) -> None:
+            state_dir: Path | None = None, minutes: float | None = None, check: Any = None) -> None:
+        """`check`: a `synthmed.generate.selection.FitCheck`, called after every epoch it says is
+        due (and after the last one) with the sampling network in place; it keeps the best
+        weights, which the fit ends with, and may stop the fit early. `fit_history` gets one
+        row per epoch (steps so far, mean losses)."""
         import time
 
         import torch
@@ -121,12 +127,19 @@ class FittedGenerator:
         self._build(self.arch)
         self.net.to(device)
         modules, optimizers = self._training_setup(device)
-        start = 0
+        start, stopped = 0, False
+        self.fit_history: list[dict[str, Any]] = []
         if has_fit_state(state_dir):
-            meta = load_fit_state(state_dir, modules=modules, optimizers=optimizers)
+            saved: dict[str, Any] = {}
+            meta = load_fit_state(state_dir, modules=modules, optimizers=optimizers, tensors=saved)
             if meta.get("arch") != self.arch or meta.get("seed") != seed:
                 raise UsageError(f"{state_dir}: the fit checkpoint was made with other data, seed or generator arguments; rerun without --resume")
-            start = int(meta["epoch"])
+            if (check is None) != (meta.get("check") is None):
+                raise UsageError(f"{state_dir}: the fit checkpoint was made with other best-checkpoint options; rerun without --resume")
+            start, stopped = int(meta["epoch"]), bool(meta.get("stopped"))
+            self.fit_history = list(meta.get("history") or [])
+            if check is not None:
+                check.restore(meta["check"], saved)
             if meta.get("scaler") and self.scaler is not None:
                 self.scaler.load_state_dict(meta["scaler"])  # an fp16 fit resumes at its loss scale
         # Stored pixels (uint8, or 16-bit as int32) on the device when they fit beside the model,
@@ -138,15 +151,19 @@ class FittedGenerator:
         if progress is not None and start:
             progress(self.fit_steps(labels, start))
         began = time.monotonic()
-        steps = 0
+        steps = self.fit_history[-1]["steps"] if self.fit_history else 0
         self.epochs_done = start
         for epoch in range(start, epochs):
+            if stopped:
+                break
             if minutes is not None and epoch > start:
                 spent = time.monotonic() - began
                 if spent + spent / (epoch - start) > minutes * 60:  # the next epoch would end too late
                     break
             # Re-seeding per epoch makes a resumed fit draw what an uninterrupted one would.
             torch.manual_seed(derive_seed(seed, "fit", epoch))
+            sums: dict[str, Any] = {}  # loss sums stay on the device: read once per epoch
+            epoch_steps = 0
             for group, indices in groups:
                 order = torch.from_numpy(indices)[torch.randperm(len(indices))]
                 for chunk in order.split(self.batch_size):
@@ -154,21 +171,58 @@ class FittedGenerator:
                         continue
                     batch = to_unit_float(data[chunk.to(data.device)], device=device) * 2 - 1
                     losses = self._train_step(group, batch, targets[chunk.to(device)], device)
+                    for name, value in losses.items():
+                        sums[name] = sums[name] + value if name in sums else value
+                    epoch_steps += 1
                     if progress is None:
                         continue
-                    steps += 1
-                    if steps % LOSS_EVERY == 0:
+                    if (steps + epoch_steps) % LOSS_EVERY == 0:
                         progress(1, **{name: float(value) for name, value in losses.items()})
                     else:
                         progress(1)
+            steps += epoch_steps
+            self.fit_history.append({"epoch": epoch + 1, "steps": steps,
+                                     "losses": {k: float(v) / max(epoch_steps, 1) for k, v in sums.items()}})
+            if check is not None and check.due(epoch + 1):
+                stopped = self._check(check, epoch + 1, seed)
             if state_dir is not None:
                 scaler = self.scaler.state_dict() if self.scaler is not None and self.scaler.is_enabled() else None
-                save_fit_state(state_dir, modules=modules, optimizers=optimizers,
-                               meta={"epoch": epoch + 1, "arch": self.arch, "seed": seed, "scaler": scaler})
+                check_meta, check_tensors = check.state() if check is not None else (None, {})
+                save_fit_state(state_dir, modules=modules, optimizers=optimizers, tensors=check_tensors,
+                               meta={"epoch": epoch + 1, "arch": self.arch, "seed": seed, "scaler": scaler,
+                                     "history": self.fit_history, "check": check_meta, "stopped": stopped})
             self.epochs_done = epoch + 1
+        if check is not None and self.epochs_done and self.epochs_done not in check.scores:
+            self._check(check, self.epochs_done, seed)  # the last weights are a candidate too
         torch.manual_seed(derive_seed(seed, "finish"))
         self._finish_fit()
+        self.selected_epoch = self.epochs_done
+        if check is not None and check.best_weights is not None:
+            self.net.load_state_dict(check.best_weights)
+            self.selected_epoch = check.best_epoch
         self.net.eval()
+
+    def _check(self, check: Any, epoch: int, seed: int) -> bool:
+        """`check(epoch, self)` with the network `_finish_fit` would leave in `self.net`, then
+        the fit's own state back: `_finish_fit` may swap attributes (EMA weights in place of
+        the trained ones), drop training networks or recompute buffers (standing statistics)."""
+        import torch
+
+        attributes = dict(self.__dict__)
+        trained = {k: v.clone() for k, v in self.net.state_dict().items()}
+        modes = [(m, m.training) for value in attributes.values() if isinstance(value, torch.nn.Module)
+                 for m in value.modules()]
+        torch.manual_seed(derive_seed(seed, "finish"))  # as at the end of a fit: the same network
+        self._finish_fit()
+        try:
+            stop = check(epoch, self)
+        finally:
+            self.__dict__.clear()
+            self.__dict__.update(attributes)
+            self.net.load_state_dict(trained)
+            for module, training in modes:
+                module.training = training
+        return stop
 
     # ---- sampling
 

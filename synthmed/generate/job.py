@@ -55,6 +55,9 @@ class ClassRequest:
     strict_quality: bool = False
     overwrite: bool = False
     resume: bool = False
+    select_by: str | None = None  # "fid": keep the best checkpoint of the fit (synthmed.generate.selection)
+    check_every: int | None = None  # epochs between checks (default: a tenth of the fit, or 5 on a time budget)
+    patience: int | None = None  # checks without improvement before the fit stops
 
 
 def validate_class_request(request: ClassRequest) -> tuple[Any, Judge | None, list[Row] | None]:
@@ -72,7 +75,8 @@ def validate_class_request(request: ClassRequest) -> tuple[Any, Judge | None, li
             raise UsageError("--fit-minutes sets the length of a fit, but --model skips fitting; drop one of them")
         if not getattr(make_generator(entry, request.args), "stops_on_time", False):
             raise UsageError(f"--fit-minutes: generator {entry.name!r} cannot stop a fit on time; use --fit-epochs")
-    if request.fit_only and (any(request.counts.values()) or request.judge is not None):
+    _check_selection(request)
+    if request.fit_only and (any(request.counts.values()) or (request.judge is not None and request.select_by is None)):
         raise UsageError("--fit-only fits without sampling; drop --per-class/--ratio/--balance/--judge, or --fit-only")
     if not request.fit_only and not request.counts:
         raise UsageError("say how many images to make: --per-class N, --ratio R or --balance (or --fit-only)")
@@ -93,7 +97,7 @@ def validate_class_request(request: ClassRequest) -> tuple[Any, Judge | None, li
         raise UsageError(f"nothing to generate in shard {request.shard[0] + 1}/{request.shard[1]}: "
                          f"it gets no images of {sum(request.counts.values())}")
     dataset.require_uniform_size()
-    judge = load_judge(request.judge, dataset) if request.judge is not None and not request.fit_only else None
+    judge = load_judge(request.judge, dataset) if request.judge is not None else None
     if request.model is not None:
         generator, _ = load_model(entry, find_model_folder(request.model), dataset, request.classes, request.args)
         return generator, judge, None
@@ -105,6 +109,29 @@ def validate_class_request(request: ClassRequest) -> tuple[Any, Judge | None, li
         except ValueError as exc:
             raise UsageError(f"--generator {entry.name}: {exc}; resize with `synthmed preprocess --size N`") from None
     return None, judge, rows
+
+
+def _check_selection(request: ClassRequest) -> None:
+    from synthmed.generate.selection import check_selection, val_rows
+
+    check_selection(request.select_by, request.check_every, request.patience)
+    if request.select_by is None:
+        return
+    if request.model is not None:
+        raise UsageError("--select-by picks the best checkpoint of a fit, but --model skips fitting; drop one of them")
+    if not getattr(make_generator(request.entry, request.args), "selects_checkpoint", False):
+        raise UsageError(f"--select-by: generator {request.entry.name!r} cannot keep the best checkpoint of its fit")
+    val_rows(request.dataset, request.classes)
+
+
+def selection_pace(request: ClassRequest) -> tuple[int, int]:
+    """(check every E epochs, patience P) with the defaults filled in: about ten checks over a
+    fit of known length, every DEFAULT_CHECK_EVERY epochs on a time budget."""
+    from synthmed.generate.selection import DEFAULT_CHECK_EVERY, DEFAULT_PATIENCE
+
+    epochs = None if request.fit_minutes is not None else request.fit_epochs or request.entry.info.fit_epochs
+    every = request.check_every or (max(1, round(epochs / 10)) if epochs else DEFAULT_CHECK_EVERY)
+    return every, request.patience or DEFAULT_PATIENCE
 
 
 def _rows_read(dataset: Dataset, rows: Sequence[Row], counts: dict[str, int], quality: bool) -> list[Row]:
@@ -138,8 +165,10 @@ def estimate_class_request(request: ClassRequest, generator: Any, rows: Sequence
 
 
 def _fit_or_reuse(request: ClassRequest, tmp: Path, rows: Sequence[Row], device: Any, progress: Progress,
-                  on_estimate: Callable[[dict[str, Any], Any], None] | None = None) -> Any:
-    """Fit into `tmp/model` (continuing a fit checkpoint on --resume), or load a fit finished earlier."""
+                  on_estimate: Callable[[dict[str, Any], Any], None] | None = None, judge: Judge | None = None,
+                  summary: dict[str, Any] | None = None) -> Any:
+    """Fit into `tmp/model` (continuing a fit checkpoint on --resume), or load a fit finished
+    earlier; with --select-by, `summary` gets the selection (kept epoch, its FID, warnings)."""
     entry, dataset = request.entry, request.dataset
     model_dir = tmp / MODEL_FOLDER
     if request.resume and (model_dir / "config.json").is_file():
@@ -152,11 +181,36 @@ def _fit_or_reuse(request: ClassRequest, tmp: Path, rows: Sequence[Row], device:
     generator = make_generator(entry, request.args)
     epochs = request.fit_epochs or entry.info.fit_epochs
     state_dir = tmp / FIT_STATE_FOLDER
+    check = _fit_check(request, judge, device, summary if summary is not None else {})
     epochs = fit_generator(generator, dataset, rows, epochs=epochs, device=device, seed=request.seed,
-                           state_dir=state_dir, progress=progress, minutes=request.fit_minutes)
+                           state_dir=state_dir, progress=progress, minutes=request.fit_minutes, check=check)
     save_model(generator, model_dir, entry, dataset, request.classes, request.args, epochs)
+    if getattr(generator, "fit_history", None) is not None:
+        from synthmed.generate.selection import write_history
+
+        write_history(model_dir, generator.fit_history, check.scores if check else {}, generator.selected_epoch)
+    if check is not None and summary is not None:
+        summary["selection"] = {**summary.get("selection", {}), "select_by": request.select_by,
+                                "epochs": epochs, "kept_epoch": check.best_epoch,
+                                "fid": check.scores.get(check.best_epoch), "checks": len(check.scores)}
     shutil.rmtree(state_dir, ignore_errors=True)
     return generator
+
+
+def _fit_check(request: ClassRequest, judge: Judge | None, device: Any, summary: dict[str, Any]) -> Any:
+    """The `FitCheck` of --select-by fid, in the feature space of the quality report."""
+    if request.select_by is None:
+        return None
+    from synthmed.generate.report import feature_space
+    from synthmed.generate.selection import FitCheck, fid_score
+
+    notes: list[str] = []
+    encoder, _ = feature_space(request.dataset, judge, device=device, notes=notes)
+    if notes:
+        summary["selection"] = {"warnings": notes}
+    every, patience = selection_pace(request)
+    return FitCheck(fid_score(request.dataset, request.classes, encoder, seed=request.seed, device=device),
+                    every=every, patience=patience)
 
 
 def run_class_generation(request: ClassRequest, *, progress: Progress = no_progress,
@@ -168,7 +222,12 @@ def run_class_generation(request: ClassRequest, *, progress: Progress = no_progr
     device = resolve_device(request.device_spec)
     generator, judge, rows = validate_class_request(request)
     dataset, entry = request.dataset, request.entry
-    dataset.check_images(_rows_read(dataset, rows or [], request.counts, judge is not None or not request.fit_only))
+    read = _rows_read(dataset, rows or [], request.counts, judge is not None or not request.fit_only)
+    if request.select_by is not None:
+        from synthmed.generate.selection import val_rows
+
+        read += [row for chosen in val_rows(dataset, request.classes).values() for row in chosen]
+    dataset.check_images(read)
     options = RunOptions("generate", {
         "--generator": entry.tag, "-g/--generator-arg": request.args, "--classes": request.classes,
         "--per-class/--ratio/--balance": request.counts, "--fit-only": request.fit_only,
@@ -176,13 +235,15 @@ def run_class_generation(request: ClassRequest, *, progress: Progress = no_progr
         "--model": resolved(request.model), "--judge": resolved(request.judge),
         "--copy-threshold": request.copy_threshold, "--seed": request.seed,
         "--shard": f"{request.shard[0] + 1}/{request.shard[1]}",
+        **dict(zip(("--select-by", "--check-every", "--patience"),
+                   (request.select_by, *selection_pace(request)) if request.select_by else (None, None, None))),
     })
     summary: dict[str, Any] = {"generator": entry.tag, "seed": request.seed}
     if request.fit_only:
         with OutputFolder(request.out, inputs=[dataset.root, request.model, request.judge], overwrite=request.overwrite,
                           resume=request.resume, resumable=True, options=options) as folder:
             if not folder.finished:
-                _fit_or_reuse(request, folder.tmp, rows, device, progress, on_estimate)
+                _fit_or_reuse(request, folder.tmp, rows, device, progress, on_estimate, judge, summary)
                 folder.write_provenance("generate", [dataset.root], generator=entry.tag, fit_only=True)
         return {**summary, "model": str(request.out / MODEL_FOLDER)}
 
@@ -194,7 +255,7 @@ def run_class_generation(request: ClassRequest, *, progress: Progress = no_progr
                            resume=request.resume, resumable=True, options=options, info=info)
     with writer:
         if generator is None:
-            generator = _fit_or_reuse(request, writer.tmp, rows, device, progress, on_estimate)
+            generator = _fit_or_reuse(request, writer.tmp, rows, device, progress, on_estimate, judge, summary)
         plan = plan_sampling(request.counts, generator_name=entry.name, seed=request.seed, shard=request.shard,
                              done=writer.has)
         written = sample_into(writer, generator, entry, dataset, plan, seed=request.seed, device=device,
@@ -235,10 +296,10 @@ class VariationRequest:
 
 
 def refuse_fit_options(*, model: Path | None, fit_only: bool, fit_epochs: int | None,
-                       fit_minutes: float | None = None) -> None:
+                       fit_minutes: float | None = None, select_by: str | None = None) -> None:
     """Options of fitted generators, given with an image-conditional one."""
     for option, value in (("--model", model), ("--fit-only", fit_only or None), ("--fit-epochs", fit_epochs),
-                          ("--fit-minutes", fit_minutes)):
+                          ("--fit-minutes", fit_minutes), ("--select-by", select_by)):
         if value is not None:
             raise UsageError(f"{option} is for generators that are fitted (conditioning 'class'); "
                              "image-conditional generators are not fitted")

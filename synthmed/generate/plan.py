@@ -119,11 +119,14 @@ def load_model(entry: Entry, folder: Path, dataset: Dataset, classes: Sequence[s
 
 def save_model(generator: Any, folder: Path, entry: Entry, dataset: Dataset, classes: Sequence[str],
                args: dict[str, Any], epochs: int) -> None:
-    """`generator.save(folder)`, then the facts `--model` checks added to its config.json."""
+    """`generator.save(folder)`, then the facts `--model` checks added to its config.json
+    (and `selected_epoch`, the epoch whose weights were kept, for a generator that says)."""
     generator.save(folder)
     path = Path(folder) / "config.json"
     config = read_json(path, what="a model folder") if path.is_file() else {"format_version": 1}
     config.update(kind="generator", name=entry.name, plugin=entry.plugin, version=entry.version, args=args,
                   classes=dataset.classes, fitted_classes=list(classes), image_size=list(dataset.require_uniform_size()),
                   channels=dataset.channels, normalization=dataset.stats, fit_epochs=epochs)
+    if getattr(generator, "selected_epoch", None) is not None:
+        config["selected_epoch"] = int(generator.selected_epoch)
     write_json(path, config)

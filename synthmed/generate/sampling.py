@@ -35,23 +35,26 @@ MAX_TIMED_EPOCHS = 100_000  # the epoch bound of a fit that --fit-minutes stops
 
 def fit_generator(generator: Any, dataset: Dataset, rows: Sequence[Row], *, epochs: int | None, device: Any,
                   seed: int, state_dir: Path | None, progress: Progress = no_progress,
-                  minutes: float | None = None) -> int:
+                  minutes: float | None = None, check: Any = None) -> int:
     """`generator.fit` on the rows' images, reported as one task (in optimizer steps when the
-    generator can tell how many there will be); with `minutes` it stops on time. Returns the
-    number of epochs fitted."""
+    generator can tell how many there will be); with `minutes` it stops on time, with `check`
+    (a `synthmed.generate.selection.FitCheck`) it keeps the best checkpoint and may stop early.
+    Returns the number of epochs fitted."""
     images = dataset.load_images(rows)
     labels = dataset.label_indices(rows)
     if minutes is not None:
         epochs = MAX_TIMED_EPOCHS
     total = generator.fit_steps(labels, epochs) if isinstance(generator, CountsFitSteps) and minutes is None else None
-    timed = {"minutes": minutes} if minutes is not None else {}
+    timed: dict[str, Any] = {"minutes": minutes} if minutes is not None else {}
+    if check is not None:
+        timed["check"] = check
     with start_task(progress, f"fitting {generator.name}", total=total, unit="step") as task:
         if isinstance(generator, ResumableFit):
             generator.fit(images, labels, epochs=epochs, device=device, seed=seed, progress=task,
                           num_classes=len(dataset.classes), state_dir=state_dir, **timed)
         else:
             generator.fit(images, labels, epochs=epochs, device=device, seed=seed, progress=task, **timed)
-    return int(getattr(generator, "epochs_done", epochs)) if minutes is not None else epochs
+    return int(getattr(generator, "epochs_done", epochs)) if minutes is not None or check is not None else epochs
 
 
 def row_id(generator_name: str, label: str, seed: int, index: int) -> str:

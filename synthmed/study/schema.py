@@ -108,6 +108,9 @@ class SourceSpec:
     args: dict[str, Any] = field(default_factory=dict)
     fit_epochs: int | None = None
     pool: float = 1.0  # images made = pool x the most any cell asks for
+    select_by: str | None = None  # generator sources: `generate --select-by`, `--check-every`, `--patience`
+    check_every: int | None = None
+    patience: int | None = None
 
 
 @dataclass
@@ -255,10 +258,13 @@ def _dataset(study: Study, value: Any) -> None:
                     "seed": int_of(loc, sample.get("seed", 0), ("dataset", "sample", "seed"))}
 
 
+SELECTION_KEYS = ("select_by", "check_every", "patience")
+
+
 def _source(loc: Located, name: str, value: Any) -> SourceSpec:
     path = ("sources", name)
     table = table_of(loc, value, path)
-    check_keys(loc, table, (*SOURCE_KINDS, "args", "fit_epochs", "pool"), path)
+    check_keys(loc, table, (*SOURCE_KINDS, "args", "fit_epochs", "pool", *SELECTION_KEYS), path)
     kinds = [k for k in SOURCE_KINDS if k in table]
     if len(kinds) != 1:
         raise loc.error(path, f"give exactly one of {', '.join(SOURCE_KINDS)} (found {len(kinds)})")
@@ -272,6 +278,14 @@ def _source(loc: Located, name: str, value: Any) -> SourceSpec:
     spec = SourceSpec(name, kind, target, dict(table_of(loc, table.get("args", {}), (*path, "args"))))
     if "fit_epochs" in table:
         spec.fit_epochs = int_of(loc, table["fit_epochs"], (*path, "fit_epochs"), minimum=1)
+    for key in SELECTION_KEYS if kind != "generator" else ():
+        if key in table:
+            raise loc.error((*path, key), f"a {kind} source takes no {key} (it is for generator sources)")
+    if "select_by" in table:
+        spec.select_by = string_of(loc, table["select_by"], (*path, "select_by"))
+    for key in ("check_every", "patience"):
+        if key in table:
+            setattr(spec, key, int_of(loc, table[key], (*path, key), minimum=1))
     spec.pool = number_of(loc, table.get("pool", 1.0), (*path, "pool"))
     if spec.pool < 1:
         raise loc.error((*path, "pool"), f"{spec.pool} must be at least 1 (a multiple of the most any cell asks for)")

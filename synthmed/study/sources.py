@@ -50,8 +50,9 @@ def pool_counts_per_class(counts: dict[str, int], pool: float) -> dict[str, int]
 def source_folder(root: Path, spec: SourceSpec, real_digest: str, counts: dict[str, int], seed: int) -> Path:
     from synthmed import __version__
 
+    selection = {"select_by": spec.select_by, "check_every": spec.check_every, "patience": spec.patience}
     key = digest({"kind": spec.kind, "target": spec.target, "args": spec.args, "fit_epochs": spec.fit_epochs,
-                  "counts": counts, "seed": seed, "dataset": real_digest, "version": __version__})
+                  **(selection if spec.select_by else {}), "counts": counts, "seed": seed, "dataset": real_digest, "version": __version__})
     return root / f"{spec.name}-{key[:12]}"
 
 
@@ -91,7 +92,8 @@ def _make(spec: SourceSpec, real_path: Path, out: Path, counts: dict[str, int], 
 
         request = ClassRequest(dataset=real, entry=generator_entry(spec.target), out=out, args=spec.args, classes=classes,
                                counts={c: counts[c] for c in classes}, seed=source_seed, device_spec=device,
-                               fit_epochs=spec.fit_epochs)
+                               fit_epochs=spec.fit_epochs, select_by=spec.select_by, check_every=spec.check_every,
+                               patience=spec.patience)
         run_class_generation(request, progress=progress)
     elif spec.kind == "augment":
         from synthmed.augment.job import augment_dataset

@@ -123,6 +123,13 @@ def _check_sources(study: Study, real: Dataset) -> None:
                     raise UsageError(f"generator {spec.target!r} makes variations of given images; make them with "
                                      "`synthmed generate` first and name the folder as a `path` source")
                 probe = make_generator(entry, spec.args)
+                if spec.select_by is not None or spec.check_every is not None or spec.patience is not None:
+                    from synthmed.generate.selection import check_selection, val_rows
+
+                    check_selection(spec.select_by, spec.check_every, spec.patience)
+                    if not getattr(probe, "selects_checkpoint", False):
+                        raise UsageError(f"select_by: generator {spec.target!r} cannot keep the best checkpoint of its fit")
+                    val_rows(real, real.classes)
                 if hasattr(probe, "check_size"):
                     try:
                         probe.check_size(real.require_uniform_size(), real.channels)

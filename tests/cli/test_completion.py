@@ -91,6 +91,7 @@ def test_fish_completes_commands_options_and_values():
 def test_the_offered_values_are_their_owners():
     from synthmed.cli.completion import VALUES
     from synthmed.data import SOURCES, SPLITS
+    from synthmed.generate.selection import SELECT_BY
     from synthmed.gradcam.cam import METHODS
     from synthmed.registry import list_entries
     from synthmed.train.settings import AMP_MODES
@@ -105,3 +106,4 @@ def test_the_offered_values_are_their_owners():
     assert [n for n in VALUES["--codec"] if n in codecs] == codecs  # all of them (some need optional libraries)
     assert VALUES["--split"] == VALUES["--splits"] == list(SPLITS) and VALUES["--source"] == list(SOURCES)
     assert VALUES["--method"] == list(METHODS) and VALUES["--amp"] == list(AMP_MODES)
+    assert VALUES["--select-by"] == list(SELECT_BY)

@@ -13,8 +13,9 @@ import pytest
 from conftest import REPO
 
 # Options spelt in two command modules on purpose: preprocess resizes to N or HxW,
-# sample-data draws N x N phantoms (an int).
-OWN_SPELLING = {"--size"}
+# sample-data draws N x N phantoms (an int); --patience is early stopping's patience in both
+# train (val checked every epoch, default 2) and generate (checks of --select-by, unset without it).
+OWN_SPELLING = {"--size", "--patience"}
 
 
 def _commands() -> dict:

@@ -212,6 +212,7 @@ split = "test"
 generator = "dcgan"
 args = { width = 4, batch_size = 8 }
 fit_epochs = 1
+select_by = "fid"
 
 [axes]
 real = [1.0]
@@ -224,6 +225,8 @@ classifier = ["cnn-basic"]
     assert result.code == 0, result.err
     summary = json.loads((out / "summary.json").read_text())
     quality = summary["source_quality"]["gan"]["NonDemented"]
+    histories = list(out.rglob("history.csv"))  # select_by reaches generate: the one epoch was scored
+    assert len(histories) == 1 and histories[0].read_text().splitlines()[1].split(",")[-2] != ""
     assert quality["verdict"] in ("ok", "collapsed", "copies", "off-distribution") and quality["fid"] is not None
     report = (out / "report.md").read_text()
     assert "## Synthetic image quality" in report
