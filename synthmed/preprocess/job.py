@@ -48,7 +48,7 @@ def _run(job: PreprocessJob, stage: Path, progress: Progress) -> dict:
     inputs, out, config, overwrite, files = job.inputs, job.out, job.config, job.overwrite, job.files
     filtered, planned_labels = job.filtered, job.planned_labels
     with start_task(progress, "reading", total=len(files), unit="file") as task:
-        rows, rejected, dropped_by_class = _read_files(files, config, stage, task)
+        rows, rejected, dropped_by_class, notes = _read_files(files, config, stage, task)
     filtered += dropped_by_class
     if not rows:
         if rejected:
@@ -107,20 +107,23 @@ def _run(job: PreprocessJob, stage: Path, progress: Progress) -> dict:
         "classes": classes,
         "counts": {split: {label: counts[(split, label)] for label in classes} for split in ("train", "val", "test")},
         "subject_grouping": grouping,
-        "warnings": [grouping["warning"]] if grouping["warning"] else [],
+        "warnings": [grouping["warning"]] * bool(grouping["warning"]) + _decoder_warnings(notes),
     }
 
 
 def _read_files(
     files: list[InputFile], config: PreprocessConfig, stage: Path, advance: Advance
-) -> tuple[list[Planned], list[tuple[str, str]], int]:
-    """Read and process every file (in order); returns rows, rejected (file, reason), images filtered out."""
+) -> tuple[list[Planned], list[tuple[str, str]], int, list[tuple[str, str]]]:
+    """Read and process every file (in order); returns rows, rejected (file, reason), images filtered
+    out, and the decoders' warnings (file, message)."""
     rows: list[Planned] = []
     rejected: list[tuple[str, str]] = []
     filtered = 0
+    notes: list[tuple[str, str]] = []  # (file, decoder warning)
     tasks = [(f.path, config.read, config.steps, str(stage / str(number))) for number, f in enumerate(files)]
     for file, result in zip(files, _map_files(tasks, config.workers)):
         advance(1)
+        notes.extend((file.rel, note) for note in result.notes)
         if result.usage_error:
             raise UsageError(result.usage_error)
         if result.error:
@@ -143,7 +146,16 @@ def _read_files(
             subject = file.subject or image.subject or (file.rel if image.subject_is_file else None)
             row = row_id(file.rel, image.key, opaque=image.pseudonymise)
             rows.append(Planned(file, image, row, label, subject, image.split or file.split))
-    return rows, rejected, filtered
+    return rows, rejected, filtered, notes
+
+
+def _decoder_warnings(notes: list[tuple[str, str]]) -> list[str]:
+    """One line for all the files a decoder warned about, naming the first."""
+    if not notes:
+        return []
+    files = len(dict.fromkeys(rel for rel, _ in notes))
+    rel, message = notes[0]
+    return [f"{files} file(s) gave decoder warnings (first: {rel}: {message})"]
 
 
 def _decide_splits(rows: list[Planned], items: list[Item], config: PreprocessConfig) -> dict[str, str]:

@@ -6,6 +6,7 @@ import hashlib
 import re
 import shutil
 import tempfile
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,7 @@ class FileResult:
     images: list[ProcessedImage] = field(default_factory=list)
     error: str | None = None  # the file is rejected
     usage_error: str | None = None  # the run stops
+    notes: list[str] = field(default_factory=list)  # decoder warnings (e.g. pydicom's on non-standard tags)
 
 
 @dataclass
@@ -78,6 +80,17 @@ def process_file(task: tuple[Path, ReadOptions, Steps, str]) -> FileResult:
     """Read one file, process its images and write them as PNG files named `stage`-N.png (runs in a
     worker process, so encoding, writing and hashing run in parallel)."""
     path, read_options, steps, stage = task
+    # Decoders warn through Python's warnings (pydicom on values outside the standard, read
+    # anyway): collected here and summarised in one line, not printed as two raw lines per file.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _process_file(path, read_options, steps, stage)
+    result.notes = list(dict.fromkeys(str(w.message).splitlines()[0] for w in caught
+                                      if issubclass(w.category, UserWarning) and str(w.message)))
+    return result
+
+
+def _process_file(path: Path, read_options: ReadOptions, steps: Steps, stage: str) -> FileResult:
     try:
         raws = read_file(path, read_options)
         images = []
