@@ -15,6 +15,11 @@ timed by the wall clock; the runs take turns (pool, synthmed, pool, synthmed, ..
 in the machine's load hits both alike, and the medians are compared. Target: synthmed's rate
 >= 0.95x the pool's.
 
+On a machine other jobs share, wall clocks swing more than the difference measured, so each
+case also prints the CPU time per image of one process on each side (the pool's task in a
+loop; `preprocess --workers 1`, whose main-process work then counts too) on up to 500 of the
+images: what the two cost, whatever the load.
+
     python benchmarks/bench_preprocess.py            # 2000 chest X-rays, 3 rounds
     python benchmarks/bench_preprocess.py --quick    # 300, 2 rounds
 """
@@ -105,6 +110,28 @@ def synthmed_run(root: Path, out: Path, size: int, workers: int, crop: bool) -> 
     return time.perf_counter() - start
 
 
+def cpu_per_image(files: list[Path], root: Path, out: Path, size: int, crop: bool, rounds: int) -> dict[str, list[float]]:
+    """CPU seconds per image of one process on each side, in turns."""
+
+    def pool_loop() -> float:
+        out.mkdir()
+        start = time.process_time()
+        for index, path in enumerate(files):
+            _pool_task((path, out / f"{index:06d}.png", size, crop))
+        seconds = time.process_time() - start
+        shutil.rmtree(out)
+        return seconds / len(files)
+
+    def synthmed_inline() -> float:
+        start = time.process_time()
+        synthmed_run(root, out, size, 1, crop)
+        seconds = time.process_time() - start
+        shutil.rmtree(out)
+        return seconds / len(files)
+
+    return interleaved({"pool": pool_loop, "synthmed": synthmed_inline}, rounds)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -151,6 +178,12 @@ def main() -> int:
                   f"(range {spread(ours)})")
             verdict = "met" if ratio >= TARGET else "MISSED"
             print(f"[{case}] ratio synthmed / pool = {ratio:.2f}x  (target >= {TARGET}x: {verdict})", flush=True)
+            few = files[:: max(1, len(files) // 500)][:500]
+            few_root = link_subset(few, args.data, scratch / f"few-{case}")
+            cpu = cpu_per_image(few, few_root, scratch / "cpu", args.size, crop, rounds)
+            pool_ms, ours_ms = (1000 * statistics.median(cpu[k]) for k in ("pool", "synthmed"))
+            print(f"[{case}] CPU per image, one process each ({len(few)} images): pool {pool_ms:.2f} ms, "
+                  f"synthmed {ours_ms:.2f} ms; ratio {pool_ms / ours_ms:.2f}x", flush=True)
     return 0
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -83,6 +84,8 @@ class DatasetWriter:
         self._dtypes: set[str] = set()
         self._row_shapes: dict[str, tuple[int, ...]] = {}
         self._row_dtypes: dict[str, str] = {}
+        self._folders: set[Path] = set()
+        self._sums: dict[str, PixelSums] = {}  # id -> sums of pixels in hand, so finishing reads no image back
         self._journal_path = self.tmp / JOURNAL
         if self.folder.resumed:
             self._reload_journal()
@@ -185,16 +188,37 @@ class DatasetWriter:
         row = self._new_row(id=id, label=label, split=split, source=source, extension=".png", fields=fields)
         data = encode_png(pixels)
         self._write_bytes(row, data)
+        self._sums[id] = pixel_sums(pixels)
         shape = (channels_of(pixels), *pixels.shape[:2])
         self._commit_row(row, shape=shape, dtype=str(pixels.dtype))
         return row
 
     def add_png(
-        self, data: bytes, *, shape: tuple[int, ...], dtype: str, id: str, label: str, split: str, source: str = "real", **fields: Any
+        self, data: bytes, *, shape: tuple[int, ...], dtype: str, id: str, label: str, split: str, source: str = "real",
+        sums: PixelSums | None = None, **fields: Any
     ) -> Row:
-        """Like `add_image` for PNG bytes encoded elsewhere (worker processes); `shape` is (C, H, W)."""
+        """Like `add_image` for PNG bytes encoded elsewhere (worker processes); `shape` is (C, H, W).
+
+        `sums`: `pixel_sums` of the encoded pixels, computed where they were in hand; without
+        them the train statistics decode this file again when the dataset is finished."""
         row = self._new_row(id=id, label=label, split=split, source=source, extension=".png", fields=fields)
         self._write_bytes(row, data)
+        if sums is not None:
+            self._sums[id] = sums
+        self._commit_row(row, shape=tuple(shape), dtype=dtype)
+        return row
+
+    def add_png_file(
+        self, staged: Path, *, sha256: str, shape: tuple[int, ...], dtype: str, id: str, label: str, split: str,
+        source: str = "real", sums: PixelSums | None = None, **fields: Any
+    ) -> Row:
+        """Like `add_png` for a PNG file written elsewhere on the output's filesystem: it is moved in
+        (a rename); `sha256` is the digest of its bytes, computed by whoever wrote them."""
+        row = self._new_row(id=id, label=label, split=split, source=source, extension=".png", fields=fields)
+        os.replace(staged, self._target(row))
+        row["sha256"] = sha256
+        if sums is not None:
+            self._sums[id] = sums
         self._commit_row(row, shape=tuple(shape), dtype=dtype)
         return row
 
@@ -234,9 +258,16 @@ class DatasetWriter:
         self._commit_row(new, shape=header.shape, dtype="uint16" if header.bit_depth > 8 else "uint8")
         return new
 
-    def _write_bytes(self, row: Row, data: bytes) -> None:
+    def _target(self, row: Row) -> Path:
+        """Where the row's file goes, its folder made (once per folder)."""
         target = self.tmp / row["file_name"]
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent not in self._folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(target.parent)
+        return target
+
+    def _write_bytes(self, row: Row, data: bytes) -> None:
+        target = self._target(row)
         scratch = target.with_name(target.name + ".tmp")
         scratch.write_bytes(data)
         os.replace(scratch, target)
@@ -302,15 +333,41 @@ class DatasetWriter:
         ]
         if not rows:
             return None
-        scale = 65535.0 if bit_depth > 8 else 255.0
+        scale = _scale(bit_depth)
         total = total_sq = None
         count = 0
         for row in rows:
-            chw = to_chw(decode_png(self.tmp / row["file_name"])).astype(np.float64) / scale
-            flat = chw.reshape(chw.shape[0], -1)
-            total = flat.sum(1) if total is None else total + flat.sum(1)
-            total_sq = (flat**2).sum(1) if total_sq is None else total_sq + (flat**2).sum(1)
-            count += flat.shape[1]
+            sums = self._sums.get(row["id"])
+            if sums is None or sums.scale != scale:  # resumed or copied rows, or a row of another bit depth
+                sums = pixel_sums(decode_png(self.tmp / row["file_name"]), scale)
+            total = sums.total if total is None else total + sums.total
+            total_sq = sums.total_sq if total_sq is None else total_sq + sums.total_sq
+            count += sums.count
         mean = total / count
         std = np.sqrt(np.maximum(total_sq / count - mean**2, 1e-12))
         return {"mean": [round(float(m), 6) for m in mean], "std": [round(float(s), 6) for s in std]}
+
+
+@dataclass(frozen=True)
+class PixelSums:
+    """Per-channel sums of one image's values on the [0, 1] scale: what the train statistics add up."""
+
+    scale: float  # the value stored for white (255 or 65535)
+    total: np.ndarray  # (C,) float64
+    total_sq: np.ndarray  # (C,) float64
+    count: int  # pixels per channel
+
+
+def _scale(bit_depth: int) -> float:
+    return 65535.0 if bit_depth > 8 else 255.0
+
+
+def pixel_sums(pixels: np.ndarray, scale: float | None = None) -> PixelSums:
+    """`PixelSums` of stored pixels ((H, W[, C]) uint8/uint16); `scale` defaults to the pixels' own
+    bit depth. Worker processes call this on the pixels they encode, so the sums are the ones a
+    decode of the written file gives, bit for bit."""
+    if scale is None:
+        scale = _scale(16 if pixels.dtype == np.uint16 else 8)
+    chw = to_chw(pixels).astype(np.float64) / scale
+    flat = chw.reshape(chw.shape[0], -1)
+    return PixelSums(scale, flat.sum(1), (flat**2).sum(1), int(flat.shape[1]))

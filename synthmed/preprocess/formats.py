@@ -85,6 +85,12 @@ def _pillow_pixels(image) -> np.ndarray:
         image = image.convert("L")
     elif mode not in ("L", "RGB"):
         image = image.convert("RGB")  # RGBA, CMYK, YCbCr, ...
+    if image.mode == "RGB":
+        # Grey saved as RGB (most X-ray JPEGs): one plane, found equal before the copy to numpy.
+        red, green, blue = image.split()
+        plane = red.tobytes()
+        if plane == green.tobytes() == blue.tobytes():
+            return np.asarray(red)
     return np.asarray(image)
 
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import csv
-import io
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from synthmed.data.imageio import decode_png, encode_png
+from synthmed.data.imageio import decode_png, encode_png, sha256_bytes
 from synthmed.data import check_leakage, DatasetWriter, RejectedLog
+from synthmed.data.writing import pixel_sums
 from synthmed.errors import UsageError
 from synthmed.progress import Advance, Progress, no_progress, start_task
 from synthmed.preprocess.labels import InputFile
@@ -26,9 +26,10 @@ from synthmed.preprocess.plan import (
     _natural_key,
     prepare_preprocess,
     row_id,
+    staging_folder,
 )
 from synthmed.preprocess.splits import Item, assign_splits, resolve_duplicates
-from synthmed.preprocess.steps import Steps, pixel_digest
+from synthmed.preprocess.steps import Steps
 from synthmed.preprocess.subjects import subject_grouping
 
 
@@ -39,10 +40,15 @@ def preprocess(inputs: list[Path], out: Path, config: PreprocessConfig, *, overw
 
 def run_preprocess(job: PreprocessJob, *, progress: Progress = no_progress) -> dict:
     """Read, process, split and write the planned files (reported as the task "reading")."""
+    with staging_folder(job.out) as stage:
+        return _run(job, stage, progress)
+
+
+def _run(job: PreprocessJob, stage: Path, progress: Progress) -> dict:
     inputs, out, config, overwrite, files = job.inputs, job.out, job.config, job.overwrite, job.files
     filtered, planned_labels = job.filtered, job.planned_labels
     with start_task(progress, "reading", total=len(files), unit="file") as task:
-        rows, rejected, dropped_by_class = _read_files(files, config, task)
+        rows, rejected, dropped_by_class, notes = _read_files(files, config, stage, task)
     filtered += dropped_by_class
     if not rows:
         if rejected:
@@ -55,7 +61,7 @@ def run_preprocess(job: PreprocessJob, *, progress: Progress = no_progress) -> d
     _check_classes(rows, classes, config, rejected)
     _uniform_channels(rows, config.steps)
 
-    items = [Item(r.id, r.label, r.image.digest, r.subject, r.split) for r in rows]
+    items = [Item(r.id, r.label, r.image.sha256, r.subject, r.split) for r in rows]
     split_of = _decide_splits(rows, items, config)
     duplicates = resolve_duplicates(items, split_of)
     kept = [row for row in rows if row.id not in duplicates.dropped]
@@ -86,9 +92,8 @@ def run_preprocess(job: PreprocessJob, *, progress: Progress = no_progress) -> d
                 continue
             split = split_of[row.id]
             image = row.image
-            writer.add_png(
-                image.png, shape=image.shape, dtype=image.dtype, id=row.id, label=row.label, split=split, subject=row.subject or ""
-            )
+            writer.add_png_file(Path(image.staged), sha256=image.sha256, shape=image.shape, dtype=image.dtype,
+                                sums=image.sums, id=row.id, label=row.label, split=split, subject=row.subject or "")
             counts[(split, row.label)] += 1
         RejectedLog(writer.tmp).add_all(("", rel, reason) for rel, reason in rejected)
         _write_duplicates(writer.tmp / "duplicates.csv", duplicates, split_of)
@@ -102,20 +107,23 @@ def run_preprocess(job: PreprocessJob, *, progress: Progress = no_progress) -> d
         "classes": classes,
         "counts": {split: {label: counts[(split, label)] for label in classes} for split in ("train", "val", "test")},
         "subject_grouping": grouping,
-        "warnings": [grouping["warning"]] if grouping["warning"] else [],
+        "warnings": [grouping["warning"]] * bool(grouping["warning"]) + _decoder_warnings(notes),
     }
 
 
 def _read_files(
-    files: list[InputFile], config: PreprocessConfig, advance: Advance
-) -> tuple[list[Planned], list[tuple[str, str]], int]:
-    """Read and process every file (in order); returns rows, rejected (file, reason), images filtered out."""
+    files: list[InputFile], config: PreprocessConfig, stage: Path, advance: Advance
+) -> tuple[list[Planned], list[tuple[str, str]], int, list[tuple[str, str]]]:
+    """Read and process every file (in order); returns rows, rejected (file, reason), images filtered
+    out, and the decoders' warnings (file, message)."""
     rows: list[Planned] = []
     rejected: list[tuple[str, str]] = []
     filtered = 0
-    tasks = [(f.path, config.read, config.steps) for f in files]
+    notes: list[tuple[str, str]] = []  # (file, decoder warning)
+    tasks = [(f.path, config.read, config.steps, str(stage / str(number))) for number, f in enumerate(files)]
     for file, result in zip(files, _map_files(tasks, config.workers)):
         advance(1)
+        notes.extend((file.rel, note) for note in result.notes)
         if result.usage_error:
             raise UsageError(result.usage_error)
         if result.error:
@@ -138,7 +146,16 @@ def _read_files(
             subject = file.subject or image.subject or (file.rel if image.subject_is_file else None)
             row = row_id(file.rel, image.key, opaque=image.pseudonymise)
             rows.append(Planned(file, image, row, label, subject, image.split or file.split))
-    return rows, rejected, filtered
+    return rows, rejected, filtered, notes
+
+
+def _decoder_warnings(notes: list[tuple[str, str]]) -> list[str]:
+    """One line for all the files a decoder warned about, naming the first."""
+    if not notes:
+        return []
+    files = len(dict.fromkeys(rel for rel, _ in notes))
+    rel, message = notes[0]
+    return [f"{files} file(s) gave decoder warnings (first: {rel}: {message})"]
 
 
 def _decide_splits(rows: list[Planned], items: list[Item], config: PreprocessConfig) -> dict[str, str]:
@@ -213,10 +230,12 @@ def _uniform_channels(rows: list[Planned], steps: Steps) -> None:
         return
     for row in rows:
         if row.image.shape[0] == 1:
-            pixels = np.repeat(decode_png(io.BytesIO(row.image.png))[:, :, None], 3, axis=2)
-            row.image.png = encode_png(pixels)
+            pixels = np.repeat(decode_png(Path(row.image.staged))[:, :, None], 3, axis=2)
+            data = encode_png(pixels)
+            Path(row.image.staged).write_bytes(data)
+            row.image.sha256 = sha256_bytes(data)
             row.image.shape = (3, *pixels.shape[:2])
-            row.image.digest = pixel_digest(pixels)
+            row.image.sums = pixel_sums(pixels)
 
 
 def _write_duplicates(path: Path, duplicates, split_of: dict[str, str]) -> None:

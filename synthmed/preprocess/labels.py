@@ -82,6 +82,8 @@ def discover(inputs: list[Path], *, skip: set[Path] = frozenset(), skip_under: P
 
     Files under `skip_under` (the output folder, when it sits inside an input) are left out."""
     out_dir = skip_under.resolve() if skip_under is not None else None
+    # A file found here is real (is_file), so it can only resolve into the output folder when that exists.
+    check = bool(skip) or (out_dir is not None and out_dir.exists())
     found: list[tuple[Path, str]] = []
     several = len(inputs) > 1
     for root in inputs:
@@ -95,7 +97,8 @@ def discover(inputs: list[Path], *, skip: set[Path] = frozenset(), skip_under: P
             relative = path.relative_to(root)
             if any(part.startswith(".") for part in relative.parts) or not path.is_file():
                 continue
-            if path.resolve() in skip or (out_dir is not None and path.resolve().is_relative_to(out_dir)):
+            # Resolving every file costs more than reading a small one; only do it when something could match.
+            if check and (path.resolve() in skip or (out_dir is not None and path.resolve().is_relative_to(out_dir))):
                 continue
             found.append((path, printable(prefix + relative.as_posix())))
     return found

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
+import tempfile
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from synthmed.data.imageio import channels_of, encode_png
+from synthmed.data.imageio import channels_of, encode_png, sha256_bytes
 from synthmed.data import refuse_output_over_inputs
+from synthmed.data.writing import PixelSums, pixel_sums
 from synthmed.devices import take_shard
 from synthmed.errors import UsageError
 from synthmed.preprocess.labels import InputFile, LabelRules, discover, plan_file
 from synthmed.preprocess.reading import ReadOptions, UnreadableFile, read_file
-from synthmed.preprocess.steps import Steps, pixel_digest, process
+from synthmed.preprocess.steps import Steps, process
 
 # Files with these endings are images for the built-in readers; their labels are checked before reading.
 KNOWN_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom", ".nii", ".nii.gz")
@@ -38,10 +43,12 @@ class PreprocessConfig:
 @dataclass
 class ProcessedImage:
     key: str
-    png: bytes  # encoded in the worker, so the main process only writes files
+    staged: str  # the PNG, written by the worker into the staging folder; the main process only moves it
+    sha256: str  # of the staged file's bytes; PNG is lossless and its encoding deterministic, so this
+    # is also the key of pixel-identical images (duplicates)
     shape: tuple[int, int, int]  # (C, H, W)
     dtype: str
-    digest: str
+    sums: PixelSums  # for the train statistics, so the main process never decodes the PNG again
     subject: str | None = None
     split: str | None = None
     label_index: int | None = None
@@ -54,6 +61,7 @@ class FileResult:
     images: list[ProcessedImage] = field(default_factory=list)
     error: str | None = None  # the file is rejected
     usage_error: str | None = None  # the run stops
+    notes: list[str] = field(default_factory=list)  # decoder warnings (e.g. pydicom's on non-standard tags)
 
 
 @dataclass
@@ -68,21 +76,38 @@ class Planned:
     split: str | None
 
 
-def process_file(task: tuple[Path, ReadOptions, Steps]) -> FileResult:
-    """Read one file and process its images (runs in a worker process)."""
-    path, read_options, steps = task
+def process_file(task: tuple[Path, ReadOptions, Steps, str]) -> FileResult:
+    """Read one file, process its images and write them as PNG files named `stage`-N.png (runs in a
+    worker process, so encoding, writing and hashing run in parallel)."""
+    path, read_options, steps, stage = task
+    # Decoders warn through Python's warnings (pydicom on values outside the standard, read
+    # anyway): collected here and summarised in one line, not printed as two raw lines per file.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _process_file(path, read_options, steps, stage)
+    result.notes = list(dict.fromkeys(str(w.message).splitlines()[0] for w in caught
+                                      if issubclass(w.category, UserWarning) and str(w.message)))
+    return result
+
+
+def _process_file(path: Path, read_options: ReadOptions, steps: Steps, stage: str) -> FileResult:
     try:
         raws = read_file(path, read_options)
         images = []
-        for raw in raws:
+        for number, raw in enumerate(raws):
             pixels = process(raw, steps)
+            data = encode_png(pixels)
+            staged = f"{stage}-{number}.png"
+            with open(staged, "wb") as handle:
+                handle.write(data)
             images.append(
                 ProcessedImage(
                     key=raw.key,
-                    png=encode_png(pixels),
+                    staged=staged,
+                    sha256=sha256_bytes(data),
                     shape=(channels_of(pixels), *pixels.shape[:2]),
                     dtype=str(pixels.dtype),
-                    digest=pixel_digest(pixels),
+                    sums=pixel_sums(pixels),
                     subject=raw.subject,
                     split=raw.meta.get("split"),
                     label_index=raw.meta.get("label_index"),
@@ -114,6 +139,22 @@ def _map_files(tasks: list, workers: int) -> Iterator[FileResult]:
     chunk = max(1, min(16, len(tasks) // (workers * 8)))
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         yield from pool.map(process_file, tasks, chunksize=chunk)
+
+
+@contextmanager
+def staging_folder(out: Path) -> Iterator[Path]:
+    """A hidden folder beside `out` (so moving files into the output is a rename) where workers
+    write the PNGs; removed however the run ends."""
+    if not out.parent.is_dir():
+        raise UsageError(f"output {out}: parent folder {out.parent} does not exist")
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    except OSError as exc:
+        raise UsageError(f"output {out}: cannot write in {out.parent.resolve()} ({exc.strerror})") from None
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def row_id(rel: str, key: str, *, opaque: bool = False) -> str:

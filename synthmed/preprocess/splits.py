@@ -28,7 +28,7 @@ class Item:
 
     id: str
     label: str
-    digest: str
+    digest: str  # sha256 of the stored PNG: equal exactly for pixel-identical images
     subject: str | None
     split: str | None
 

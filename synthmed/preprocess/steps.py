@@ -1,13 +1,14 @@
 """Per-image processing steps of `preprocess`, in the order they run.
 
 Pixels are float32 in [0, 1] between steps; `quantise` makes the stored uint8/uint16 array.
+8-bit grey input that needs no rescaling stays uint8 instead (`uint8_path`), as a Pillow script
+would keep it.
 Image operations come from scikit-image, scipy.ndimage and Pillow (resize of float "F" images,
 which is antialiased and fast); nothing here reimplements them.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -58,7 +59,15 @@ class Steps:
 
 def process(raw: RawImage, steps: Steps) -> np.ndarray:
     """One raw image -> stored pixels: uint8 (H, W) / (H, W, 3), or uint16 (H, W)."""
-    image = to_unit(_grey_if_channels_equal(raw, steps.mode), steps)
+    raw = _grey_if_channels_equal(raw, steps.mode)
+    if uint8_path(raw, steps):
+        return process_uint8(raw.pixels, steps)
+    return process_float(raw, steps)
+
+
+def process_float(raw: RawImage, steps: Steps) -> np.ndarray:
+    """The general path: float32 in [0, 1] from `to_unit` to `quantise`."""
+    image = to_unit(raw, steps)
     image = to_channels(image, steps.mode)
     if steps.crop:
         image = crop_foreground(image, threshold=steps.crop_threshold, margin=steps.crop_margin)
@@ -67,6 +76,42 @@ def process(raw: RawImage, steps: Steps) -> np.ndarray:
     if steps.size:
         image = resize(image, steps.size, fit=steps.fit)
     return quantise(image, steps.bit_depth)
+
+
+def uint8_path(raw: RawImage, steps: Steps) -> bool:
+    """Whether the image can stay uint8 throughout: 8-bit grey input stored at 8 bits, whose
+    intensity step maps 0..255 to itself (no window, no inversion, no per-image rescaling).
+    Every step then gives the float path's values exactly, except the resize: Pillow's 8-bit
+    Lanczos, what a Pillow script gets, mostly within one level of the float resize but more
+    beside saturated edges (burned-in text), as its two passes clip between them."""
+    pixels = raw.pixels
+    return (
+        pixels.dtype == np.uint8
+        and pixels.ndim == 2
+        and min(pixels.shape) >= 1
+        and steps.bit_depth == 8
+        and steps.intensity in ("auto", "dtype")
+        and raw.meta.get("range") is None
+        and not raw.meta.get("invert")
+        and not (steps.crop and steps.mode == "RGB")  # the float path finds that box on a channel mean
+    )
+
+
+def process_uint8(pixels: np.ndarray, steps: Steps) -> np.ndarray:
+    """The path of images `uint8_path` allows: (H, W) uint8 in, uint8 out."""
+    if steps.crop:
+        # the box from the float values, so it is the float path's box
+        grey = to_unit(RawImage(pixels), steps)
+        box = foreground_box(grey, threshold=steps.crop_threshold, margin=steps.crop_margin)
+        if box is not None:
+            pixels = pixels[box]
+    if steps.opening or steps.closing:
+        # min/max filters commute with the monotone map to [0, 1]: the same values as in float
+        pixels = denoise(pixels, opening=steps.opening, closing=steps.closing)
+    if steps.size:
+        pixels = resize(pixels, steps.size, fit=steps.fit)
+    pixels = np.ascontiguousarray(pixels)
+    return np.repeat(pixels[:, :, None], 3, axis=2) if steps.mode == "RGB" else pixels
 
 
 def _grey_if_channels_equal(raw: RawImage, mode: str) -> RawImage:
@@ -190,7 +235,8 @@ def denoise(image: np.ndarray, *, opening: int, closing: int) -> np.ndarray:
 
 
 def resize(image: np.ndarray, size: tuple[int, int], *, fit: str) -> np.ndarray:
-    """Resize to (height, width): `stretch` ignores the aspect ratio, `pad` keeps it and pads with black."""
+    """Resize to (height, width): `stretch` ignores the aspect ratio, `pad` keeps it and pads with
+    black. float32 images stay float32 (clipped to [0, 1]); uint8 images stay uint8."""
     height, width = size
     if fit == "stretch":
         return _resize_exact(image, height, width)
@@ -198,7 +244,7 @@ def resize(image: np.ndarray, size: tuple[int, int], *, fit: str) -> np.ndarray:
     scale = min(height / h, width / w)
     new_h, new_w = max(1, min(height, round(h * scale))), max(1, min(width, round(w * scale)))
     resized = _resize_exact(image, new_h, new_w)
-    out = np.zeros((height, width, *image.shape[2:]), dtype=np.float32)
+    out = np.zeros((height, width, *image.shape[2:]), dtype=np.uint8 if image.dtype == np.uint8 else np.float32)
     top, left = (height - new_h) // 2, (width - new_w) // 2
     out[top : top + new_h, left : left + new_w] = resized
     return out
@@ -209,6 +255,8 @@ def _resize_exact(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
     if image.shape[:2] == (height, width):
         return image
+    if image.dtype == np.uint8:  # mode "L": Pillow's 8-bit Lanczos, which rounds and clips itself
+        return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((width, height), Image.Resampling.LANCZOS))
     planes = image[:, :, None] if image.ndim == 2 else image
     out = np.stack(
         [
@@ -227,10 +275,3 @@ def quantise(image: np.ndarray, bit_depth: int) -> np.ndarray:
     if bit_depth == 16:
         return np.round(image * 65535.0).astype(np.uint16)
     return np.round(image * 255.0).astype(np.uint8)
-
-
-def pixel_digest(pixels: np.ndarray) -> str:
-    """sha256 of the stored pixels (shape and type included), for exact-duplicate detection."""
-    digest = hashlib.sha256(f"{pixels.shape}{pixels.dtype}".encode())
-    digest.update(np.ascontiguousarray(pixels).tobytes())
-    return digest.hexdigest()

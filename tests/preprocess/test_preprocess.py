@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -631,3 +634,23 @@ def test_a_file_name_that_is_not_utf8_is_kept_with_escaped_bytes(run, tmp_path):
     assert result.code == 0, result.err
     ids = [row["id"] for row in Dataset.open(tmp_path / "out").rows]
     assert len(ids) == 8 and any(i.startswith("A-xff-xfe-") for i in ids)
+
+
+def test_decoder_warnings_are_one_synthmed_line_even_with_quiet(tmp_path):
+    # pydicom reads a value outside the standard with a Python warning: two raw stderr lines
+    # (file path and source line) per file before; one summary line now.
+    raw = tmp_path / "raw" / "train" / "ct"
+    raw.mkdir(parents=True)
+    shutil.copy(dicom_file("badVR.dcm"), raw / "bad.dcm")
+    shutil.copy(dicom_file("CT_small.dcm"), raw / "ct.dcm")
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHONWARNINGS")}
+    result = subprocess.run([sys.executable, "-m", "synthmed", "preprocess", str(tmp_path / "raw"), "-o", str(out), "-q"],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines == [line for line in lines if line.startswith("synthmed: warning: ")], result.stderr
+    decoder = [line for line in lines if "gave decoder warnings" in line]
+    assert len(decoder) == 1 and "1 file(s)" in decoder[0] and "ct/bad.dcm" in decoder[0] and "'1A'" in decoder[0]
+    assert "UserWarning" not in result.stderr
+    assert (out / "rejected.csv").is_file()
