@@ -113,3 +113,17 @@ def test_a_class_too_small_to_measure_is_unmeasured_not_ok():
     assert judge(one_image) == ("unmeasured", ["too few images to measure"])
     measured = {**one_image, "diversity": {"ratio": 0.9}}
     assert judge(measured) == ("ok", [])
+
+
+def test_a_class_without_trusted_neighbourhoods_is_never_ok():
+    from synthmed.quality.verdict import judge
+
+    # Diverse, no copies, recall and precision 0 on a handful of real images: not judged on
+    # those, but not called ok either (noise would look the same).
+    small = {"diversity": {"ratio": 0.9}, "copies": {"share": 0.0},
+             "features": {"diversity": {"ratio": 0.8}, "recall": 0.0, "precision": 0.0, "density": 0.0, "trusted": False}}
+    verdict, problems = judge(small)
+    assert verdict == "unmeasured" and "diversity and copies are fine" in problems[0]
+    assert judge({**small, "diversity": {"ratio": 0.1}})[0] == "collapsed"
+    assert judge({**small, "copies": {"share": 0.5}})[0] == "copies"
+    assert judge({**small, "features": {**small["features"], "trusted": True}})[0] == "collapsed"  # recall 0

@@ -13,12 +13,13 @@ is listed in `problems`):
 - `off-distribution`: precision under `MIN_PRECISION` or density under `MIN_DENSITY`: many
   synthetic images lie outside the real images' neighbourhoods;
 - `unmeasured`: none of these could be computed (too few images: a class of one synthetic
-  image has no diversity, no neighbourhoods); nothing says such images are good;
+  image has no diversity, no neighbourhoods), or only diversity and copies could be judged
+  (see below) and they are fine; nothing says such images are good;
 - `ok` otherwise.
 
 Estimates resting on fewer than `MIN_TRUSTED` images of either set are marked untrusted and
-warned about. Such a class is judged on diversity and copies only: its recall, precision and
-density are reported but not judged, because k-nearest-neighbour balls drawn around a handful
+warned about. Such a class is judged on diversity and copies only (so it is `collapsed`,
+`copies` or `unmeasured`, never `ok`): its recall, precision and density are reported but not judged, because k-nearest-neighbour balls drawn around a handful
 of real images (at the sample data's scale 0.2, the 4 train slices of one subject) contain no
 held-out real image either: real val images posing as synthetic ones scored recall and
 precision 0.00 there, while in classes of 97 to 361 real images they scored recall 0.71-1.00,
@@ -73,6 +74,11 @@ def judge(stats: dict[str, Any]) -> tuple[str, list[str]]:
     measured = (feature_ratio, pixel_ratio, *(features.get(key) for key in ("recall", "precision", "density")))
     if not problems and all(value is None for value in measured):
         return "unmeasured", ["too few images to measure"]
+    # Diverse images that are not copies can still be noise: with no trusted neighbourhoods
+    # nothing says they look like the class, so they are not called ok.
+    if not problems and not neighbourhoods:
+        return "unmeasured", [f"too few images (under {MIN_TRUSTED}) to judge recall, precision and density; "
+                              "diversity and copies are fine"]
     if not problems:
         return "ok", []
     first = min(VERDICTS.index(kind) for kind, _ in problems)
