@@ -15,10 +15,12 @@ WARN_SECONDS = 3600  # a CPU job estimated above this gets a warning
 
 
 def estimate_seconds(generator: Any, dataset: Dataset, rows: Sequence[Row] | None, *, epochs: int | None,
-                     images_to_sample: int, batch_size: int, device: Any, seed: int) -> dict[str, Any] | None:
-    """{"fit": s or None, "sample": s, "total": s} for a `FittedGenerator`, or None for any
-    other generator. `rows` None: no fit (a saved model); else `generator` is unfitted and is
-    left unfitted (a scratch copy of its networks is timed)."""
+                     images_to_sample: int, batch_size: int, device: Any, seed: int,
+                     check_images: int = 0) -> dict[str, Any] | None:
+    """{"fit": s or None, "sample": s, "checks": s, "total": s} for a `FittedGenerator`, or None
+    for any other generator. `rows` None: no fit (a saved model); else `generator` is unfitted
+    and is left unfitted (a scratch copy of its networks is timed). `check_images`: the images
+    the fit's `--select-by` checks sample in all, timed at the sampling rate."""
     import copy
 
     import torch
@@ -52,14 +54,16 @@ def estimate_seconds(generator: Any, dataset: Dataset, rows: Sequence[Row] | Non
         per_step = (time.perf_counter() - began) / MEASURED_STEPS
         fit_seconds = per_step * probe.fit_steps(np.asarray(labels), int(epochs))
         probe.net.eval()
-    sample_seconds = 0.0
-    if images_to_sample and probe.arch is not None:
-        count = min(batch_size, images_to_sample, 8)
+    per_image = 0.0
+    if (images_to_sample or check_images) and probe.arch is not None:
+        count = min(batch_size, max(images_to_sample, check_images), 8)
         began = time.perf_counter()
         probe.sample_seeds(probe.arch["fitted_classes"][0], list(range(count)), device=device)
         _sync(device)
-        sample_seconds = (time.perf_counter() - began) / count * images_to_sample
-    return {"fit": fit_seconds, "sample": sample_seconds, "total": (fit_seconds or 0.0) + sample_seconds}
+        per_image = (time.perf_counter() - began) / count
+    sample_seconds, check_seconds = per_image * images_to_sample, per_image * check_images
+    return {"fit": fit_seconds, "sample": sample_seconds, "checks": check_seconds,
+            "total": (fit_seconds or 0.0) + sample_seconds + check_seconds}
 
 
 def _sync(device: Any) -> None:
@@ -76,6 +80,8 @@ def describe(estimate: dict[str, Any], device: Any) -> tuple[str, str | None]:
     parts = []
     if estimate["fit"] is not None:
         parts.append(f"fitting ~{_duration(estimate['fit'])}")
+    if estimate.get("checks"):
+        parts.append(f"--select-by checks ~{_duration(estimate['checks'])} at most")
     if estimate["sample"] or estimate["fit"] is None:
         parts.append(f"sampling ~{_duration(estimate['sample'])}")
     line = f"estimated time on {device}: " + ", ".join(parts) + " (from a few measured steps)"

@@ -157,11 +157,24 @@ def estimate_class_request(request: ClassRequest, generator: Any, rows: Sequence
     epochs = request.fit_epochs or request.entry.info.fit_epochs
     estimate = estimate_seconds(probe, request.dataset, rows if fitting and request.fit_minutes is None else None,
                                 epochs=epochs, images_to_sample=sum(request.counts.values()),
-                                batch_size=request.batch_size, device=device, seed=request.seed)
+                                batch_size=request.batch_size, device=device, seed=request.seed,
+                                check_images=_check_images(request, epochs) if fitting else 0)
     if estimate is not None and fitting and request.fit_minutes is not None:
         estimate["fit"] = request.fit_minutes * 60
         estimate["total"] += estimate["fit"]
     return estimate
+
+
+def _check_images(request: ClassRequest, epochs: int) -> int:
+    """The images `--select-by` checks sample over a fit of `epochs` if patience never stops it
+    (on a time budget the checks share the minutes, so they add nothing)."""
+    if request.select_by is None or request.fit_minutes is not None:
+        return 0
+    from synthmed.generate.selection import val_rows
+
+    every, _ = selection_pace(request)
+    checks = -(-epochs // every)  # every E epochs, and after the last
+    return checks * sum(len(rows) for rows in val_rows(request.dataset, request.classes).values())
 
 
 def _fit_or_reuse(request: ClassRequest, tmp: Path, rows: Sequence[Row], device: Any, progress: Progress,

@@ -256,3 +256,24 @@ def test_select_by_with_a_generator_that_cannot_select(run, small16, tmp_path):
                 out, "--select-by", "'plain'", "cannot keep the best checkpoint")
     finally:
         pm.unregister(name="unfitted-test")
+
+
+def test_the_dry_run_estimate_counts_the_selection_checks(run, small16, tmp_path):
+    from synthmed.data import Dataset
+    from synthmed.generate.selection import CHECK_PER_CLASS
+
+    base = ["generate", small16, "-o", tmp_path / "x", "--generator", "acgan", *CLI_TINY, "--fit-epochs", "10",
+            "--per-class", "2", "--dry-run", "--device", "cpu", "--json"]
+    plain = json.loads(run(*base).out)["estimate_seconds"]
+    result = run(*base, "--select-by", "fid", "--check-every", "3")
+    assert result.code == 0, result.err
+    selected = json.loads(result.out)["estimate_seconds"]
+    assert plain["checks"] == 0 and selected["checks"] > 0
+    assert selected["total"] == pytest.approx(selected["fit"] + selected["sample"] + selected["checks"])
+    # checks at epochs 3, 6, 9 and 10, each sampling as many images as the val images it compares with
+    dataset = Dataset.open(small16)
+    val = sum(min(CHECK_PER_CLASS, len(dataset.select(split="val", source="real", labels=[c]))) for c in dataset.classes)
+    per_image = selected["sample"] / (2 * len(dataset.classes))
+    assert selected["checks"] == pytest.approx(4 * val * per_image)
+    human = run(*base[:-1], "--select-by", "fid", "--check-every", "3")
+    assert "--select-by checks ~" in human.err
