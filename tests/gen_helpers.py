@@ -10,6 +10,30 @@ import numpy as np
 from synthmed.hookspecs import hookimpl
 
 
+def assert_usage_error(result, out: Path, *words: str) -> None:
+    """One `synthmed: error:` line naming `words`, exit 2, and neither `out` nor its partial folder."""
+    assert result.code == 2, result.err
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("synthmed: error: "), result.err
+    for word in words:
+        assert word in lines[0], lines[0]
+    assert [p for p in out.parent.iterdir() if p.name in (out.name, f".{out.name}.partial")] == []
+
+
+def class_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """12 random 16 px grey images of 3 classes, 4 each: (uint8 (N, 1, 16, 16), int64 labels)."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (12, 1, 16, 16), dtype=np.uint8)
+    return images, np.array([0, 1, 2] * 4, dtype=np.int64)
+
+
+def sample16(folder: Path) -> Path:
+    """16 px sample data in `folder`/data (real train: 35/27/6/4 images)."""
+    from synthmed.data.sample import write_sample_dataset
+
+    return write_sample_dataset(folder / "data", size=16, scale=0.02, seed=0)
+
+
 def make_dataset(out: Path, layout: dict[str, list[tuple[str, int]]], *, seed: int = 0) -> Path:
     """A dataset of random images: layout = {label: [(split, side), ...]}."""
     from synthmed.data import DatasetWriter

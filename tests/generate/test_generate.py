@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gen_helpers import JudgePlugin, make_dataset, save_judge
+from gen_helpers import JudgePlugin, assert_usage_error, make_dataset, sample16, save_judge
 
 TINY = {
     "acgan": ["-g", "width=8", "-g", "batch_size=16"],
@@ -20,19 +20,13 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def small16(tmp_path_factory) -> Path:
-    """16 px sample data (real train: 35/27/6/4 images), read only."""
-    from synthmed.data.sample import write_sample_dataset
-
-    return write_sample_dataset(tmp_path_factory.mktemp("small16") / "data", size=16, scale=0.02, seed=0)
+    """16 px sample data, read only."""
+    return sample16(tmp_path_factory.mktemp("small16"))
 
 
 def rows_of(folder: Path) -> list[dict]:
     with open(folder / "metadata.csv", newline="") as handle:
         return list(csv.DictReader(handle))
-
-
-def leftovers(out: Path) -> list[Path]:
-    return [p for p in out.parent.iterdir() if p.name in (out.name, f".{out.name}.partial")]
 
 
 @pytest.mark.parametrize("name", ["acgan", "dcgan", "ddpm"])
@@ -215,15 +209,6 @@ def test_counts_from_ratio_and_balance_and_dry_run(run, small16, tmp_path):
 
 
 # ---------------------------------------------------------------------------- bad input
-
-
-def assert_usage_error(result, out: Path, *words: str) -> None:
-    assert result.code == 2, result.err
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("synthmed: error: "), result.err
-    for word in words:
-        assert word in lines[0], lines[0]
-    assert leftovers(out) == []
 
 
 def test_unknown_class(run, small16, tmp_path):

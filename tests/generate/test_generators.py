@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from gen_helpers import class_arrays
 from synthmed.registry import create_generator
 from tiny import TINY
 
@@ -14,10 +15,7 @@ ARGS = TINY["generator"]
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (12, 1, 16, 16), dtype=np.uint8)
-    labels = np.array([0, 1, 2] * 4, dtype=np.int64)
-    return images, labels
+    return class_arrays()
 
 
 def fitted(name, data, epochs=1, state_dir=None, seed=0):

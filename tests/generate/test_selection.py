@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from gen_helpers import make_dataset
+from gen_helpers import assert_usage_error, class_arrays, make_dataset, sample16
 from synthmed.generate.selection import FitCheck
 from synthmed.registry import create_generator
 from tiny import TINY
@@ -21,17 +21,13 @@ CLI_TINY = ["-g", "width=8", "-g", "batch_size=16"]
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (12, 1, 16, 16), dtype=np.uint8)
-    labels = np.array([0, 1, 2] * 4, dtype=np.int64)
-    return images, labels
+    return class_arrays()
 
 
 @pytest.fixture(scope="module")
 def small16(tmp_path_factory) -> Path:
-    from synthmed.data.sample import write_sample_dataset
-
-    return write_sample_dataset(tmp_path_factory.mktemp("small16") / "data", size=16, scale=0.02, seed=0)
+    """16 px sample data, read only."""
+    return sample16(tmp_path_factory.mktemp("small16"))
 
 
 def scripted(scores: dict[int, float], crash_at: int | None = None):
@@ -201,15 +197,6 @@ def test_resume_of_an_interrupted_selection_gives_the_same_model(run, small16, t
 # ---------------------------------------------------------------------------- bad input
 
 
-def refused(result, out: Path, *words: str) -> None:
-    assert result.code == 2, result.err
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("synthmed: error: "), result.err
-    for word in words:
-        assert word in lines[0], lines[0]
-    assert not out.exists() and not (out.parent / f".{out.name}.partial").exists()
-
-
 @pytest.mark.parametrize("args, words", [
     (["--select-by", "kid"], ["--select-by", "'kid'", "fid"]),
     (["--select-by", "fid", "--patience", "0"], ["--patience", "at least 1"]),
@@ -219,7 +206,7 @@ def refused(result, out: Path, *words: str) -> None:
 ])
 def test_selection_option_errors(run, small16, tmp_path, args, words):
     out = tmp_path / "o"
-    refused(run("generate", small16, "-o", out, "--generator", "acgan", "--fit-epochs", "2", "--per-class", "1",
+    assert_usage_error(run("generate", small16, "-o", out, "--generator", "acgan", "--fit-epochs", "2", "--per-class", "1",
                 *args), out, *words)
 
 
@@ -228,7 +215,7 @@ def test_select_by_without_val_images_or_with_an_unfitted_generator(run, small16
     one_val = make_dataset(tmp_path / "oneval", {"a": [("train", 16)] * 4 + [("val", 16)], "b": [("train", 16)] * 4})
     for data, label in ((no_val, "'a'"), (one_val, "'b'")):
         out = tmp_path / f"out-{data.name}"
-        refused(run("generate", data, "-o", out, "--generator", "acgan", "--fit-epochs", "1", "--per-class", "1",
+        assert_usage_error(run("generate", data, "-o", out, "--generator", "acgan", "--fit-epochs", "1", "--per-class", "1",
                     "--select-by", "fid"), out, "--select-by", "val", label)
 
 
@@ -250,9 +237,9 @@ def test_select_by_with_a_generator_that_cannot_select(run, small16, tmp_path):
     pm.register(Unfitted(), name="unfitted-test")
     try:
         out = tmp_path / "o"
-        refused(run("generate", small16, "-o", out, "--generator", "varies", "--per-image", "1", "--select-by", "fid"),
+        assert_usage_error(run("generate", small16, "-o", out, "--generator", "varies", "--per-image", "1", "--select-by", "fid"),
                 out, "--select-by", "not fitted")
-        refused(run("generate", small16, "-o", out, "--generator", "plain", "--per-class", "1", "--select-by", "fid"),
+        assert_usage_error(run("generate", small16, "-o", out, "--generator", "plain", "--per-class", "1", "--select-by", "fid"),
                 out, "--select-by", "'plain'", "cannot keep the best checkpoint")
     finally:
         pm.unregister(name="unfitted-test")
