@@ -35,7 +35,8 @@ def comparable(path: Path) -> Any:
 def assert_same_outputs(a: Path, b: Path) -> list[Path]:
     """Every file of `a` is in `b` and the same (time aside), and no other; returns the files."""
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert files and files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    others = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert files and files == others, (sorted(set(files) - set(others)), sorted(set(others) - set(files)))
     for name in files:
         assert comparable(a / name) == comparable(b / name), name
     return files

@@ -138,6 +138,9 @@ def train_run(
         for repeat in mine:
             run_seed = repeat_seed(seed, repeat)
             done = tmp / f"run-{repeat:02d}"
+            if resume and layout_root and lift_single_repeat(tmp):
+                runs.append(repeat_summary(tmp, repeat))  # killed while (or after) moving it up
+                continue
             if resume and (done / CONFIG).is_file():
                 runs.append(repeat_summary(done, repeat))
                 continue
@@ -176,9 +179,7 @@ def train_run(
             folder.write_provenance("train", [Path(dataset_path)], settings=asdict(settings), seed=seed,
                                     repeats=repeats, shard=result["shard"], processes=dist.world)
             if layout_root:
-                for item in (tmp / "run-01").iterdir():
-                    os.replace(item, tmp / item.name)
-                (tmp / "run-01").rmdir()
+                lift_single_repeat(tmp)
             else:
                 write_runs_csv(tmp / "runs.csv", runs)
                 if curves and len(runs) > 1:
@@ -202,6 +203,19 @@ def write_repeat(work: Path, done: Path, module: torch.nn.Module, config: dict[s
         plot_curves(work, history, best_epoch, title)
     (work / STATE_FILE).unlink(missing_ok=True)
     os.replace(work, done)
+
+
+def lift_single_repeat(tmp: Path) -> bool:
+    """Move the finished run-01/ up into `tmp` (a single-repeat RUN is one model folder);
+    True when `tmp` then holds the finished repeat. config.json moves last and a second call
+    finishes what a killed first one started, so `--resume` after a kill at any point here
+    gets the same folder."""
+    single = tmp / "run-01"
+    if single.is_dir():
+        for item in sorted(single.iterdir(), key=lambda item: item.name == CONFIG):
+            os.replace(item, tmp / item.name)
+        single.rmdir()
+    return (tmp / CONFIG).is_file()
 
 
 def repeat_summary(folder: Path, repeat: int) -> dict[str, Any]:

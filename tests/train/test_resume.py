@@ -116,3 +116,30 @@ def test_shards_evaluated_together_equal_the_whole_run(run, sample_dataset, whol
     assert run("train", sample_dataset, "-o", mixed, "--repeats", "2", *ARGS, "--shard", "2/2", "--seed", "1").code == 0
     refused = run("evaluate", shards[0], mixed, sample_dataset, "-o", tmp_path / "ev-mixed")
     assert refused.code == 2 and "--seed" in refused.err and "not shards of one run" in refused.err
+
+
+def test_a_single_repeat_interrupted_while_moved_into_place_resumes_to_the_same_folder(run, sample_dataset,
+                                                                                      tmp_path, monkeypatch):
+    """A 1-repeat RUN is one model folder: its finished run-01/ is moved up file by file. An
+    interruption between two of those moves still resumes into the uninterrupted folder."""
+    import os
+
+    from same_outputs import assert_same_outputs
+
+    assert run("train", sample_dataset, "-o", tmp_path / "whole", *ARGS).code == 0
+    real_replace, moved = os.replace, []
+
+    def replace(source, target):
+        if Path(source).parent.name == "run-01":
+            if len(moved) == 2:
+                raise KeyboardInterrupt
+            moved.append(source)
+        return real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    _train_interrupted(sample_dataset, tmp_path / "out", repeats=1, epochs=99)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert len(moved) == 2 and (partial_path(tmp_path / "out") / "run-01").is_dir()
+    result = run("train", sample_dataset, "-o", tmp_path / "out", *ARGS, "--resume")
+    assert result.code == 0, result.err
+    assert_same_outputs(tmp_path / "whole", tmp_path / "out")
