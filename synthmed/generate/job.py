@@ -4,6 +4,7 @@ Python API refuses exactly what the command line refuses."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -183,8 +184,9 @@ def _fit_or_reuse(request: ClassRequest, tmp: Path, rows: Sequence[Row], device:
     """Fit into `tmp/model` (continuing a fit checkpoint on --resume), or load a fit finished
     earlier; with --select-by, `summary` gets the selection (kept epoch, its FID, warnings)."""
     entry, dataset = request.entry, request.dataset
-    model_dir = tmp / MODEL_FOLDER
+    model_dir, state_dir = tmp / MODEL_FOLDER, tmp / FIT_STATE_FOLDER
     if request.resume and (model_dir / "config.json").is_file():
+        shutil.rmtree(state_dir, ignore_errors=True)  # killed after the model was moved into place
         generator, _ = load_model(entry, model_dir, dataset, request.classes, request.args)
         return generator
     if on_estimate is not None:  # the fit's time only: sampling is estimated by --dry-run
@@ -193,15 +195,20 @@ def _fit_or_reuse(request: ClassRequest, tmp: Path, rows: Sequence[Row], device:
             on_estimate(estimate, device)
     generator = make_generator(entry, request.args)
     epochs = request.fit_epochs or entry.info.fit_epochs
-    state_dir = tmp / FIT_STATE_FOLDER
     check = _fit_check(request, judge, device, summary if summary is not None else {})
     epochs = fit_generator(generator, dataset, rows, epochs=epochs, device=device, seed=request.seed,
                            state_dir=state_dir, progress=progress, minutes=request.fit_minutes, check=check)
-    save_model(generator, model_dir, entry, dataset, request.classes, request.args, epochs)
+    # The model folder is completed aside and moved into place in one rename: its config.json
+    # is what --resume takes for a finished fit, and the weights come before the facts in it.
+    scratch = tmp / f".{MODEL_FOLDER}.partial"
+    shutil.rmtree(scratch, ignore_errors=True)
+    save_model(generator, scratch, entry, dataset, request.classes, request.args, epochs)
     if getattr(generator, "fit_history", None) is not None:
         from synthmed.generate.selection import write_history
 
-        write_history(model_dir, generator.fit_history, check.scores if check else {}, generator.selected_epoch)
+        write_history(scratch, generator.fit_history, check.scores if check else {}, generator.selected_epoch)
+    shutil.rmtree(model_dir, ignore_errors=True)  # a model folder without config.json: unfinished
+    os.replace(scratch, model_dir)
     if check is not None and summary is not None:
         summary["selection"] = {**summary.get("selection", {}), "select_by": request.select_by,
                                 "epochs": epochs, "kept_epoch": check.best_epoch,

@@ -1,7 +1,7 @@
 """A command killed at any file-system step it takes in its unfinished output resumes, with
 `--resume`, into the folder an uninterrupted run writes. tests/die_at_step.py kills a real
-process just before its Nth write, rename or removal there; every N is tried for train,
-and the first steps plus a stride through the rest for commands that write one file per image."""
+process just before its Nth write, rename or removal there; every N is tried for train and a
+generator fit, and the first steps plus a stride through the rest for commands that write one file per image."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ TINY_CLASSIFIER = ("--classifier-arg", "conv_channels=[4, 8]", "--classifier-arg
 # command line (OUT as "out") and which steps to try: every one, or the first 12 then every 23rd
 COMMANDS = {
     "train": (["train", "{data}", "-o", "out", "--epochs", "2", "--patience", "9", *TINY_CLASSIFIER], range(1, 10_000)),
+    "generate": (["generate", "{data}", "-o", "out", "--generator", "dcgan", "-g", "width=8", "-g", "batch_size=16",
+                  "--fit-epochs", "2", "--fit-only"], range(1, 10_000)),
     "augment": (["augment", "{data}", "-o", "out", "--policy", "hflip(p=0.5)", "--copies", "1",
                  "--batch-size", "64", "--splits", "val"], [*range(1, 13), *range(13, 10_000, 23)]),
 }
