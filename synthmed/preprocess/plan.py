@@ -125,20 +125,42 @@ def _process_file(path: Path, read_options: ReadOptions, steps: Steps, stage: st
         return FileResult(error=f"cannot process ({type(exc).__name__}: {message})")
 
 
-def _map_files(tasks: list, workers: int) -> Iterator[FileResult]:
-    """Results in task order; a process pool when workers > 1."""
-    if workers <= 1 or len(tasks) <= 1:
+def _map_files(tasks: list, pool, workers: int) -> Iterator[FileResult]:
+    """Results in task order; in `pool` (from `worker_pool`, `workers` processes) when there is one."""
+    if pool is None:
         yield from map(process_file, tasks)
         return
+    chunk = max(1, min(16, len(tasks) // (workers * 8)))
+    yield from pool.map(process_file, tasks, chunksize=chunk)
+
+
+@contextmanager
+def worker_pool(workers: int, tasks: int) -> Iterator[object]:
+    """A process pool of `workers` processes with every worker already started, or None when one
+    process does the work. Start it before any thread (e.g. the progress bar's) starts."""
+    if workers <= 1 or tasks <= 1:
+        yield None
+        return
     import multiprocessing
+    import sys
+    import threading
     from concurrent.futures import ProcessPoolExecutor
 
-    # forkserver: workers do not inherit the progress bar's thread or locks (plain fork could deadlock).
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["synthmed.preprocess.plan", "synthmed.preprocess.formats"])
-    chunk = max(1, min(16, len(tasks) // (workers * 8)))
+    from synthmed.plugins import get_plugin_manager
+
+    get_plugin_manager()  # loaded once here, so forked workers inherit the plugins
+    if threading.active_count() == 1 and "torch" not in sys.modules:
+        # fork: workers start in milliseconds with everything imported. Safe only in a process
+        # with no other thread (no lock can be held mid-fork) and no torch (its thread pools).
+        context = multiprocessing.get_context("fork")
+    else:
+        # forkserver: workers inherit no thread or lock; each imports and loads plugins (~0.2 s)
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["synthmed.preprocess.plan", "synthmed.preprocess.formats"])
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield from pool.map(process_file, tasks, chunksize=chunk)
+        # With fork, the first submit starts every worker at once, before the pool's own thread.
+        pool.submit(int).result()
+        yield pool
 
 
 @contextmanager

@@ -124,3 +124,26 @@ def test_preprocess_statistics_equal_those_of_the_written_files(run, tmp_path, a
     assert len(stats["mean"]) == channels
     assert stats["mean"] == pytest.approx(expected["mean"], abs=1e-6)
     assert stats["std"] == pytest.approx(expected["std"], abs=1e-6)
+
+
+POOL_PARENT = """
+import os, sys, threading, types
+from synthmed.preprocess.plan import worker_pool
+if sys.argv[1] == "thread":
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+if sys.argv[1] == "torch":
+    sys.modules["torch"] = types.ModuleType("torch")  # what the check looks at, without the import
+with worker_pool(2, 8) as pool:
+    parents = {pool.submit(os.getppid).result() for _ in range(4)}
+print("forked" if parents == {os.getpid()} else "forkserver")
+"""
+
+
+@pytest.mark.parametrize("state, start", [("alone", "forked"), ("thread", "forkserver"), ("torch", "forkserver")])
+def test_workers_are_forked_only_from_a_process_with_no_other_thread_and_no_torch(state, start):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", POOL_PARENT, state], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == start
