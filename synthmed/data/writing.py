@@ -372,6 +372,11 @@ def pixel_sums(pixels: np.ndarray, scale: float | None = None) -> PixelSums:
     decode of the written file gives, bit for bit."""
     if scale is None:
         scale = _scale(16 if pixels.dtype == np.uint16 else 8)
-    chw = to_chw(pixels).astype(np.float64) / scale
-    flat = chw.reshape(chw.shape[0], -1)
-    return PixelSums(scale, flat.sum(1), (flat**2).sum(1), int(flat.shape[1]))
+    chw = to_chw(pixels)
+    # One float64 copy, divided and squared in place: the same values as `/ scale` and `** 2`
+    # in new arrays, a third of the memory (which two workers on two cores share).
+    flat = chw.reshape(chw.shape[0], -1).astype(np.float64)
+    flat /= scale
+    total = flat.sum(1)
+    np.square(flat, out=flat)
+    return PixelSums(scale, total, flat.sum(1), int(flat.shape[1]))

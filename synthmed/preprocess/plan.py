@@ -171,7 +171,7 @@ def _keep_freed_memory() -> None:
 
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # no C library by that name, or no mallopt in it
         return
     mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD: free memory kept before trimming the heap
     mallopt(-3, 16 << 20)  # M_MMAP_THRESHOLD: blocks under 16 MiB come from the heap, not mmap
