@@ -90,7 +90,7 @@ class OutputFolder:
         continue_existing: bool = False,
         options: "RunOptions | None" = None,
     ) -> None:
-        from synthmed.data.resume import check_record, make_record, write_record
+        from synthmed.data.resume import check_record, make_record, never_started, write_record
 
         refuse_output_over_inputs(out, inputs)
         if resumable and options is None:
@@ -117,7 +117,7 @@ class OutputFolder:
         if self.finished:
             return
         if self.tmp.exists():
-            if resume and resumable:
+            if resume and resumable and not never_started(self.tmp):
                 check_record(self.tmp, record, out=self.out)
                 self.resumed = True
             else:

@@ -93,9 +93,20 @@ def make_record(run: RunOptions, inputs: Sequence[str | os.PathLike[str] | None]
 
 
 def write_record(folder: Path, record: dict[str, Any]) -> None:
+    """options.json, whole or not at all (a scratch file renamed): a folder killed while its
+    record was written holds at most the scratch file, which `never_started` recognises."""
+    import os
+
     from synthmed.jsonio import write_json
 
-    write_json(folder / RECORD, record)
+    scratch = Path(folder) / f"{RECORD}.tmp"
+    write_json(scratch, record)
+    os.replace(scratch, Path(folder) / RECORD)
+
+
+def never_started(folder: Path) -> bool:
+    """An unfinished folder killed before its options were recorded: nothing in it to continue."""
+    return all(item.name == f"{RECORD}.tmp" for item in Path(folder).iterdir())
 
 
 def shown(value: Any) -> str:

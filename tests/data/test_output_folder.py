@@ -84,3 +84,24 @@ def test_resume_refuses_a_changed_input(tmp_path):
     (data / "dataset.json").write_text('{"changed": 1}')
     with pytest.raises(UsageError, match=f"input {data} has changed"):
         OutputFolder(out, inputs=[data], resume=True, resumable=True, options=OPTIONS)
+
+
+@pytest.mark.parametrize("left", [[], ["options.json.tmp"]], ids=["empty", "half-written-record"])
+def test_resume_of_a_folder_killed_before_its_options_were_recorded_starts_afresh(tmp_path, left):
+    """Killed between creating the folder and renaming its options.json into place: nothing was
+    done, so --resume starts over instead of refusing a folder with no record."""
+    out = tmp_path / "out"
+    partial_path(out).mkdir()
+    for name in left:
+        (partial_path(out) / name).write_text('{"comm')
+    with OutputFolder(out, inputs=[], resume=True, resumable=True, options=OPTIONS) as folder:
+        assert not folder.resumed and sorted(p.name for p in folder.tmp.iterdir()) == ["options.json"]
+    assert (out / "options.json").is_file()
+
+
+def test_resume_still_refuses_a_started_folder_with_no_record(tmp_path):
+    out = tmp_path / "out"
+    partial_path(out).mkdir()
+    (partial_path(out) / "rows.jsonl").write_text("")
+    with pytest.raises(UsageError, match="does not record the options"):
+        OutputFolder(out, inputs=[], resume=True, resumable=True, options=OPTIONS)
