@@ -160,7 +160,11 @@ def worker_pool(workers: int, tasks: int) -> Iterator[object]:
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_keep_freed_memory) as pool:
         # With fork, the first submit starts every worker at once, before the pool's own thread.
         pool.submit(int).result()
-        yield pool
+        try:
+            yield pool
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # a run that stops (--strict, Ctrl-C) reads no further
+            raise
 
 
 def _keep_freed_memory() -> None:
