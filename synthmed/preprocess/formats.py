@@ -90,7 +90,8 @@ def _pillow_pixels(image) -> np.ndarray:
         red, green, blue = image.split()
         plane = red.tobytes()
         if plane == green.tobytes() == blue.tobytes():
-            return np.asarray(red)
+            # the bytes in hand: np.asarray(red) would copy the plane out of Pillow once more
+            return np.frombuffer(plane, dtype=np.uint8).reshape(image.height, image.width)
     return np.asarray(image)
 
 

@@ -27,6 +27,7 @@ from synthmed.preprocess.plan import (
     prepare_preprocess,
     row_id,
     staging_folder,
+    worker_pool,
 )
 from synthmed.preprocess.splits import Item, assign_splits, resolve_duplicates
 from synthmed.preprocess.steps import Steps
@@ -40,15 +41,16 @@ def preprocess(inputs: list[Path], out: Path, config: PreprocessConfig, *, overw
 
 def run_preprocess(job: PreprocessJob, *, progress: Progress = no_progress) -> dict:
     """Read, process, split and write the planned files (reported as the task "reading")."""
-    with staging_folder(job.out) as stage:
-        return _run(job, stage, progress)
+    # The workers start before the progress bar's thread does.
+    with staging_folder(job.out) as stage, worker_pool(job.config.workers, len(job.files)) as pool:
+        return _run(job, stage, pool, progress)
 
 
-def _run(job: PreprocessJob, stage: Path, progress: Progress) -> dict:
+def _run(job: PreprocessJob, stage: Path, pool, progress: Progress) -> dict:
     inputs, out, config, overwrite, files = job.inputs, job.out, job.config, job.overwrite, job.files
     filtered, planned_labels = job.filtered, job.planned_labels
     with start_task(progress, "reading", total=len(files), unit="file") as task:
-        rows, rejected, dropped_by_class, notes = _read_files(files, config, stage, task)
+        rows, rejected, dropped_by_class, notes = _read_files(files, config, stage, pool, task)
     filtered += dropped_by_class
     if not rows:
         if rejected:
@@ -112,7 +114,7 @@ def _run(job: PreprocessJob, stage: Path, progress: Progress) -> dict:
 
 
 def _read_files(
-    files: list[InputFile], config: PreprocessConfig, stage: Path, advance: Advance
+    files: list[InputFile], config: PreprocessConfig, stage: Path, pool, advance: Advance
 ) -> tuple[list[Planned], list[tuple[str, str]], int, list[tuple[str, str]]]:
     """Read and process every file (in order); returns rows, rejected (file, reason), images filtered
     out, and the decoders' warnings (file, message)."""
@@ -121,7 +123,7 @@ def _read_files(
     filtered = 0
     notes: list[tuple[str, str]] = []  # (file, decoder warning)
     tasks = [(f.path, config.read, config.steps, str(stage / str(number))) for number, f in enumerate(files)]
-    for file, result in zip(files, _map_files(tasks, config.workers)):
+    for file, result in zip(files, _map_files(tasks, pool, config.workers)):
         advance(1)
         notes.extend((file.rel, note) for note in result.notes)
         if result.usage_error:

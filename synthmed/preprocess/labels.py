@@ -93,7 +93,7 @@ def discover(inputs: list[Path], *, skip: set[Path] = frozenset(), skip_under: P
             found.append((root, root.name))
             continue
         prefix = f"{root.resolve().name}/" if several else ""
-        for path in sorted(root.rglob("*")):
+        for path in sorted(root.rglob("*"), key=lambda path: path.parts):  # what Path ordering compares, faster
             relative = path.relative_to(root)
             if any(part.startswith(".") for part in relative.parts) or not path.is_file():
                 continue

@@ -125,20 +125,60 @@ def _process_file(path: Path, read_options: ReadOptions, steps: Steps, stage: st
         return FileResult(error=f"cannot process ({type(exc).__name__}: {message})")
 
 
-def _map_files(tasks: list, workers: int) -> Iterator[FileResult]:
-    """Results in task order; a process pool when workers > 1."""
-    if workers <= 1 or len(tasks) <= 1:
+def _map_files(tasks: list, pool, workers: int) -> Iterator[FileResult]:
+    """Results in task order; in `pool` (from `worker_pool`, `workers` processes) when there is one."""
+    if pool is None:
         yield from map(process_file, tasks)
         return
+    chunk = max(1, min(16, len(tasks) // (workers * 8)))
+    yield from pool.map(process_file, tasks, chunksize=chunk)
+
+
+@contextmanager
+def worker_pool(workers: int, tasks: int) -> Iterator[object]:
+    """A process pool of `workers` processes with every worker already started, or None when one
+    process does the work. Start it before any thread (e.g. the progress bar's) starts."""
+    if workers <= 1 or tasks <= 1:
+        yield None
+        return
     import multiprocessing
+    import sys
+    import threading
     from concurrent.futures import ProcessPoolExecutor
 
-    # forkserver: workers do not inherit the progress bar's thread or locks (plain fork could deadlock).
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["synthmed.preprocess.plan", "synthmed.preprocess.formats"])
-    chunk = max(1, min(16, len(tasks) // (workers * 8)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield from pool.map(process_file, tasks, chunksize=chunk)
+    from synthmed.plugins import get_plugin_manager
+
+    get_plugin_manager()  # loaded once here, so forked workers inherit the plugins
+    if threading.active_count() == 1 and "torch" not in sys.modules:
+        # fork: workers start in milliseconds with everything imported. Safe only in a process
+        # with no other thread (no lock can be held mid-fork) and no torch (its thread pools).
+        context = multiprocessing.get_context("fork")
+    else:
+        # forkserver: workers inherit no thread or lock; each imports and loads plugins (~0.2 s)
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["synthmed.preprocess.plan", "synthmed.preprocess.formats"])
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_keep_freed_memory) as pool:
+        # With fork, the first submit starts every worker at once, before the pool's own thread.
+        pool.submit(int).result()
+        try:
+            yield pool
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # a run that stops (--strict, Ctrl-C) reads no further
+            raise
+
+
+def _keep_freed_memory() -> None:
+    """In each worker: glibc keeps freed memory for the next image instead of handing it back to
+    the system (and page-faulting it in again, at every image, tens of faults each); where there
+    is no glibc `mallopt`, nothing changes."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):  # no C library by that name, or no mallopt in it
+        return
+    mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD: free memory kept before trimming the heap
+    mallopt(-3, 16 << 20)  # M_MMAP_THRESHOLD: blocks under 16 MiB come from the heap, not mmap
 
 
 @contextmanager

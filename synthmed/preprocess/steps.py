@@ -100,9 +100,7 @@ def uint8_path(raw: RawImage, steps: Steps) -> bool:
 def process_uint8(pixels: np.ndarray, steps: Steps) -> np.ndarray:
     """The path of images `uint8_path` allows: (H, W) uint8 in, uint8 out."""
     if steps.crop:
-        # the box from the float values, so it is the float path's box
-        grey = to_unit(RawImage(pixels), steps)
-        box = foreground_box(grey, threshold=steps.crop_threshold, margin=steps.crop_margin)
+        box = uint8_foreground_box(pixels, steps)  # the float path's box
         if box is not None:
             pixels = pixels[box]
     if steps.opening or steps.closing:
@@ -189,16 +187,40 @@ def is_grey(image: np.ndarray, tolerance: float = 2.0 / 255) -> bool:
 
 def foreground_box(grey: np.ndarray, *, threshold: float | None, margin: float) -> tuple[slice, slice] | None:
     """Bounding box (with margin) of the largest bright connected component, or None."""
-    from scipy import ndimage
     from skimage.filters import threshold_otsu
-    from skimage.morphology import disk
 
     if float(grey.max()) <= float(grey.min()):
         return None
     level = threshold_otsu(grey) if threshold is None else threshold
-    mask = grey > level
+    return _largest_bright_box(grey > level, margin)
+
+
+def uint8_foreground_box(pixels: np.ndarray, steps: Steps) -> tuple[slice, slice] | None:
+    """`foreground_box` of `to_unit(pixels)` (uint8 (H, W)), from the 256 levels instead of a
+    float image: the same box, as to_unit maps each level to one value, in order, and the
+    threshold and mask only count and compare values (Otsu's histogram of the float image is
+    the one of its distinct values weighted by their counts)."""
+    from skimage.filters import threshold_otsu
+
+    values = to_unit(RawImage(np.arange(256, dtype=np.uint8)[None, :]), steps)[0]  # float32 of each level
+    counts = np.bincount(pixels.ravel(), minlength=256)
+    used = np.flatnonzero(counts)
+    if len(used) < 2:
+        return None
+    level = steps.crop_threshold
+    if level is None:
+        # what skimage's histogram does for a float image: np.histogram over its min..max, bin centres
+        hist, edges = np.histogram(values[used], bins=256, weights=counts[used])
+        level = threshold_otsu(hist=(hist, (edges[:-1] + edges[1:]) / 2.0))
+    return _largest_bright_box((values > level)[pixels], steps.crop_margin)
+
+
+def _largest_bright_box(mask: np.ndarray, margin: float) -> tuple[slice, slice] | None:
+    from scipy import ndimage
+    from skimage.morphology import disk
+
     # Opening first, so thin bright lines (labels, rulers) do not join the body to the border.
-    radius = max(1, min(grey.shape) // 100)
+    radius = max(1, min(mask.shape) // 100)
     mask = ndimage.binary_opening(mask, structure=disk(radius).astype(bool))
     labels, count = ndimage.label(mask)
     if count == 0:
@@ -207,7 +229,7 @@ def foreground_box(grey: np.ndarray, *, threshold: float | None, margin: float) 
     sizes[0] = 0
     rows, cols = ndimage.find_objects(labels)[int(sizes.argmax()) - 1]
     pad = int(round(margin * max(rows.stop - rows.start, cols.stop - cols.start)))
-    height, width = grey.shape
+    height, width = mask.shape
     return (
         slice(max(0, rows.start - pad), min(height, rows.stop + pad)),
         slice(max(0, cols.start - pad), min(width, cols.stop + pad)),

@@ -32,17 +32,18 @@ class Suggestion:
     examples: tuple[str, ...]  # a few names that share a subject
 
 
-def _candidate(stem: str, k: int) -> str | None:
-    """The stem up to the end of its k-th digit run; None when there is none or it is the whole stem."""
-    runs = 0
+def _candidates(stem: str) -> list[str | None]:
+    """The stem up to the end of its 1st, 2nd, ... MAX_DIGIT_RUNS-th digit run; None where there
+    is no such run or it ends the stem."""
+    found: list[str | None] = []
     length = 0
     for part in _PARTS.findall(stem):
         length += len(part)
         if part.isdigit():
-            runs += 1
-            if runs == k:
-                return stem[:length] if length < len(stem) else None
-    return None
+            found.append(stem[:length] if length < len(stem) else None)
+            if len(found) == MAX_DIGIT_RUNS:
+                break
+    return found + [None] * (MAX_DIGIT_RUNS - len(found))
 
 
 def _shape(text: str) -> str:
@@ -52,20 +53,24 @@ def _shape(text: str) -> str:
 def suggest_subject_regex(names: Sequence[str]) -> Suggestion | None:
     """A `--subject-regex` for file names (with or without folders and extension), or None."""
     stems = [name.rsplit("/", 1)[-1].split(".", 1)[0] for name in names]
+    candidates = [_candidates(stem) for stem in stems]  # once per name: the loops below look often
+    shapes_of: dict[str, str] = {}
     pending = list(range(len(stems)))
     key_of: dict[int, str] = {}
     shape_of: dict[int, str] = {}
-    for k in range(1, MAX_DIGIT_RUNS + 1):
+    for k in range(MAX_DIGIT_RUNS):
         families: dict[str, list[int]] = defaultdict(list)
         for i in pending:
-            candidate = _candidate(stems[i], k)
+            candidate = candidates[i][k]
             if candidate is not None:
-                families[_shape(candidate)].append(i)
+                if candidate not in shapes_of:
+                    shapes_of[candidate] = _shape(candidate)
+                families[shapes_of[candidate]].append(i)
         still = []
         for shape, members in families.items():
-            if len({_candidate(stems[i], k) for i in members}) >= 2:
+            if len({candidates[i][k] for i in members}) >= 2:
                 for i in members:
-                    key_of[i], shape_of[i] = _candidate(stems[i], k), shape
+                    key_of[i], shape_of[i] = candidates[i][k], shape
             else:
                 still.extend(members)
         pending = still

@@ -33,6 +33,23 @@ def test_written_ids_of_an_unfinished_and_of_a_finished_output(tmp_path):
     assert written_ids(out) == {"a", "b"}  # a finished output: `--resume` continues it
 
 
+def test_only_a_resumable_writer_keeps_a_journal(tmp_path):
+    """Only --resume reads the journal, and a writer that cannot resume removes its folder on a
+    failure: writing (and flushing) a line per row for nothing is left out."""
+    import numpy as np
+
+    from synthmed.data import JOURNAL
+    from synthmed.data.resume import RunOptions
+
+    for resumable in (False, True):
+        out = tmp_path / f"out-{resumable}"
+        options = RunOptions("test") if resumable else None
+        with DatasetWriter(out, classes=["x"], command="test", resumable=resumable, options=options) as writer:
+            writer.add_image(np.zeros((8, 8), np.uint8), id="a", label="x", split="train")
+            assert (writer.tmp / JOURNAL).is_file() == resumable
+        assert not (out / JOURNAL).exists() and (out / "metadata.csv").is_file()
+
+
 def test_rejected_csv_one_format(tmp_path):
     log = RejectedLog(tmp_path)
     log.add("v1", "src1", rejection_reason(ValueError("refused\nsecond line")))

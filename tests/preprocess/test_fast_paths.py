@@ -13,7 +13,8 @@ from PIL import Image
 
 from synthmed.data import Dataset, DatasetWriter
 from synthmed.data.imageio import RawImage, decode_png, to_chw
-from synthmed.preprocess.steps import Steps, process, process_float, process_uint8, uint8_path
+from synthmed.preprocess.steps import (Steps, foreground_box, process, process_float, process_uint8, to_unit,
+                                      uint8_foreground_box, uint8_path)
 
 
 def smooth(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -124,3 +125,47 @@ def test_preprocess_statistics_equal_those_of_the_written_files(run, tmp_path, a
     assert len(stats["mean"]) == channels
     assert stats["mean"] == pytest.approx(expected["mean"], abs=1e-6)
     assert stats["std"] == pytest.approx(expected["std"], abs=1e-6)
+
+
+POOL_PARENT = """
+import os, sys, threading, types
+from synthmed.preprocess.plan import worker_pool
+if sys.argv[1] == "thread":
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+if sys.argv[1] == "torch":
+    sys.modules["torch"] = types.ModuleType("torch")  # what the check looks at, without the import
+with worker_pool(2, 8) as pool:
+    parents = {pool.submit(os.getppid).result() for _ in range(4)}
+print("forked" if parents == {os.getpid()} else "forkserver")
+"""
+
+
+@pytest.mark.parametrize("state, start", [("alone", "forked"), ("thread", "forkserver"), ("torch", "forkserver")])
+def test_workers_are_forked_only_from_a_process_with_no_other_thread_and_no_torch(state, start):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", POOL_PARENT, state], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == start
+
+
+def body(seed: int) -> np.ndarray:
+    """A bright blob on a noisy background, 40 x 48."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:40, 0:48]
+    blob = np.exp(-(((y - 20) / 12.0) ** 2 + ((x - 22) / 14.0) ** 2))
+    return np.clip(np.round(40 + 150 * blob + rng.normal(0, 25, (40, 48))), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("steps", [Steps(crop=True), Steps(crop=True, crop_threshold=0.4, crop_margin=0.1),
+                                   Steps(crop=True, intensity="dtype")])
+def test_uint8_crop_box_from_the_levels_is_the_float_images_box(steps):
+    """Otsu's threshold of the 256 levels weighted by their counts, and the mask from a table of
+    levels, give the box of the float image exactly (not the box of Otsu on the uint8 values)."""
+    images = [body(seed) for seed in range(12)] + [np.full((9, 7), 5, np.uint8), np.eye(16, dtype=np.uint8) * 200]
+    for pixels in images:
+        expected = foreground_box(to_unit(RawImage(pixels), steps), threshold=steps.crop_threshold, margin=steps.crop_margin)
+        assert uint8_foreground_box(pixels, steps) == expected
+    if steps.crop_threshold is None:  # the images tell the two apart: seed 0's uint8 Otsu box differs
+        assert foreground_box(body(0), threshold=None, margin=steps.crop_margin) != uint8_foreground_box(body(0), steps)
