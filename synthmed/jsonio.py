@@ -13,8 +13,12 @@ from synthmed.errors import UsageError
 
 
 def write_json(path: str | os.PathLike[str], record: Any) -> None:
-    """`record` as indented JSON with a final newline."""
-    Path(path).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    """`record` as indented JSON with a final newline, whole or not at all: written to
+    `NAME.tmp` beside it, then renamed, so a process killed mid-write leaves no half file."""
+    path = Path(path)
+    scratch = path.with_name(path.name + ".tmp")
+    scratch.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    os.replace(scratch, path)
 
 
 def read_json(

@@ -93,15 +93,11 @@ def make_record(run: RunOptions, inputs: Sequence[str | os.PathLike[str] | None]
 
 
 def write_record(folder: Path, record: dict[str, Any]) -> None:
-    """options.json, whole or not at all (a scratch file renamed): a folder killed while its
-    record was written holds at most the scratch file, which `never_started` recognises."""
-    import os
-
+    """options.json (write_json renames it into place: a folder killed while its record was
+    written holds at most the scratch file, which `never_started` recognises)."""
     from synthmed.jsonio import write_json
 
-    scratch = Path(folder) / f"{RECORD}.tmp"
-    write_json(scratch, record)
-    os.replace(scratch, Path(folder) / RECORD)
+    write_json(Path(folder) / RECORD, record)
 
 
 def never_started(folder: Path) -> bool:
