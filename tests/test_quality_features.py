@@ -40,7 +40,7 @@ def test_prdc_on_point_clouds_with_known_answers():
     assert 0.7 < same["density"] < 1.3
     # Far away: no synthetic point in a real ball, and no real point in a synthetic ball.
     far = prdc(real, cloud(300, dims=2, seed=5, shift=50.0))
-    assert far == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0, "k": 5}
+    assert far == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0, "coverage_rows": 300, "k": 5}
     # Collapsed onto the real mean: all precise (dense), little of the real set covered or recalled.
     tight = prdc(real, cloud(300, dims=2, seed=5, scale=0.05))
     assert tight["precision"] == 1.0 and tight["density"] > 1.2
@@ -49,10 +49,27 @@ def test_prdc_on_point_clouds_with_known_answers():
     line = torch.arange(10, dtype=torch.float64)[:, None]
     scores = prdc(line, torch.tensor([[0.0], [100.0]], dtype=torch.float64), k=1)
     assert scores["precision"] == 0.5  # 0 lies in real balls (radius 1), 100 does not
-    assert scores["coverage"] == 0.2  # the balls of 0 and 1 contain the synthetic 0
+    # Coverage on equal-size sets: 2 of the 10 real points, whose ball reaches the other one.
+    assert scores["coverage_rows"] == 2 and scores["coverage"] in (0.0, 0.5, 1.0)
+    # Real 0, 3, 10 have radii 3, 3, 7: synthetic -1 lies in 0's ball, 12 in 10's, none in 3's.
+    pairs = prdc(torch.tensor([[0.0], [3.0], [10.0]], dtype=torch.float64),
+                 torch.tensor([[-1.0], [100.0], [12.0]], dtype=torch.float64), k=1)
+    assert pairs["coverage"] == pytest.approx(2 / 3)
     assert scores["density"] == 1.0  # the synthetic 0 is in 2 balls, 100 in none: (2 + 0) / 2 / 1
     # Each synthetic ball has radius 100 (its one neighbour): every real point is recalled.
     assert scores["recall"] == 1.0
+
+
+@pytest.mark.parametrize("dims", [2, 32])
+def test_coverage_does_not_fall_with_the_synthetic_count_alone(dims):
+    # Four times fewer synthetic points of the real distribution: on unequal sets coverage
+    # would read 0.68; on equal-size sets (Naeem et al.'s definition) it matches 150 vs 150.
+    real, synthetic = cloud(600, dims=dims), cloud(150, dims=dims, seed=5)
+    unequal, equal = prdc(real, synthetic), prdc(real[:150], synthetic)
+    assert unequal["coverage_rows"] == 150
+    assert unequal["coverage"] > 0.9 and abs(unequal["coverage"] - equal["coverage"]) < 0.05
+    # More synthetic than real: the synthetic set is the one subsampled.
+    assert prdc(synthetic, real)["coverage_rows"] == 150
 
 
 class Flatten(torch.nn.Module):

@@ -54,9 +54,9 @@ def feature_measures(real: Any, synthetic: Any, *, copy_fraction: float, seed: i
     measures: dict[str, Any] = {"images": {"real": int(len(real)), "synthetic": int(len(synthetic))},
                                 "trusted": bool(min(len(real), len(synthetic)) >= MIN_TRUSTED)}
     measures.update({key: _rounded(value) for key, value in fid_kid(real, synthetic, seed=seed).items()})
-    scores = prdc(real, synthetic) or {}
+    scores = prdc(real, synthetic, seed=seed) or {}
     measures.update({key: _rounded(scores.get(key)) for key in ("precision", "recall", "density", "coverage")})
-    measures["k"] = scores.get("k")
+    measures["k"], measures["coverage_rows"] = scores.get("k"), scores.get("coverage_rows")
     distances = memorisation(real, synthetic)
     reference = float(np.median(distances["real"])) if len(distances["real"]) else None
     copies = distances["synthetic"] < copy_fraction * reference if reference else np.zeros(len(synthetic), dtype=bool)
