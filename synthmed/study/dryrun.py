@@ -32,10 +32,21 @@ def _calibrate_classifier(context: Any, classifier: str, staging: Path) -> dict[
 
 
 def _calibrate_source(context: Any, name: str, staging: Path) -> float:
-    """Seconds to make the source: one fitting epoch measured, times its fitting epochs."""
-    from synthmed.study.sources import make_source
+    """Seconds to make the source. A fitted generator times a few of its own steps on the
+    source's real classes and counts (two whole short fits differ by one epoch only, which on a
+    loaded machine drowns in their fixed costs: the demo's 4-step epochs read as 164 s each and
+    its 5-minute fit as 13 hours); otherwise one fitting epoch is measured, times its epochs."""
+    from synthmed.study.grid import pool_counts
+    from synthmed.study.sources import estimate_generator_source, make_source, pool_counts_per_class
 
     spec = context.study.sources[name]
+    if spec.kind == "generator":
+        counts = pool_counts_per_class(pool_counts(context.study, context.grid, context.real_counts).get(name, {}),
+                                       spec.pool)
+        seconds = estimate_generator_source(spec, context.real_path, counts, seed=context.study.seed,
+                                            device=context.device)
+        if seconds is not None:
+            return seconds
     epochs = spec.fit_epochs
     if spec.kind == "generator":
         from synthmed.generate.plan import generator_entry
@@ -89,7 +100,7 @@ def dry_run_summary(context: Any, staging: Path, part: tuple[int, int], *,
     made = sorted({grid.cells[c].mix.source for c in mine if grid.cells[c].mix.source} - set(context.source_paths))
     source_seconds = {}
     for name in made:
-        message("note", f"calibrating: one and two fitting epochs of source {name!r}")
+        message("note", f"calibrating: a few fitting and sampling steps of source {name!r}")
         source_seconds[name] = _calibrate_source(context, name, staging)
     rows, total, left = [], 0.0, 0
     for cell_id in [c for c in grid.cells if c in mine]:

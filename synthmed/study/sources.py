@@ -79,6 +79,34 @@ def make_source(spec: SourceSpec, real_path: Path, out: Path, counts: dict[str, 
     return out
 
 
+def _class_request(spec: SourceSpec, real: Any, out: Path, counts: dict[str, int], *, seed: int, device: str) -> Any:
+    """The `generate` request a generator source is made by."""
+    from synthmed.generate.job import ClassRequest
+    from synthmed.generate.plan import generator_entry
+
+    classes = [c for c in real.classes if counts.get(c)]
+    return ClassRequest(dataset=real, entry=generator_entry(spec.target), out=out, args=spec.args, classes=classes,
+                        counts={c: counts[c] for c in classes}, seed=derive_seed(seed, "source", spec.name),
+                        device_spec=device, fit_epochs=spec.fit_epochs, select_by=spec.select_by,
+                        check_every=spec.check_every, patience=spec.patience)
+
+
+def estimate_generator_source(spec: SourceSpec, real_path: Path, counts: dict[str, int], *, seed: int,
+                              device: str) -> float | None:
+    """Seconds to fit and sample a generator source, from the generator's own estimate (a few
+    timed optimizer and sampling steps, scaled to the source's classes, counts and epochs); None
+    for a generator that cannot be timed so."""
+    from synthmed.data import Dataset
+    from synthmed.devices import resolve_device
+    from synthmed.generate.job import estimate_class_request
+    from synthmed.generate.sampling import fit_rows
+
+    request = _class_request(spec, Dataset.open(real_path), Path(os.devnull), counts, seed=seed, device=device)
+    rows = fit_rows(request.dataset, request.classes, request.entry.info.min_images)
+    estimate = estimate_class_request(request, None, rows, resolve_device(device))
+    return None if estimate is None else estimate["total"]
+
+
 def _make(spec: SourceSpec, real_path: Path, out: Path, counts: dict[str, int], *, seed: int, device: str,
           progress: Progress) -> None:
     from synthmed.data import Dataset
@@ -87,14 +115,9 @@ def _make(spec: SourceSpec, real_path: Path, out: Path, counts: dict[str, int], 
     classes = [c for c in real.classes if counts.get(c)]
     source_seed = derive_seed(seed, "source", spec.name)
     if spec.kind == "generator":
-        from synthmed.generate.job import ClassRequest, run_class_generation
-        from synthmed.generate.plan import generator_entry
+        from synthmed.generate.job import run_class_generation
 
-        request = ClassRequest(dataset=real, entry=generator_entry(spec.target), out=out, args=spec.args, classes=classes,
-                               counts={c: counts[c] for c in classes}, seed=source_seed, device_spec=device,
-                               fit_epochs=spec.fit_epochs, select_by=spec.select_by, check_every=spec.check_every,
-                               patience=spec.patience)
-        run_class_generation(request, progress=progress)
+        run_class_generation(_class_request(spec, real, out, counts, seed=seed, device=device), progress=progress)
     elif spec.kind == "augment":
         from synthmed.augment.job import augment_dataset
         from synthmed.devices import resolve_device

@@ -231,3 +231,49 @@ classifier = ["cnn-basic"]
     report = (out / "report.md").read_text()
     assert "## Synthetic image quality" in report
     assert report.index("## Synthetic image quality") < report.index("## cnn-basic, augment none")
+
+
+def test_dry_run_times_a_generator_source_on_its_own_classes_without_making_it(run, tiny_dataset, tmp_path,
+                                                                               monkeypatch):
+    # Two whole short fits differenced (the old calibration) drowned one epoch in the fits'
+    # fixed costs: the demo's 5-minute source read as 13 hours on a loaded machine. The
+    # generator's own estimate times a few steps of the source's request instead.
+    from study_helpers import TINY_TRAIN, write_study
+
+    import synthmed.generate.job as job
+    import synthmed.study.sources as sources
+
+    asked = []
+
+    def estimate(request, generator, rows, device):
+        asked.append((request.classes, request.counts, request.fit_epochs, {r["label"] for r in rows}))
+        return {"fit": 100.0, "sample": 20.0, "checks": 0.0, "total": 120.0}
+
+    def make_source(*args, **kwargs):
+        raise AssertionError("a dry run must not make a source")
+
+    monkeypatch.setattr(job, "estimate_class_request", estimate)
+    monkeypatch.setattr(sources, "make_source", make_source)
+    body = """repeats = 1
+[sources.gan]
+generator = "dcgan"
+args = { width = 4, batch_size = 8 }
+fit_epochs = 7
+pool = 2
+[axes]
+real = [1.0]
+synthetic = [0, 0.5]
+synthetic_classes = [["NonDemented"]]
+classifier = ["cnn-basic"]
+""" + TINY_TRAIN
+    from synthmed.study.run import run_study
+
+    plan = run_study(write_study(tmp_path, tiny_dataset, body), tmp_path / "out", dry_run=True)
+    ((classes, counts, epochs, fitted),) = asked
+    assert classes == ["NonDemented"] and fitted == {"NonDemented"} and epochs == 7
+    from synthmed.data import Dataset
+    from synthmed.generate.plan import real_train_counts
+
+    real = real_train_counts(Dataset.open(tiny_dataset))["NonDemented"]
+    assert counts == {"NonDemented": 2 * -(-real // 2)}  # pool 2 x the cell's 0.5 x its real count
+    assert plan["sources_seconds"] == {"gan": 120.0}
