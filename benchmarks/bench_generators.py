@@ -4,7 +4,8 @@ On the 32 px sample data, each generator (ddpm, acgan, dcgan, with their registe
 unless SETTINGS below says otherwise) is fitted for `--fit-minutes` (default 5) of wall time
 (CPU time on a CPU, where other jobs would otherwise take steps away; wall time on a GPU) on
 `--device`, then samples as many images per class as the class has real train images (at
-most `--per-class`). Per generator:
+least 32; at most `--per-class` when given), so the synthetic and real sets are of equal size
+as precision / recall / density / coverage assume (Naeem et al. 2020). Per generator:
 
 - label fidelity: a judge classifier's accuracy on the synthetic images (`synthmed train` on
   the real images, run as a subprocess), relative to its accuracy on the real test images;
@@ -104,7 +105,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 0.2 minutes per generator, 32 images per class")
     parser.add_argument("--fit-minutes", type=float, default=5.0, help="minutes of fitting per generator (--clock)")
-    parser.add_argument("--per-class", type=int, default=128, help="most synthetic images per class")
+    parser.add_argument("--per-class", type=int, default=None,
+                        help="most synthetic images per class (default: as many as the class's real train images)")
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--scale", type=float, default=0.2,
                         help="sample-data scale; below 0.2 the judge is near chance")
@@ -118,7 +120,7 @@ def main() -> None:
                              "(auto on a GPU, whose work CPU time does not count)")
     add_threads_option(parser)
     args = parser.parse_args()
-    minutes, most = (0.2, 32) if args.quick else (args.fit_minutes, args.per_class)
+    minutes, most = (0.2, 32) if args.quick else (args.fit_minutes, args.per_class or 10**9)
     threads = apply_threads(args.threads)
 
     import torch

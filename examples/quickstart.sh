@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # What `make demo` runs: the MRI thesis's question on the embedded sample data, as one study.
-# Does adding AC-GAN images to the two minority classes lower the test cross-entropy of
-# cnn-basic, against the same real images alone, the same counts of duplicated real images and
-# the same number of optimizer steps? 6 paired repeats; verdicts from Holm-corrected Wilcoxon
-# tests. A rerun reuses every finished repeat (OUT/cache).
+# Does adding diffusion-model (ddpm) images to the two minority classes lower the test
+# cross-entropy of cnn-basic, against the same real images alone, the same counts of duplicated
+# real images and the same number of optimizer steps? The report first says whether the
+# synthetic images pass the quality verdict, then gives 6 paired repeats and verdicts from
+# Holm-corrected Wilcoxon tests. A rerun reuses the fitted generator and every finished repeat.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=${SYNTHMED_DEMO_DIR:-demo-out}

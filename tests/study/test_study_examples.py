@@ -46,7 +46,9 @@ def test_the_demo_extends_the_mri_study():
     assert demo.name == "mri-thesis-demo" and demo.repeats == 6 and demo.sample == {"size": 32, "scale": 0.2, "seed": 0}
     assert demo.axes["classifier"] == ["cnn-basic"] and demo.primary == full.primary == "cross_entropy"
     assert demo.published == full.published and len(demo.published) == 3  # inherited
-    assert demo.sources["acgan"].target == "acgan" and demo.sources["acgan"].fit_epochs == 15
+    # The demo draws from a generator whose images pass the verdict (tests/generate/test_demo_quality.py).
+    assert demo.axes["source"] == ["ddpm"] and demo.sources["ddpm"].target == "ddpm"
+    assert demo.sources["ddpm"].fit_epochs == 300 and demo.sources["ddpm"].pool == 5
 
 
 def test_extends_errors_name_the_file_and_line(run, tiny_dataset, tmp_path):
