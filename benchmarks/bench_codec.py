@@ -17,7 +17,7 @@ codec needs fewer bits. Target: <= -20 % against JPEG and WebP.
 Cases: the sample phantoms at 128 and 256 px, and the chest X-rays of ../shared/data at
 224 px (skipped with a reason when absent), all grey.
 
-    python benchmarks/bench_codec.py                 # every case (tens of minutes on 2 cores)
+    python benchmarks/bench_codec.py                 # every case (over an hour on 2 cores)
     python benchmarks/bench_codec.py --quick         # 128 px sample only, small and short: checks
                                                      # the pipeline; its learned figures mean little
     python benchmarks/bench_codec.py --cases chest224 --device cuda
@@ -146,14 +146,20 @@ def main() -> None:
     parser.add_argument("--learned", nargs="+", default=["learned-hyperprior"],
                         help="learned codecs to fit (add learned-factorized to compare; doubles the fit time)")
     parser.add_argument("--qualities", type=int, nargs="+", default=None)
+    parser.add_argument("--chest-images", type=int, nargs=2, metavar=("TRAIN", "TEST"), default=None,
+                        help=f"chest X-rays to fit on and to code (default {CASES['chest224'][2][0]} "
+                             f"{CASES['chest224'][2][1]}; fewer for a shorter run)")
     add_threads_option(parser)
     args = parser.parse_args()
     from synthmed.devices import resolve_device
 
     threads = apply_threads(args.threads)
     args.device = resolve_device(args.device)
-    args.epochs = args.epochs or (3 if args.quick else 24)
-    args.qualities = args.qualities or [1, 3, 5, 7]  # four points: the least a cubic BD fit takes
+    # 40 epochs of the 431 sample images = 2160 steps per quality: the fitted curve reaches 36 dB
+    # (12 epochs stopped at 28.7). Five points: a cubic BD fit takes four, and the top one,
+    # fitted from scratch, can fall off the Pareto front (the lower ones start from it).
+    args.epochs = args.epochs or (3 if args.quick else 40)
+    args.qualities = args.qualities or [3, 4, 5, 6, 7]
     cases = args.cases or (["sample128"] if args.quick else list(CASES))
     print(f"bench_codec: learned {args.learned} at qualities {args.qualities}, {args.epochs} epochs each, "
           f"fitted on {args.device} with {threads} torch threads; classical: {', '.join(CLASSICAL + LOSSLESS)}", flush=True)
@@ -168,7 +174,8 @@ def main() -> None:
                 summary.append(f"{name}: skipped: {CHEST} is absent (see ../shared/data/README.md)")
                 continue
             else:
-                dataset = chest_dataset(work, size=side, train=counts[0], test=counts[1])
+                train, test = args.chest_images or counts
+                dataset = chest_dataset(work, size=side, train=train, test=test)
             summary += run_case(name, dataset, work, args)
     print("\n" + "\n".join(summary))
 

@@ -24,6 +24,8 @@ from synthmed.errors import SynthmedError, UsageError
 LAMBDAS = {1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130, 5: 0.0250, 6: 0.0483, 7: 0.0932, 8: 0.1800}
 MAX_SIDE = 2048  # memory of the convolutions on the CPU, not a format limit
 DEFAULT_EPOCHS = 30
+NOISY_FRACTION = 0.2
+STREAM_VERSION = 3
 
 
 class LearnedCodec:
@@ -42,8 +44,8 @@ class LearnedCodec:
             raise ValueError(f"unknown learned codec variant {variant!r}")
         self.name = name
         self.variant = variant
-        # 2: symbols coded table by table; the hyperprior codes round(y - mean) (1: scale only)
-        self.stream_version = 2
+        # 3: pixels centred around the models (2: uncentred; 1: the hyperprior coded its scale only)
+        self.stream_version = STREAM_VERSION
         self.patch = patch
         self.widths = {"hidden": hidden, "latent": latent} | ({"hyper": hyper} if variant == "hyperprior" else {})
         self.batch_size = batch_size
@@ -110,15 +112,20 @@ class LearnedCodec:
             return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        # From scratch, the synthesis sees noisy latents for the first NOISY_FRACTION of steps
+        # (see models._quantised); a warm-started model already codes, so it keeps rounding.
+        noisy_steps = 0 if warm_start is not None else int(total * NOISY_FRACTION)
         model.train()
         last = {}
+        step = 0
         for _ in range(epochs):
             order = torch.randperm(len(data), generator=generator)
             totals = torch.zeros(3)
             for start in range(0, len(data), self.batch_size):
                 batch = self._crops(data[order[start : start + self.batch_size].to(data.device)], patch, generator)
                 batch = batch.contiguous(memory_format=torch.channels_last)
-                x_hat, likelihoods = model(batch)
+                x_hat, likelihoods = model(batch, noisy_synthesis=step < noisy_steps)
+                step += 1
                 loss, bpp, mse = rate_distortion_loss(batch, x_hat, likelihoods, lmbda)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -135,7 +142,8 @@ class LearnedCodec:
         self.models[quality] = model
         self._tags.pop(quality, None)
         self.fit_records[quality] = {"epochs": epochs, "images": int(len(images)), "seed": seed, "lambda": lmbda,
-                                     "patch": patch, "warm_start": warm_start, **last}
+                                     "patch": patch, "warm_start": warm_start, "steps": total,
+                                     "noisy_steps": noisy_steps, **last}
 
     @staticmethod
     def _crops(batch, patch: int | None, generator):
@@ -182,6 +190,11 @@ class LearnedCodec:
             raise UsageError(
                 f"{folder}: holds codec {config.get('name')!r} at quality {config.get('quality')!r}, "
                 f"not {self.name!r} at quality {quality}"
+            )
+        if config.get("stream_version") != STREAM_VERSION:
+            raise UsageError(
+                f"{folder}: a {self.name} model of stream version {config.get('stream_version')}; this synthmed "
+                f"codes version {STREAM_VERSION} (fit it again)"
             )
         args = dict(config.get("args", {}))
         in_channels = int(args.pop("in_channels", config.get("channels", 1)))
@@ -232,7 +245,7 @@ class LearnedCodec:
         from synthmed.data.imageio import to_chw
 
         x = self._pad(to_unit_float(np.array(to_chw(pixels)[None])))  # a writable copy for torch
-        y = model.analysis(x)
+        y = model.encode_latent(x)
         if self.variant == "factorized":
             return torch.round(y).clamp(-LATENT_RANGE, LATENT_RANGE), None, None, None
         z_hat = torch.round(model.hyper_analysis(y)).clamp(-HYPER_RANGE, HYPER_RANGE)
@@ -244,7 +257,7 @@ class LearnedCodec:
 
         from synthmed.data.imageio import from_chw
 
-        x_hat = model.synthesis(y_hat)[0, :, : shape[0], : shape[1]]
+        x_hat = model.decode_latent(y_hat)[0, :, : shape[0], : shape[1]]
         scale = 65535.0 if dtype == np.uint16 else 255.0
         chw = (x_hat.clamp(0, 1) * scale).round().to(torch.int64).numpy().astype(dtype)
         return from_chw(chw)

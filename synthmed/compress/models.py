@@ -189,6 +189,30 @@ class FixedGain(nn.Module):
 
 
 LATENT_GAIN = 10.0
+# Pixels in [0, 1] are centred before the analysis and the offset is added back after the
+# synthesis: the convolutions start at zero mean (at 300 steps of quality 7: 27.7 dB at
+# 2.71 bpp against 26.7 dB at 2.94 bpp uncentred).
+INPUT_OFFSET = 0.5
+
+
+class _Transforms:
+    """The centred analysis and synthesis shared by both codecs."""
+
+    def encode_latent(self, x: torch.Tensor) -> torch.Tensor:
+        return self.analysis(x - INPUT_OFFSET)
+
+    def decode_latent(self, y: torch.Tensor) -> torch.Tensor:
+        return self.synthesis(y) + INPUT_OFFSET
+
+
+def _quantised(y: torch.Tensor, offset: torch.Tensor | float, noisy: bool) -> torch.Tensor:
+    """What the synthesis sees in training: round(y - offset) + offset with a straight-through
+    gradient, or (noisy=True) y plus uniform noise. Noise gives the synthesis a signal from the
+    first step, while rounding maps most of the small initial latents to 0 (half of them at
+    initialisation); `fit` uses it for the first steps of a fit from scratch."""
+    if noisy:
+        return y + torch.empty_like(y).uniform_(-0.5, 0.5)
+    return y + (torch.round(y - offset) + offset - y).detach()
 
 
 def _conv(cin: int, cout: int, kernel: int = 5, stride: int = 2) -> nn.Conv2d:
@@ -199,7 +223,7 @@ def _deconv(cin: int, cout: int, kernel: int = 5, stride: int = 2) -> nn.ConvTra
     return nn.ConvTranspose2d(cin, cout, kernel, stride=stride, padding=kernel // 2, output_padding=stride - 1)
 
 
-class FactorizedPriorCodec(nn.Module):
+class FactorizedPriorCodec(_Transforms, nn.Module):
     """x -> g_a -> y, coded with a per-channel factorized density; y_hat -> g_s -> x_hat."""
 
     downsampling = 8
@@ -225,11 +249,10 @@ class FactorizedPriorCodec(nn.Module):
         self.latent_density = FactorizedDensity(latent)
         self.register_buffer("latent_table", torch.zeros(latent, 2 * LATENT_RANGE + 1, dtype=torch.int64))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        y = self.analysis(x)
+    def forward(self, x: torch.Tensor, *, noisy_synthesis: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        y = self.encode_latent(x)
         y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-        y_rounded = y + (torch.round(y) - y).detach()
-        return self.synthesis(y_rounded), [self.latent_density.likelihood(y_noisy)]
+        return self.decode_latent(_quantised(y, 0.0, noisy_synthesis)), [self.latent_density.likelihood(y_noisy)]
 
     @torch.no_grad()
     def build_tables(self) -> None:
@@ -237,7 +260,7 @@ class FactorizedPriorCodec(nn.Module):
         self.latent_table.copy_(torch.from_numpy(integer_table(self.latent_density.pmf_table(LATENT_RANGE))))
 
 
-class MeanScaleHyperpriorCodec(nn.Module):
+class MeanScaleHyperpriorCodec(_Transforms, nn.Module):
     """Mean-scale hyperprior (Minnen et al. 2018, without the autoregressive context): a
     hyperlatent z = h_a(y), coded with a factorized density, gives through h_s(z_hat) the mean
     and scale of a Gaussian for every element of y. y is coded as round(y - mean) and rebuilt
@@ -267,17 +290,16 @@ class MeanScaleHyperpriorCodec(nn.Module):
         means, scales = self.hyper_synthesis(z_hat).chunk(2, dim=1)
         return means, F.softplus(scales)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        y = self.analysis(x)
+    def forward(self, x: torch.Tensor, *, noisy_synthesis: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        y = self.encode_latent(x)
         z = self.hyper_analysis(y)
         z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
         means, scales = self.gaussian_parameters(z_noisy)
         # The rate sees uniform noise (differentiable likelihoods); the synthesis sees the rounded
         # symbols it will get when decoding, with a straight-through gradient (Minnen & Singh 2020).
         y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-        y_rounded = y + (torch.round(y - means) + means - y).detach()
         likelihoods = [gaussian_likelihood(y_noisy - means, scales), self.hyper_density.likelihood(z_noisy)]
-        return self.synthesis(y_rounded), likelihoods
+        return self.decode_latent(_quantised(y, means, noisy_synthesis)), likelihoods
 
     @torch.no_grad()
     def build_tables(self) -> None:

@@ -117,6 +117,43 @@ def test_learned_codec_decodes_exactly_what_the_encoder_reconstructed(name, tiny
     assert np.array_equal(deep_decoded, codec.reconstruct(deep, quality=8))
 
 
+def test_learned_models_centre_pixels_and_fit_from_scratch_starts_with_noisy_latents(tiny_images, tmp_path):
+    import torch
+
+    from synthmed.compress.models import INPUT_OFFSET, _quantised
+    from synthmed.registry import create_codec
+
+    # Noise during the first steps of a fit from scratch, rounding (straight-through) afterwards.
+    y = torch.linspace(-3, 3, 101)
+    assert torch.equal(_quantised(y, 0.25, False), torch.round(y - 0.25) + 0.25)
+    noisy = _quantised(y, 0.25, True)
+    assert not torch.equal(noisy, torch.round(noisy)) and (noisy - y).abs().max() <= 0.5
+
+    codec = create_codec("learned-hyperprior", hidden=8, latent=8, hyper=4)
+    codec.fit(tiny_images, quality=8, epochs=5, device="cpu", seed=0)
+    assert codec.fit_records[8]["steps"] == 5 and codec.fit_records[8]["noisy_steps"] == 1
+    codec.fit(tiny_images, quality=7, epochs=5, device="cpu", seed=0, warm_start=8)
+    assert codec.fit_records[7]["noisy_steps"] == 0
+
+    # The analysis sees centred pixels; the synthesis adds the offset back.
+    model = codec.models[8]
+    x = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model.encode_latent(x), model.analysis(x - INPUT_OFFSET))
+        assert torch.equal(model.decode_latent(torch.zeros(1, 8, 4, 4)), model.synthesis(torch.zeros(1, 8, 4, 4)) + 0.5)
+
+    # A model of the uncentred stream version 2 is refused: it would decode to other pixels.
+    codec.save(tmp_path / "model", quality=8)
+    config_path = tmp_path / "model" / "config.json"
+    config = json.loads(config_path.read_text())
+    assert config["stream_version"] == 3
+    config_path.write_text(json.dumps({**config, "stream_version": 2}))
+    from synthmed.errors import UsageError
+
+    with pytest.raises(UsageError, match="stream version 2"):
+        create_codec("learned-hyperprior").load(tmp_path / "model", quality=8)
+
+
 def test_learned_codec_compress_decode_and_reuse_model(sample_dataset, run, tmp_path):
     out = tmp_path / "learned"
     args = ["--codec", "learned-factorized=8", "--splits", "test", "--fit-epochs", "1", "--device", "cpu", "-q"]
