@@ -17,7 +17,9 @@ def test_the_demo_source_passes_the_quality_verdict(tmp_path):
     from synthmed.study.run import make_sources, prepare
 
     # The source exactly as `synthmed study demo.toml` makes it: its counts, seed and folder.
-    context = prepare(DEMO, tmp_path / "out", quick=False, device="cpu", staging=tmp_path / "staging")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    context = prepare(DEMO, tmp_path / "out", quick=False, device="cpu", staging=staging)
     context.out.mkdir()
     (name,) = context.study.axes["source"]
     make_sources(context, {name}, notify=lambda level, text: None, must_exist=False)
