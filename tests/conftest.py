@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,18 @@ os.environ.setdefault("SYNTHMED_CACHE_DIR", tempfile.mkdtemp(prefix="synthmed-te
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_kept():
+    """A test that changes torch's thread count gets it put back: left changed, every later
+    in-process run differs in the last digit from the same run in a subprocess, which the
+    kill-and-rerun tests compare byte for byte."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    if before is not None and torch.get_num_threads() != before:
+        torch.set_num_threads(before)
 
 
 @dataclass

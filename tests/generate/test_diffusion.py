@@ -21,10 +21,20 @@ def blobs(count=32, side=16, seed=0):
     return np.stack(out)[:, None]
 
 
-def test_dpm_solver_at_20_steps_is_close_to_ddim_at_50():
+@pytest.fixture
+def one_thread():
+    # Restored afterwards: a thread count left at 1 makes every later in-process run differ in
+    # the last digit from the same run in a subprocess (2 threads), which the kill-and-rerun
+    # tests compare byte for byte.
     import torch
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_dpm_solver_at_20_steps_is_close_to_ddim_at_50(one_thread):
     generator = DdpmGenerator(preset="tiny", batch_size=16, guidance=1.0)
     assert (generator.sampler, generator.steps, generator.prediction) == ("dpm", 20, "v_prediction")
     generator.fit(blobs(), np.zeros(32, dtype=np.int64), epochs=6, device="cpu", seed=0)
