@@ -100,7 +100,7 @@ def dry_run_summary(context: Any, staging: Path, part: tuple[int, int], *,
     made = sorted({grid.cells[c].mix.source for c in mine if grid.cells[c].mix.source} - set(context.source_paths))
     source_seconds = {}
     for name in made:
-        message("note", f"calibrating: a few fitting and sampling steps of source {name!r}")
+        message("note", f"calibrating: the time to make source {name!r}")
         source_seconds[name] = _calibrate_source(context, name, staging)
     rows, total, left = [], 0.0, 0
     for cell_id in [c for c in grid.cells if c in mine]:
