@@ -60,6 +60,8 @@ def flatten_report(report: dict[str, Any]) -> dict[str, float | None]:
 def run_job(job: Job, *, scratch: Path | None = None, progress: Progress = no_progress) -> dict[str, Any]:
     """mix -> train (one run) -> evaluate on each split; returns the record the cache keeps.
     `progress` receives the training task (epochs) of the run."""
+    import torch
+
     from synthmed.data import Dataset
     from synthmed.devices import resolve_device
     from synthmed.evaluate.scoring import evaluate_run
@@ -93,6 +95,9 @@ def run_job(job: Job, *, scratch: Path | None = None, progress: Progress = no_pr
                 for label, c in summary["per_class"].items()},
         "history": history,
         "seconds": round(time.perf_counter() - started, 3),
+        # Not in the key, yet the last digits of a CPU result depend on them: a repeat is
+        # byte-identical to another only on the same device and thread count.
+        "ran_on": {"device": str(device), "torch_threads": torch.get_num_threads()},
     }
 
 

@@ -36,15 +36,12 @@ def _calibrate_source(context: Any, name: str, staging: Path) -> float:
     source's real classes and counts (two whole short fits differ by one epoch only, which on a
     loaded machine drowns in their fixed costs: the demo's 4-step epochs read as 164 s each and
     its 5-minute fit as 13 hours); otherwise one fitting epoch is measured, times its epochs."""
-    from synthmed.study.grid import pool_counts
-    from synthmed.study.sources import estimate_generator_source, make_source, pool_counts_per_class
+    from synthmed.study.sources import estimate_generator_source, make_source
 
     spec = context.study.sources[name]
     if spec.kind == "generator":
-        counts = pool_counts_per_class(pool_counts(context.study, context.grid, context.real_counts).get(name, {}),
-                                       spec.pool)
-        seconds = estimate_generator_source(spec, context.real_path, counts, seed=context.study.seed,
-                                            device=context.device)
+        seconds = estimate_generator_source(spec, context.real_path, context.source_counts(name),
+                                            seed=context.study.seed, device=context.device)
         if seconds is not None:
             return seconds
     epochs = spec.fit_epochs

@@ -44,6 +44,14 @@ class Context:
     source_digests: dict[str, str] = field(default_factory=dict)
     weights_digests: dict[str, str] = field(default_factory=dict)
 
+    def source_counts(self, name: str) -> dict[str, int]:
+        """The images per class that made source `name` must hold: what the cells draw from it,
+        times its pool factor (empty for a source no cell draws from)."""
+        from synthmed.study.sources import pool_counts_per_class
+
+        pools = pool_counts(self.study, self.grid, self.real_counts)
+        return pool_counts_per_class(pools.get(name, {}), self.study.sources[name].pool)
+
     def job(self, cell_id: str, repeat: int, cache: Cache) -> Job | None:
         """The job of one repeat, or None while what it depends on is not finished."""
         from synthmed import __version__
@@ -121,13 +129,11 @@ def prepare(file: Path, out: Path, *, quick: bool, device: str | None, staging: 
 def _check_made_sources(context: Context, real: Any) -> None:
     """What making a source would refuse, refused now (before OUT exists): too few images of a
     class to fit on, an interpolation that plans nothing."""
-    from synthmed.study.sources import pool_counts_per_class
-
     pools = pool_counts(context.study, context.grid, context.real_counts)
     for name, spec in context.study.sources.items():
-        counts = pool_counts_per_class(pools.get(name, {}), spec.pool)
         if spec.kind == "path" or name not in pools:
             continue
+        counts = context.source_counts(name)
         with at(context.study, ("sources", name, spec.kind)):
             if not counts:
                 raise UsageError("the cells ask it for no images (their amounts round to 0 for every class); "
@@ -199,14 +205,13 @@ def open_out(context: Context, *, overwrite: bool, staging: Path) -> None:
 def make_sources(context: Context, names: set[str], *, notify: Message, must_exist: bool,
                  progress: Progress = no_progress) -> None:
     """Made sources the given cells need: reuse OUT/sources/<name>-<digest>, or make them."""
-    from synthmed.study.sources import dataset_digest, make_source, pool_counts_per_class, source_folder
+    from synthmed.study.sources import dataset_digest, make_source, source_folder
 
-    pools = pool_counts(context.study, context.grid, context.real_counts)
     for name in sorted(names):
         spec = context.study.sources[name]
         if spec.kind == "path":
             continue
-        counts = pool_counts_per_class(pools.get(name, {}), spec.pool)
+        counts = context.source_counts(name)
         folder = source_folder(context.out / "sources", spec, context.real_digest, counts, context.study.seed)
         if not (folder / "dataset.json").is_file():
             if must_exist:

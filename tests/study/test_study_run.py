@@ -95,6 +95,14 @@ def test_the_duplicates_control_matches_the_synthetic_counts(study_run):
         assert a["mix"]["MildDemented"]["synthetic"] > 0 and a["mix"]["NonDemented"]["synthetic"] == 0
 
 
+def test_each_repeat_records_the_device_and_threads_it_ran_with(study_run):
+    import torch
+
+    _, out, _ = study_run
+    records = [json.loads(p.read_text()) for p in (out / "cache").glob("*.json")]
+    assert records and all(r["ran_on"] == {"device": "cpu", "torch_threads": torch.get_num_threads()} for r in records)
+
+
 def test_a_rerun_reuses_every_cell(run, study_run):
     study, out, _ = study_run
     before = (out / "results.csv").read_bytes()
