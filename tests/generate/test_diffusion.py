@@ -127,3 +127,25 @@ def test_an_fp16_fit_resumes_at_its_gradient_scale(tmp_path):
     resumed = ScaledDdpm(preset="tiny", batch_size=4, steps=2)
     resumed.fit(images, labels, epochs=1, device="cpu", seed=0, state_dir=tmp_path, num_classes=2)
     assert resumed.scaler.get_scale() == saved["scale"]  # nothing left to fit: the saved scale, not the initial one
+
+
+def test_the_tiny_noattn_preset_is_tiny_without_the_middle_attention(tmp_path):
+    import torch
+    from diffusers.models.attention_processor import Attention
+
+    from synthmed.generate.diffusion_models import build_unet
+
+    nets = {preset: build_unet(channels=1, image_size=(16, 16), num_classes=2, preset=preset)
+            for preset in ("tiny", "tiny-noattn")}
+    attentions = {preset: sum(isinstance(m, Attention) for m in net.modules()) for preset, net in nets.items()}
+    assert attentions == {"tiny": 1, "tiny-noattn": 0}  # tiny (the demo's) keeps its middle attention
+    tiny, flat = nets["tiny"].state_dict(), nets["tiny-noattn"].state_dict()
+    assert {k: v.shape for k, v in flat.items()} == {k: v.shape for k, v in tiny.items() if ".attentions." not in k}
+    # A model folder remembers the preset: it loads as the network it was fitted as.
+    generator = DdpmGenerator(preset="tiny-noattn", batch_size=8, steps=2)
+    generator.fit(blobs(8), np.zeros(8, dtype=np.int64), epochs=1, device="cpu", seed=0)
+    generator.save(tmp_path / "m")
+    loaded = DdpmGenerator(steps=2)
+    loaded.load(tmp_path / "m")
+    assert not any(isinstance(m, Attention) for m in loaded.net.modules())
+    assert all(torch.equal(a, b) for a, b in zip(generator.net.state_dict().values(), loaded.net.state_dict().values()))
