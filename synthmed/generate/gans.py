@@ -14,12 +14,13 @@ from synthmed.generate.gan_training import DEFAULT_AUGMENT, GanRecipe, check_opt
 class AcganGenerator(FittedGenerator):
     """AC-GAN (Odena et al.) as in the cross-modality paper: noise + 50-d label embedding,
     a dense seed and 4 transposed convolutions; a discriminator with real/fake and class
-    heads (batch norm, LeakyReLU, dropout); RMSProp at 1e-4 for both. The discriminator sees
-    every batch through DiffAugment (`augment`), see `GanRecipe` for the other stabilisers."""
+    heads. The paper's batch norm, dropout and RMSProp 1e-4 are options (`d_norm`, `dropout`,
+    `optimizer`); by default the discriminator has spectral norm and no batch norm, both
+    networks Adam at 1e-4, and `GanRecipe`'s small-data stabilisers are on."""
 
     name = "acgan"
     def __init__(self, *, latent_dim: int = 100, label_dim: int = 50, width: int = 64, dropout: float = 0.0,
-                 lr: float = 2e-4, batch_size: int = 32, augment: str = DEFAULT_AUGMENT, loss: str = "hinge",
+                 lr: float = 1e-4, batch_size: int = 32, augment: str = DEFAULT_AUGMENT, loss: str = "hinge",
                  spectral_norm: bool = True, r1: float = 0.0, d_norm: str = "none", mode_seeking: float = 0.3,
                  optimizer: str = "adam", beta1: float = 0.5, beta2: float = 0.999) -> None:
         super().__init__(batch_size=batch_size, lr=lr)
@@ -116,8 +117,8 @@ class AcganGenerator(FittedGenerator):
 
 class DcganGenerator(FittedGenerator):
     """DCGAN (Radford et al.), as the retina thesis used it: one unconditional GAN fitted
-    per class; Adam 2e-4, betas (0.5, 0.999), batch norm, ReLU / LeakyReLU 0.2; DiffAugment and
-    the stabilisers of `GanRecipe` as for acgan."""
+    per class; Adam, batch norm and ReLU in the generator, LeakyReLU 0.2 in the discriminator;
+    the small-data stabilisers of `GanRecipe` as for acgan."""
 
     name = "dcgan"
     def __init__(self, *, latent_dim: int = 100, width: int = 64, lr: float = 4e-4, beta1: float = 0.5,

@@ -148,7 +148,7 @@ def test_the_registered_defaults_are_the_documented_ones():
         assert {key: as_documented(registered[key]) for key in documented} == {
             key: values[column] for key, values in documented.items()}
     acgan, dcgan = create_generator("acgan"), create_generator("dcgan")
-    assert (acgan.optimizer, acgan.lr, acgan.dropout, acgan.batch_size) == ("adam", 2e-4, 0.0, 32)
+    assert (acgan.optimizer, acgan.lr, acgan.dropout, acgan.batch_size) == ("adam", 1e-4, 0.0, 32)
     assert (dcgan.lr, dcgan.beta1, dcgan.beta2, dcgan.batch_size) == (4e-4, 0.5, 0.999, 16)
     # The cross-modality paper's example keeps the paper's discriminator and optimizer.
     study = tomllib.loads((REPO / "examples" / "acgan-paper" / "study.toml").read_text(encoding="utf-8"))
