@@ -1,6 +1,7 @@
 """What keeps the built-in GANs from collapsing on small data: differentiable augmentation
 (DiffAugment, Zhao et al. 2020) of every discriminator input, real and generated alike, and
-the usual stabilisers (spectral norm in D, hinge or non-saturating loss, an R1 penalty).
+the usual stabilisers (spectral norm in D, hinge or non-saturating loss, an R1 penalty), and a
+mode-seeking term that keeps the generator from giving every noise vector the same image.
 
 DiffAugment's three ops are written here rather than taken from kornia: kornia's colour
 adjustments clamp to [0, 1], which zeroes the gradient the generator must receive through
@@ -67,7 +68,7 @@ def diff_augment(x: Any, ops: tuple[str, ...]) -> Any:
 
 
 def as_bool(name: str, value: Any) -> bool:
-    """True/false from a bool or the strings -g gives ("true", "false", "1", "0", ...)."""
+    """A bool, or a string such as "true" / "false"; anything else is refused by `name`."""
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -97,8 +98,9 @@ def check_optimizer(optimizer: str, beta1: float, beta2: float) -> tuple[str, fl
 
 @dataclass(frozen=True)
 class GanRecipe:
-    """How a GAN's discriminator is trained: `augment` ops, `loss`, `spectral_norm`, `r1` weight,
-    and `d_norm` (batch norm in the discriminator or none)."""
+    """How a GAN is trained on small data: the discriminator's `augment` ops, `loss`,
+    `spectral_norm`, `r1` weight and `d_norm` (batch norm or none), and the weight of the
+    generator's `mode_seeking` term. The registered defaults are the generators' own."""
 
     augment: tuple[str, ...] = AUGMENT_OPS
     loss: str = "nonsaturating"
@@ -123,8 +125,7 @@ class GanRecipe:
 
     def args(self) -> dict[str, Any]:
         return {"augment": ",".join(self.augment) or "none", "loss": self.loss, "spectral_norm": self.spectral_norm,
-                "r1": self.r1, "d_norm": self.d_norm,
-                "mode_seeking": self.mode_seeking}
+                "r1": self.r1, "d_norm": self.d_norm, "mode_seeking": self.mode_seeking}
 
     def prepare(self, disc: Any) -> Any:
         """Spectral norm on every conv and linear layer of `disc`, when asked."""
