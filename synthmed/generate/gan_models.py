@@ -66,17 +66,18 @@ class UpsamplingGenerator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """4 stride-2 convolutions (batch norm after the first, LeakyReLU 0.2, optional dropout),
-    then a real/fake logit and, when `num_classes` > 0, class logits (AC-GAN's second head)."""
+    """4 stride-2 convolutions (batch norm after the first unless `batch_norm` is false,
+    LeakyReLU 0.2, optional dropout), then a real/fake logit and, when `num_classes` > 0,
+    class logits (AC-GAN's second head)."""
 
     def __init__(self, *, channels: int, image_size: tuple[int, int], width: int = 64, num_classes: int = 0,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, batch_norm: bool = True) -> None:
         super().__init__()
         widths = [channels, width, width * 2, width * 4, width * 8]
         layers: list[nn.Module] = []
         for i, (w_in, w_out) in enumerate(zip(widths, widths[1:])):
-            layers.append(nn.Conv2d(w_in, w_out, 4, 2, 1, bias=i == 0))
-            if i > 0:
+            layers.append(nn.Conv2d(w_in, w_out, 4, 2, 1, bias=i == 0 or not batch_norm))
+            if i > 0 and batch_norm:
                 layers.append(nn.BatchNorm2d(w_out))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             if dropout:

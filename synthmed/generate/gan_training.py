@@ -1,6 +1,7 @@
 """What keeps the built-in GANs from collapsing on small data: differentiable augmentation
 (DiffAugment, Zhao et al. 2020) of every discriminator input, real and generated alike, and
-the usual stabilisers (spectral norm in D, hinge or non-saturating loss, an R1 penalty).
+the usual stabilisers (spectral norm in D, hinge or non-saturating loss, an R1 penalty), and a
+mode-seeking term that keeps the generator from giving every noise vector the same image.
 
 DiffAugment's three ops are written here rather than taken from kornia: kornia's colour
 adjustments clamp to [0, 1], which zeroes the gradient the generator must receive through
@@ -13,8 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 AUGMENT_OPS = ("translation", "cutout", "color")
-DEFAULT_AUGMENT = ",".join(AUGMENT_OPS)
+# Without colour: on grey slices with a black background, brightness and contrast jitter let
+# the generator vary brightness freely instead of anatomy (docs/decisions.md).
+DEFAULT_AUGMENT = "translation,cutout"
 LOSSES = ("nonsaturating", "hinge")
+D_NORMS = ("batch", "none")
+OPTIMIZERS = ("adam", "rmsprop")
 
 
 def parse_augment(spec: str) -> tuple[str, ...]:
@@ -62,26 +67,65 @@ def diff_augment(x: Any, ops: tuple[str, ...]) -> Any:
     return x
 
 
+def as_bool(name: str, value: Any) -> bool:
+    """A bool, or a string such as "true" / "false"; anything else is refused by `name`."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false (got {value!r})")
+
+
+def make_optimizer(name: str, params: Any, *, lr: float, betas: tuple[float, float]) -> Any:
+    """Adam with `betas`, or RMSProp (which has none) at `lr`."""
+    import torch
+
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    return torch.optim.Adam(params, lr=lr, betas=betas)
+
+
+def check_optimizer(optimizer: str, beta1: float, beta2: float) -> tuple[str, float, float]:
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
+    if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
+        raise ValueError("beta1 and beta2 must be in [0, 1)")
+    return optimizer, float(beta1), float(beta2)
+
+
 @dataclass(frozen=True)
 class GanRecipe:
-    """How a GAN's discriminator is trained: `augment` ops, `loss`, `spectral_norm`, `r1` weight."""
+    """How a GAN is trained on small data: the discriminator's `augment` ops, `loss`,
+    `spectral_norm`, `r1` weight and `d_norm` (batch norm or none), and the weight of the
+    generator's `mode_seeking` term. The registered defaults are the generators' own."""
 
     augment: tuple[str, ...] = AUGMENT_OPS
     loss: str = "nonsaturating"
     spectral_norm: bool = False
     r1: float = 0.0
+    d_norm: str = "batch"
+    mode_seeking: float = 0.0
 
     @classmethod
-    def from_args(cls, *, augment: str, loss: str, spectral_norm: bool, r1: float) -> "GanRecipe":
+    def from_args(cls, *, augment: str, loss: str, spectral_norm: bool, r1: float, d_norm: str = "batch",
+                  mode_seeking: float = 0.0) -> "GanRecipe":
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}")
         if r1 < 0:
             raise ValueError("r1 must be >= 0")
-        return cls(parse_augment(augment), loss, bool(spectral_norm), float(r1))
+        if d_norm not in D_NORMS:
+            raise ValueError(f"d_norm must be one of {', '.join(D_NORMS)}")
+        if mode_seeking < 0:
+            raise ValueError("mode_seeking must be >= 0")
+        return cls(parse_augment(augment), loss, as_bool("spectral_norm", spectral_norm), float(r1), d_norm,
+                   float(mode_seeking))
 
     def args(self) -> dict[str, Any]:
         return {"augment": ",".join(self.augment) or "none", "loss": self.loss, "spectral_norm": self.spectral_norm,
-                "r1": self.r1}
+                "r1": self.r1, "d_norm": self.d_norm, "mode_seeking": self.mode_seeking}
 
     def prepare(self, disc: Any) -> Any:
         """Spectral norm on every conv and linear layer of `disc`, when asked."""
@@ -120,3 +164,13 @@ class GanRecipe:
         real_view = real_view.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(score_of(real_view).sum(), real_view, create_graph=True)
         return self.r1 / 2 * grad.pow(2).flatten(1).sum(1).mean()
+
+    def mode_seeking_loss(self, fake: Any, noise: Any) -> Any:
+        """`mode_seeking` / (image distance / noise distance) between the two halves of a batch
+        (Mao et al. 2019): large when the generator gives different noise the same image; 0 when off."""
+        if not self.mode_seeking or fake.shape[0] < 2:
+            return 0.0
+        half = fake.shape[0] // 2
+        images = (fake[:half] - fake[half : 2 * half]).abs().flatten(1).mean(1)
+        noises = (noise[:half] - noise[half : 2 * half]).abs().mean(1)
+        return self.mode_seeking / ((images / noises).mean() + 1e-5)

@@ -7,22 +7,26 @@ from typing import Any, Sequence
 import numpy as np
 
 from synthmed.generate.fitted import FittedGenerator, noise_batch, positive_ints, standing_statistics
-from synthmed.generate.gan_training import DEFAULT_AUGMENT, GanRecipe
+from synthmed.generate.gan_training import DEFAULT_AUGMENT, GanRecipe, check_optimizer, make_optimizer
 
 
 
 class AcganGenerator(FittedGenerator):
     """AC-GAN (Odena et al.) as in the cross-modality paper: noise + 50-d label embedding,
     a dense seed and 4 transposed convolutions; a discriminator with real/fake and class
-    heads (batch norm, LeakyReLU, dropout); RMSProp at 1e-4 for both. The discriminator sees
-    every batch through DiffAugment (`augment`), see `GanRecipe` for the other stabilisers."""
+    heads. The paper's batch norm, dropout and RMSProp 1e-4 are options (`d_norm`, `dropout`,
+    `optimizer`); by default the discriminator has spectral norm and no batch norm, both
+    networks Adam at 1e-4, and `GanRecipe`'s small-data stabilisers are on."""
 
     name = "acgan"
-    def __init__(self, *, latent_dim: int = 100, label_dim: int = 50, width: int = 64, dropout: float = 0.25,
-                 lr: float = 1e-4, batch_size: int = 32, augment: str = DEFAULT_AUGMENT, loss: str = "nonsaturating",
-                 spectral_norm: bool = False, r1: float = 0.0) -> None:
+    def __init__(self, *, latent_dim: int = 100, label_dim: int = 50, width: int = 64, dropout: float = 0.0,
+                 lr: float = 1e-4, batch_size: int = 32, augment: str = DEFAULT_AUGMENT, loss: str = "hinge",
+                 spectral_norm: bool = True, r1: float = 0.0, d_norm: str = "none", mode_seeking: float = 0.3,
+                 optimizer: str = "adam", beta1: float = 0.5, beta2: float = 0.999) -> None:
         super().__init__(batch_size=batch_size, lr=lr)
-        self.recipe = GanRecipe.from_args(augment=augment, loss=loss, spectral_norm=spectral_norm, r1=r1)
+        self.recipe = GanRecipe.from_args(augment=augment, loss=loss, spectral_norm=spectral_norm, r1=r1, d_norm=d_norm,
+                                          mode_seeking=mode_seeking)
+        self.optimizer, self.beta1, self.beta2 = check_optimizer(optimizer, beta1, beta2)
         if not 0 <= dropout < 1:
             raise ValueError("dropout must be in [0, 1)")
         self.latent_dim, self.label_dim, self.width = positive_ints(latent_dim=latent_dim, label_dim=label_dim, width=width)
@@ -49,13 +53,15 @@ class AcganGenerator(FittedGenerator):
 
         arch = self.arch
         self.disc = Discriminator(channels=arch["channels"], image_size=tuple(arch["image_size"]), width=arch["width"],
-                                  num_classes=arch["num_classes"], dropout=self.dropout)
+                                  num_classes=arch["num_classes"], dropout=self.dropout,
+                                  batch_norm=self.recipe.d_norm == "batch")
         init_dcgan_weights(self.disc)
         self.recipe.prepare(self.disc)
         self.disc.to(device).train()
         self.net.train()
-        self.opt_g = torch.optim.RMSprop(self.net.parameters(), lr=self.lr)
-        self.opt_d = torch.optim.RMSprop(self.disc.parameters(), lr=self.lr)
+        betas = (self.beta1, self.beta2)
+        self.opt_g = make_optimizer(self.optimizer, self.net.parameters(), lr=self.lr, betas=betas)
+        self.opt_d = make_optimizer(self.optimizer, self.disc.parameters(), lr=self.lr, betas=betas)
         self._fitted = torch.tensor(arch["fitted_classes"], device=device)
         return {"generator": self.net, "discriminator": self.disc}, {"generator": self.opt_g, "discriminator": self.opt_d}
 
@@ -65,10 +71,12 @@ class AcganGenerator(FittedGenerator):
 
         count = images.shape[0]
         noise = torch.randn(count, self.arch["latent_dim"], device=device)
+        recipe = self.recipe
         fake_labels = self._fitted[torch.randint(len(self._fitted), (count,), device=device)]
+        if recipe.mode_seeking:  # the mode-seeking pairs (first and second half) share a label
+            fake_labels[count - count // 2 :] = fake_labels[: count // 2]
         fake = self.net(noise, fake_labels)
 
-        recipe = self.recipe
         real_view = recipe.view(images)
         real_score, real_class = self.disc(real_view)
         fake_score, fake_class = self.disc(recipe.view(fake.detach()))
@@ -79,7 +87,8 @@ class AcganGenerator(FittedGenerator):
         self.opt_d.step()
 
         score, predicted = self.disc(recipe.view(fake))
-        g_loss = recipe.g_loss(score) + F.cross_entropy(predicted, fake_labels)
+        g_loss = (recipe.g_loss(score) + F.cross_entropy(predicted, fake_labels)
+                  + recipe.mode_seeking_loss(fake, noise))
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
@@ -108,17 +117,18 @@ class AcganGenerator(FittedGenerator):
 
 class DcganGenerator(FittedGenerator):
     """DCGAN (Radford et al.), as the retina thesis used it: one unconditional GAN fitted
-    per class; Adam 2e-4, betas (0.5, 0.999), batch norm, ReLU / LeakyReLU 0.2; DiffAugment and
-    the stabilisers of `GanRecipe` as for acgan."""
+    per class; Adam, batch norm and ReLU in the generator, LeakyReLU 0.2 in the discriminator;
+    the small-data stabilisers of `GanRecipe` as for acgan."""
 
     name = "dcgan"
-    def __init__(self, *, latent_dim: int = 100, width: int = 64, lr: float = 2e-4, beta1: float = 0.5,
-                 batch_size: int = 32, augment: str = DEFAULT_AUGMENT, loss: str = "nonsaturating",
-                 spectral_norm: bool = False, r1: float = 0.0) -> None:
+    def __init__(self, *, latent_dim: int = 100, width: int = 64, lr: float = 4e-4, beta1: float = 0.5,
+                 beta2: float = 0.999, batch_size: int = 16, augment: str = DEFAULT_AUGMENT, loss: str = "hinge",
+                 spectral_norm: bool = True, r1: float = 0.0, d_norm: str = "none", mode_seeking: float = 1.0) -> None:
         super().__init__(batch_size=batch_size, lr=lr)
-        self.recipe = GanRecipe.from_args(augment=augment, loss=loss, spectral_norm=spectral_norm, r1=r1)
+        self.recipe = GanRecipe.from_args(augment=augment, loss=loss, spectral_norm=spectral_norm, r1=r1, d_norm=d_norm,
+                                          mode_seeking=mode_seeking)
         self.latent_dim, self.width = positive_ints(latent_dim=latent_dim, width=width)
-        self.beta1 = float(beta1)
+        _, self.beta1, self.beta2 = check_optimizer("adam", beta1, beta2)
 
     def _arch_extra(self, image_size: tuple[int, int]) -> dict[str, Any]:
         from synthmed.generate.gan_models import seed_size
@@ -151,13 +161,14 @@ class DcganGenerator(FittedGenerator):
         arch = self.arch
         self.discs = nn.ModuleDict()
         for key in self.net:
-            disc = Discriminator(channels=arch["channels"], image_size=tuple(arch["image_size"]), width=arch["width"])
+            disc = Discriminator(channels=arch["channels"], image_size=tuple(arch["image_size"]), width=arch["width"],
+                                 batch_norm=self.recipe.d_norm == "batch")
             init_dcgan_weights(disc)
             self.recipe.prepare(disc)
             self.discs[key] = disc
         self.discs.to(device).train()
         self.net.train()
-        betas = (self.beta1, 0.999)
+        betas = (self.beta1, self.beta2)
         self.opts = {}
         for key in self.net:
             self.opts[f"g{key}"] = torch.optim.Adam(self.net[key].parameters(), lr=self.lr, betas=betas)
@@ -169,7 +180,8 @@ class DcganGenerator(FittedGenerator):
 
         gen, disc = self.net[group], self.discs[group]
         opt_g, opt_d = self.opts[f"g{group}"], self.opts[f"d{group}"]
-        fake = gen(torch.randn(images.shape[0], self.arch["latent_dim"], device=device))
+        noise = torch.randn(images.shape[0], self.arch["latent_dim"], device=device)
+        fake = gen(noise)
         recipe = self.recipe
         real_view = recipe.view(images)
         d_loss = (recipe.d_loss(disc(real_view)[0], disc(recipe.view(fake.detach()))[0])
@@ -177,7 +189,7 @@ class DcganGenerator(FittedGenerator):
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
-        g_loss = recipe.g_loss(disc(recipe.view(fake))[0])
+        g_loss = recipe.g_loss(disc(recipe.view(fake))[0]) + recipe.mode_seeking_loss(fake, noise)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()

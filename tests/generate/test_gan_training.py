@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import tomllib
 import torch
 
 from synthmed.generate.gan_training import GanRecipe, diff_augment, parse_augment
 from synthmed.generate.gans import AcganGenerator, DcganGenerator
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_diff_augment_changes_images_and_lets_gradients_through():
@@ -83,3 +88,83 @@ def test_a_fit_with_every_stabiliser_runs_and_samples(cls):
     generator.fit(images, np.array([0, 1] * 4), epochs=1, device="cpu", seed=0)
     out = generator.sample(1, 3, seed=0, device="cpu")
     assert out.shape == (3, 1, 16, 16) and out.dtype == np.uint8
+
+
+def test_mode_seeking_grows_as_the_generator_ignores_its_noise():
+    recipe = GanRecipe.from_args(augment="none", loss="hinge", spectral_norm=False, r1=0, mode_seeking=2.0)
+    noise = torch.cat([torch.zeros(2, 4), torch.ones(2, 4)])  # the halves are 1 apart
+    apart = torch.cat([torch.zeros(2, 1, 3, 3), torch.full((2, 1, 3, 3), 0.5)])
+    assert recipe.mode_seeking_loss(apart, noise).item() == pytest.approx(2.0 / 0.5, rel=1e-4)
+    same = torch.zeros(4, 1, 3, 3)
+    assert recipe.mode_seeking_loss(same, noise).item() > 1e4
+    off = GanRecipe.from_args(augment="none", loss="hinge", spectral_norm=False, r1=0, mode_seeking=0)
+    assert off.mode_seeking_loss(same, noise) == 0.0
+
+
+def test_acgan_mode_seeking_pairs_share_a_label():
+    torch.manual_seed(0)
+    generator = AcganGenerator(width=4, batch_size=6, mode_seeking=1.0)
+    generator.arch = {"channels": 1, "image_size": [16, 16], "num_classes": 3, "fitted_classes": [0, 1, 2],
+                      **generator._arch_extra((16, 16))}
+    generator._build(generator.arch)
+    generator._training_setup("cpu")
+    given = []
+    generator.net.register_forward_pre_hook(lambda _m, inputs: given.append(inputs[1].clone()))
+    generator._train_step(None, torch.zeros(6, 1, 16, 16), torch.tensor([0, 1, 2, 0, 1, 2]), "cpu")
+    assert torch.equal(given[0][:3], given[0][3:])
+
+
+def test_discriminator_without_batch_norm_has_biases_instead():
+    from synthmed.generate.gan_models import Discriminator
+
+    plain = Discriminator(channels=1, image_size=(16, 16), width=4, batch_norm=False)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+    assert all(m.bias is not None for m in plain.modules() if isinstance(m, torch.nn.Conv2d))
+    paper = Discriminator(channels=1, image_size=(16, 16), width=4)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in paper.modules()) == 3
+
+
+def documented_defaults():
+    """{option: (acgan default, dcgan default)} from the small-data table of docs/generate.md."""
+    text = (REPO / "docs" / "generate.md").read_text(encoding="utf-8")
+    table = text.split("### Small-data options of acgan and dcgan")[1].split("\n\n")[2]
+    rows = [line.split("|")[1:4] for line in table.splitlines()[2:]]
+    return {name.strip(" `"): (ac.strip(" `"), dc.strip(" `")) for name, ac, dc in rows}
+
+
+def as_documented(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def test_the_registered_defaults_are_the_documented_ones():
+    from synthmed.registry import create_generator
+
+    documented = documented_defaults()
+    assert set(documented) == {"augment", "loss", "spectral_norm", "d_norm", "mode_seeking", "r1"}
+    for column, name in enumerate(["acgan", "dcgan"]):
+        registered = create_generator(name).recipe.args()
+        assert {key: as_documented(registered[key]) for key in documented} == {
+            key: values[column] for key, values in documented.items()}
+    acgan, dcgan = create_generator("acgan"), create_generator("dcgan")
+    assert (acgan.optimizer, acgan.lr, acgan.dropout, acgan.batch_size) == ("adam", 1e-4, 0.0, 32)
+    assert (dcgan.lr, dcgan.beta1, dcgan.beta2, dcgan.batch_size) == (4e-4, 0.5, 0.999, 16)
+    # The cross-modality paper's example keeps the paper's discriminator and optimizer.
+    study = tomllib.loads((REPO / "examples" / "acgan-paper" / "study.toml").read_text(encoding="utf-8"))
+    paper = create_generator("acgan", **study["sources"]["acgan"]["args"])
+    assert (paper.optimizer, paper.lr, paper.dropout) == ("rmsprop", 1e-4, 0.25)
+    assert paper.recipe.args() == {"augment": "none", "loss": "nonsaturating", "spectral_norm": False, "r1": 0.0,
+                                   "d_norm": "batch", "mode_seeking": 0.0}
+
+
+@pytest.mark.parametrize("cls, args, message", [
+    (DcganGenerator, {"d_norm": "layer"}, "d_norm must be one of batch, none"),
+    (DcganGenerator, {"mode_seeking": -1}, "mode_seeking must be >= 0"),
+    (DcganGenerator, {"beta2": 1.0}, "beta1 and beta2 must be in"),
+    (AcganGenerator, {"optimizer": "sgd"}, "optimizer must be one of adam, rmsprop"),
+    (AcganGenerator, {"spectral_norm": "maybe"}, "spectral_norm must be true or false"),
+])
+def test_bad_small_data_options_are_refused_in_one_line(cls, args, message):
+    with pytest.raises(ValueError, match=message):
+        cls(**args)
