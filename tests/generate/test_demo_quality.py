@@ -1,6 +1,6 @@
 """The generator `make demo` draws from makes MildDemented images that pass the quality
 verdict: a demo must not add images the tool itself would call collapsed or
-off-distribution. Slow: the demo's own fit, about 10 CPU-minutes."""
+off-distribution. Slow: the demo's own fit, about 6 CPU-minutes."""
 
 from __future__ import annotations
 
