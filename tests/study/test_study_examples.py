@@ -48,7 +48,8 @@ def test_the_demo_extends_the_mri_study():
     assert demo.published == full.published and len(demo.published) == 3  # inherited
     # The demo draws from a generator whose images pass the verdict (tests/generate/test_demo_quality.py).
     assert demo.axes["source"] == ["ddpm"] and demo.sources["ddpm"].target == "ddpm"
-    assert demo.sources["ddpm"].fit_epochs == 600 and demo.sources["ddpm"].pool == 5
+    assert demo.sources["ddpm"].args == {"preset": "tiny-noattn", "lr": 1e-3, "batch_size": 16}  # bench_generators' recipe
+    assert demo.sources["ddpm"].fit_epochs == 400 and demo.sources["ddpm"].pool == 5
 
 
 def test_extends_errors_name_the_file_and_line(run, tiny_dataset, tmp_path):
