@@ -88,12 +88,16 @@ def make_optimizer(name: str, params: Any, *, lr: float, betas: tuple[float, flo
     return torch.optim.Adam(params, lr=lr, betas=betas)
 
 
+def check_betas(beta1: float, beta2: float) -> tuple[float, float]:
+    if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
+        raise ValueError("beta1 and beta2 must be in [0, 1)")
+    return float(beta1), float(beta2)
+
+
 def check_optimizer(optimizer: str, beta1: float, beta2: float) -> tuple[str, float, float]:
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
-    if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
-        raise ValueError("beta1 and beta2 must be in [0, 1)")
-    return optimizer, float(beta1), float(beta2)
+    return (optimizer, *check_betas(beta1, beta2))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from synthmed.generate.fitted import FittedGenerator, noise_batch, positive_ints, standing_statistics
-from synthmed.generate.gan_training import DEFAULT_AUGMENT, GanRecipe, check_optimizer, make_optimizer
+from synthmed.generate.gan_training import DEFAULT_AUGMENT, GanRecipe, check_betas, check_optimizer, make_optimizer
 
 
 
@@ -128,7 +128,7 @@ class DcganGenerator(FittedGenerator):
         self.recipe = GanRecipe.from_args(augment=augment, loss=loss, spectral_norm=spectral_norm, r1=r1, d_norm=d_norm,
                                           mode_seeking=mode_seeking)
         self.latent_dim, self.width = positive_ints(latent_dim=latent_dim, width=width)
-        _, self.beta1, self.beta2 = check_optimizer("adam", beta1, beta2)
+        self.beta1, self.beta2 = check_betas(beta1, beta2)
 
     def _arch_extra(self, image_size: tuple[int, int]) -> dict[str, Any]:
         from synthmed.generate.gan_models import seed_size
