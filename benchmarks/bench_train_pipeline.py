@@ -9,6 +9,12 @@ batch size, optimiser and threads.
   cached   the careful user's loop: decode the ImageFolder once (ToTensor + Normalize) into
            one float tensor, then TensorDataset + DataLoader(shuffle) every epoch.
            Target: synthmed faster than the faster of folder and cached.
+  cached, channels-last   the same loop with the model in channels-last layout, which
+           `synthmed train` uses on the CPU (oneDNN's convolutions are faster in it): shown so
+           the part of synthmed's lead that is the layout, not the pipeline, can be read off.
+
+On the CPU the pure floor takes synthmed's layout (channels-last), so (a) is the cost of the
+pipeline alone; folder and cached keep PyTorch's default layout, as the loops users write do.
 
 synthmed also decodes once (into uint8 tensors), so the one-time decode is timed on both
 sides that have one and printed, with the time of a whole run (decode + E epochs). Only the
@@ -47,14 +53,19 @@ def decode(dataset_path: Path, device: torch.device):
     return load_training_data(dataset, train, val, device, notes)
 
 
-def _model(data, device):
+def _model(data, device, layout=torch.preserve_format):
     from synthmed.registry import create_classifier
 
     torch.manual_seed(0)
     channels, (height, width) = data.channels, data.image_size
     model = create_classifier("cnn-basic", num_classes=len(data.classes), in_channels=channels,
-                              image_size=[height, width]).to(device)
+                              image_size=[height, width]).to(device, memory_format=layout)
     return model, torch.optim.Adam(model.parameters(), lr=1e-3)
+
+
+def synthmed_layout(device: torch.device):
+    """The memory layout `synthmed train` gives the model on this device (synthmed.train.loop)."""
+    return torch.channels_last if device.type == "cpu" else torch.preserve_format
 
 
 class Timed:
@@ -89,7 +100,7 @@ def pure_variant(data, batch_size: int, device: torch.device) -> Timed:
     made = [(torch.randn(k, channels, height, width, device=device),
              torch.randint(0, len(data.classes), (k,), device=device)) for k in sizes]
     variant = Timed(lambda: made, device)
-    variant.model, variant.optimizer = _model(data, device)
+    variant.model, variant.optimizer = _model(data, device, synthmed_layout(device))
     return variant
 
 
@@ -111,7 +122,8 @@ def folder_variant(dataset_path: Path, data, batch_size: int, device: torch.devi
     return variant
 
 
-def cached_variant(dataset_path: Path, data, batch_size: int, device: torch.device) -> tuple[Timed, float]:
+def cached_variant(dataset_path: Path, data, batch_size: int, device: torch.device,
+                   layout=torch.preserve_format) -> tuple[Timed, float]:
     """Decode once into a float tensor (timed), then a TensorDataset loader per epoch."""
     started = time.perf_counter()
     folder = _folder(dataset_path, data)
@@ -121,7 +133,7 @@ def cached_variant(dataset_path: Path, data, batch_size: int, device: torch.devi
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, labels), batch_size=batch_size,
                                          shuffle=True, pin_memory=device.type == "cuda")
     variant = Timed(lambda: loader, device)
-    variant.model, variant.optimizer = _model(data, device)
+    variant.model, variant.optimizer = _model(data, device, layout)
     return variant, decode_seconds
 
 
@@ -177,22 +189,25 @@ def main() -> None:
         pure = pure_variant(data, args.batch_size, device)
         folder = folder_variant(dataset_path, data, args.batch_size, device, args.workers)
         cached, cached_decode = cached_variant(dataset_path, data, args.batch_size, device)
+        cached_cl, _ = cached_variant(dataset_path, data, args.batch_size, device, synthmed_layout(device))
 
         def between() -> None:
-            for variant in (pure, folder, cached):
+            for variant in (pure, folder, cached, cached_cl):
                 variant.epoch()
 
         ours, ours_cpu = synthmed_run(data, epochs + 1, args.batch_size, device, between)
-    med = {name: statistics.median(times[1:]) for name, times in
-           (("synthmed", ours), ("pure", pure.wall), ("folder", folder.wall), ("cached", cached.wall))}
-    spread = {name: (min(t[1:]), max(t[1:])) for name, t in
-              (("synthmed", ours), ("pure", pure.wall), ("folder", folder.wall), ("cached", cached.wall))}
-    setup = {"synthmed": decode_seconds, "pure": 0.0, "folder": 0.0, "cached": cached_decode}
+    walls = {"synthmed": ours, "pure": pure.wall, "folder": folder.wall, "cached": cached.wall,
+             "cached_cl": cached_cl.wall}
+    med = {name: statistics.median(times[1:]) for name, times in walls.items()}
+    spread = {name: (min(t[1:]), max(t[1:])) for name, t in walls.items()}
+    setup = {"synthmed": decode_seconds, "pure": 0.0, "folder": 0.0, "cached": cached_decode,
+             "cached_cl": cached_decode}
     print(f"sample dataset {size} px, {len(data.train)} train images, batch {args.batch_size}, cnn-basic, {device}, "
           f"torch threads {torch.get_num_threads()}, {epochs} timed epochs each (after 1 warm-up), taking turns")
     print(f"{'variant':36} {'epoch (median, range)':>26} {'one-time decode':>16} {f'run of {args.run_epochs} epochs':>16}")
     labels = {"synthmed": "synthmed train", "pure": "pure forward/backward (floor)",
-              "folder": f"ImageFolder+DataLoader ({args.workers} workers)", "cached": "decoded once + TensorDataset"}
+              "folder": f"ImageFolder+DataLoader ({args.workers} workers)", "cached": "decoded once + TensorDataset",
+              "cached_cl": "the same, channels-last model"}
     for name, label in labels.items():
         low, high = spread[name]
         total = setup[name] + args.run_epochs * med[name]
@@ -211,6 +226,10 @@ def main() -> None:
           f"{med['cached'] / med['synthmed']:.2f}x (cached); cached in CPU time {cached_cpu:.2f}x")
     print(f"(c) fastest user run / synthmed run   = {user_total / ours_total:.2f}x ({best_user}, decode + "
           f"{args.run_epochs} epochs; target > 1: {'met' if user_total > ours_total else 'MISSED'})")
+    layout_cpu = statistics.median(cached.cpu[1:]) / statistics.median(cached_cl.cpu[1:])
+    print(f"    of which the layout: cached loop / the same with a channels-last model = "
+          f"{med['cached'] / med['cached_cl']:.2f}x wall, {layout_cpu:.2f}x CPU time; "
+          f"that loop / synthmed = {med['cached_cl'] / med['synthmed']:.2f}x")
 
 
 if __name__ == "__main__":

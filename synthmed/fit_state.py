@@ -24,11 +24,15 @@ def save_fit_state(folder: Path, *, modules: dict[str, Any], optimizers: dict[st
 
     from synthmed.checkpoint import write_safetensors
 
+    # safetensors stores dense row-major tensors only: a channels-last copy is packed first.
+    def packed(value):
+        return value.detach().cpu().clone(memory_format=torch.contiguous_format)
+
     extra = tensors or {}
-    tensors = {f"extra/{key}": value.detach().cpu().clone() for key, value in extra.items()}
+    tensors = {f"extra/{key}": packed(value) for key, value in extra.items()}
     for name, module in modules.items():
         for key, value in module.state_dict().items():
-            tensors[f"module/{name}/{key}"] = value.detach().cpu().clone()
+            tensors[f"module/{name}/{key}"] = packed(value)
     optimizer_meta: dict[str, Any] = {}
     for name, optimizer in optimizers.items():
         state = optimizer.state_dict()
@@ -36,7 +40,7 @@ def save_fit_state(folder: Path, *, modules: dict[str, Any], optimizers: dict[st
         for index, values in state["state"].items():
             for key, value in values.items():
                 if torch.is_tensor(value):
-                    tensors[f"optim/{name}/{index}/{key}"] = value.detach().cpu().clone()
+                    tensors[f"optim/{name}/{index}/{key}"] = packed(value)
                 else:
                     scalars.setdefault(str(index), {})[key] = value
         optimizer_meta[name] = {"param_groups": state["param_groups"], "scalars": scalars}

@@ -77,7 +77,11 @@ def fit(
     its batch order and augmentation from seeds of its own, so a resumed fit equals an
     uninterrupted one."""
     from synthmed.fit_state import has_fit_state, load_fit_state, save_fit_state
-    model = module.to(device)
+    # On the CPU, oneDNN's convolutions run 10-30 % faster with channels-last weights (measured
+    # for every registered conv classifier, docs/benchmarks.md; a ViT neither gains nor loses).
+    # The layout changes no result's meaning and is undone before the module is handed back.
+    layout = torch.channels_last if device.type == "cpu" else torch.preserve_format
+    model = module.to(device, memory_format=layout)
     trainer = model
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -111,7 +115,7 @@ def fit(
         advance(len(history))
         if meta.get("stopped"):
             model.load_state_dict(best_state)
-            model.eval()
+            model.to(memory_format=torch.contiguous_format).eval()
             return history, best_epoch
     for epoch in range(len(history) + 1, settings.epochs + 1):
         started = clock()
@@ -188,5 +192,5 @@ def fit(
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    model.eval()
+    model.to(memory_format=torch.contiguous_format).eval()
     return history, best_epoch

@@ -369,3 +369,31 @@ def test_a_one_class_dataset_is_refused(run, tmp_path):
     result = run("train", tmp_path / "one", "-o", tmp_path / "run", "-c", "cnn-basic", "--epochs", 1, "-q")
     assert result.code == 2 and "a classifier needs at least two" in result.err
     assert not (tmp_path / "run").exists()
+
+
+def test_cpu_fit_runs_convolutions_channels_last_and_hands_back_a_dense_module(sample_dataset, tmp_path):
+    """The layout is a CPU speed-up only: inside the fit the conv weights are channels-last, and
+    the module that comes back (and every saved state) is dense again."""
+    from synthmed.registry import get_entry
+    from synthmed.train.loop import build_classifier, fit
+    from synthmed.data import Dataset
+    from synthmed.train.data import load_training_data, split_train_val
+    from synthmed.train.settings import TrainSettings
+
+    dataset = Dataset.open(sample_dataset)
+    train, val, notes = split_train_val(dataset, val_fraction=None, seed=0)
+    data = load_training_data(dataset, train, val, torch.device("cpu"), notes)
+    settings = TrainSettings(classifier="cnn-basic", epochs=1, batch_size=32)
+    module, _ = build_classifier(get_entry("classifier", "cnn-basic"), data, settings)
+    # the last conv: with one input channel the two layouts have the same strides
+    conv = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    layouts = []
+    conv.register_forward_pre_hook(
+        lambda layer, _: layouts.append(layer.weight.is_contiguous(memory_format=torch.channels_last)))
+    fit(module, data, settings, seed=0, device=torch.device("cpu"), head="classifier", state_dir=tmp_path / "state")
+    assert layouts and all(layouts)
+    assert all(p.is_contiguous() for p in module.parameters())
+    from safetensors.torch import load_file
+
+    saved = load_file(str(next((tmp_path / "state").glob("*.safetensors"))))
+    assert all(t.is_contiguous() for t in saved.values())
