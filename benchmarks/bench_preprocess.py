@@ -11,9 +11,16 @@ from file names, duplicate detection, split bookkeeping, metadata.csv, sha256 of
 and the train statistics in dataset.json.
 
 Two cases, `resize` (decode, grey, resize, encode) and `crop` (plus the foreground crop),
-timed by the wall clock; the runs take turns (pool, synthmed, pool, synthmed, ...) so a change
-in the machine's load hits both alike, and the medians are compared. Target: synthmed's rate
->= 0.95x the pool's.
+timed by the wall clock; the runs take turns so a change in the machine's load hits both alike,
+and the medians are compared. Target: synthmed's rate >= 0.95x the pool's.
+
+Every run writes into a folder of its own and nothing is deleted before the benchmark ends,
+and the turns alternate (pool, synthmed, synthmed, pool, ...; `interleaved(alternate=True)`).
+An earlier version removed each run's output right before the next run, so synthmed always ran
+just after 2000 files were deleted. On ext4 without a journal (this machine's /tmp) the inode
+allocator then skips inodes freed in the last seconds, reading their inode blocks to find out;
+one profile put 35-48 % of the perf samples there and synthmed's workers at 15-25 % more CPU
+per image than the pool's: a cost of the benchmark's clean-up, charged to one side only.
 
 On a machine other jobs share, wall clocks swing more than the difference measured, so each
 case also prints the CPU time per image of one process on each side (the pool's task in a
@@ -27,8 +34,8 @@ images: what the two cost, whatever the load.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -113,23 +120,29 @@ def synthmed_run(root: Path, out: Path, size: int, workers: int, crop: bool) -> 
 def cpu_per_image(files: list[Path], root: Path, out: Path, size: int, crop: bool, rounds: int) -> dict[str, list[float]]:
     """CPU seconds per image of one process on each side, in turns."""
 
+    folders = fresh_folders(out)
+
     def pool_loop() -> float:
-        out.mkdir()
+        target = next(folders)
+        target.mkdir()
         start = time.process_time()
         for index, path in enumerate(files):
-            _pool_task((path, out / f"{index:06d}.png", size, crop))
-        seconds = time.process_time() - start
-        shutil.rmtree(out)
-        return seconds / len(files)
+            _pool_task((path, target / f"{index:06d}.png", size, crop))
+        return (time.process_time() - start) / len(files)
 
     def synthmed_inline() -> float:
         start = time.process_time()
-        synthmed_run(root, out, size, 1, crop)
-        seconds = time.process_time() - start
-        shutil.rmtree(out)
-        return seconds / len(files)
+        synthmed_run(root, next(folders), size, 1, crop)
+        return (time.process_time() - start) / len(files)
 
-    return interleaved({"pool": pool_loop, "synthmed": synthmed_inline}, rounds)
+    return interleaved({"pool": pool_loop, "synthmed": synthmed_inline}, rounds, alternate=True)
+
+
+def fresh_folders(parent: Path):
+    """parent/run-1, parent/run-2, ...: a new output folder for every run, none removed before
+    the end (see the module's docstring for why)."""
+    parent.mkdir(exist_ok=True)
+    return (parent / f"run-{number}" for number in itertools.count(1))
 
 
 def main() -> int:
@@ -157,17 +170,15 @@ def main() -> int:
         for case in args.cases:
             crop = case == "crop"
 
+            folders = fresh_folders(scratch / f"out-{case}")
+
             def pool_round() -> float:
-                seconds = pillow_pool(files, scratch / "pool", args.size, args.workers, crop)
-                shutil.rmtree(scratch / "pool")
-                return seconds
+                return pillow_pool(files, next(folders), args.size, args.workers, crop)
 
             def synthmed_round() -> float:
-                seconds = synthmed_run(root, scratch / "synthmed", args.size, args.workers, crop)
-                shutil.rmtree(scratch / "synthmed")
-                return seconds
+                return synthmed_run(root, next(folders), args.size, args.workers, crop)
 
-            times = interleaved({"pool": pool_round, "synthmed": synthmed_round}, rounds)
+            times = interleaved({"pool": pool_round, "synthmed": synthmed_round}, rounds, alternate=True)
             pool_times, ours = times["pool"], times["synthmed"]
             pool_s, ours_s = statistics.median(pool_times), statistics.median(ours)
             ratio = pool_s / ours_s
@@ -180,7 +191,7 @@ def main() -> int:
             print(f"[{case}] ratio synthmed / pool = {ratio:.2f}x  (target >= {TARGET}x: {verdict})", flush=True)
             few = files[:: max(1, len(files) // 500)][:500]
             few_root = link_subset(few, args.data, scratch / f"few-{case}")
-            cpu = cpu_per_image(few, few_root, scratch / "cpu", args.size, crop, rounds)
+            cpu = cpu_per_image(few, few_root, scratch / f"cpu-{case}", args.size, crop, rounds)
             pool_ms, ours_ms = (1000 * statistics.median(cpu[k]) for k in ("pool", "synthmed"))
             print(f"[{case}] CPU per image, one process each ({len(few)} images): pool {pool_ms:.2f} ms, "
                   f"synthmed {ours_ms:.2f} ms; ratio {pool_ms / ours_ms:.2f}x", flush=True)
