@@ -6,14 +6,23 @@ workers open each JPEG with Pillow, convert it to grey, optionally crop it to th
 bright region (Otsu threshold, opening, largest connected component: the scikit-image and
 scipy calls `--crop` makes, so the work is the same), resize it to SIZE x SIZE with Lanczos and write a PNG
 at the same zlib level synthmed uses. Same process count, same images, same output size,
-decode and encode counted on both sides. synthmed also does what the pool does not: labels
+decode and encode counted on both sides, and both read the same input folder (hard links to
+the chosen images where the filesystem allows) and list its files inside their timing, as a
+user's script must find its images as `preprocess` does. synthmed also does what the pool does not: labels
 from file names, duplicate detection, split bookkeeping, metadata.csv, sha256 of every file
 and the train statistics in dataset.json.
 
 Two cases, `resize` (decode, grey, resize, encode) and `crop` (plus the foreground crop),
-timed by the wall clock; the runs take turns (pool, synthmed, pool, synthmed, ...) so a change
-in the machine's load hits both alike, and the medians are compared. Target: synthmed's rate
->= 0.95x the pool's.
+timed by the wall clock; the runs take turns so a change in the machine's load hits both alike,
+and the medians are compared. Target: synthmed's rate >= 0.95x the pool's.
+
+Every run writes into a folder of its own and nothing is deleted before the benchmark ends,
+and the turns alternate (pool, synthmed, synthmed, pool, ...; `interleaved(alternate=True)`).
+An earlier version removed each run's output right before the next run, so synthmed always ran
+just after 2000 files were deleted. On ext4 without a journal (this machine's /tmp) the inode
+allocator then skips inodes freed in the last seconds, reading their inode blocks to find out;
+one profile put 35-48 % of the perf samples there and synthmed's workers at 15-25 % more CPU
+per image than the pool's: a cost of the benchmark's clean-up, charged to one side only.
 
 On a machine other jobs share, wall clocks swing more than the difference measured, so each
 case also prints the CPU time per image of one process on each side (the pool's task in a
@@ -27,8 +36,8 @@ images: what the two cost, whatever the load.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -53,11 +62,22 @@ def pick_files(data: Path, limit: int) -> list[Path]:
 
 
 def link_subset(files: list[Path], data: Path, root: Path) -> Path:
+    """The files linked under `root` with their folders: the input folder both sides read. Hard
+    links where the filesystem allows (plain files, as a user's folder holds; a symbolic link
+    costs every open a second path lookup), else symbolic links."""
     for path in files:
         target = root / path.relative_to(data)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(path, target)
+        try:
+            os.link(os.path.realpath(path), target)
+        except OSError:  # another filesystem
+            os.symlink(path, target)
     return root
+
+
+def list_images(root: Path) -> list[Path]:
+    """What the user's script starts with, as `preprocess` starts by finding its input files."""
+    return sorted(path for path in root.rglob("*.jpeg") if path.is_file())
 
 
 def _pool_task(task: tuple[Path, Path, int, bool]) -> None:
@@ -84,11 +104,12 @@ def _pool_task(task: tuple[Path, Path, int, bool]) -> None:
     canvas.save(target, format="PNG", compress_level=PNG_LEVEL)
 
 
-def pillow_pool(files: list[Path], out: Path, size: int, workers: int, crop: bool) -> float:
+def pillow_pool(root: Path, out: Path, size: int, workers: int, crop: bool) -> float:
     out.mkdir()
-    tasks = [(path, out / f"{index:06d}.png", size, crop) for index, path in enumerate(files)]
     start = time.perf_counter()
-    with Pool(workers) as pool:  # started inside the timing: synthmed starts its pool too
+    # The files are listed and the pool started inside the timing: synthmed does both too.
+    tasks = [(path, out / f"{index:06d}.png", size, crop) for index, path in enumerate(list_images(root))]
+    with Pool(workers) as pool:
         for _ in pool.imap_unordered(_pool_task, tasks, chunksize=16):
             pass
     return time.perf_counter() - start
@@ -110,26 +131,32 @@ def synthmed_run(root: Path, out: Path, size: int, workers: int, crop: bool) -> 
     return time.perf_counter() - start
 
 
-def cpu_per_image(files: list[Path], root: Path, out: Path, size: int, crop: bool, rounds: int) -> dict[str, list[float]]:
+def cpu_per_image(root: Path, out: Path, size: int, crop: bool, rounds: int) -> dict[str, list[float]]:
     """CPU seconds per image of one process on each side, in turns."""
+    folders = fresh_folders(out)
+    count = len(list_images(root))
 
     def pool_loop() -> float:
-        out.mkdir()
+        target = next(folders)
+        target.mkdir()
         start = time.process_time()
-        for index, path in enumerate(files):
-            _pool_task((path, out / f"{index:06d}.png", size, crop))
-        seconds = time.process_time() - start
-        shutil.rmtree(out)
-        return seconds / len(files)
+        for index, path in enumerate(list_images(root)):
+            _pool_task((path, target / f"{index:06d}.png", size, crop))
+        return (time.process_time() - start) / count
 
     def synthmed_inline() -> float:
         start = time.process_time()
-        synthmed_run(root, out, size, 1, crop)
-        seconds = time.process_time() - start
-        shutil.rmtree(out)
-        return seconds / len(files)
+        synthmed_run(root, next(folders), size, 1, crop)
+        return (time.process_time() - start) / count
 
-    return interleaved({"pool": pool_loop, "synthmed": synthmed_inline}, rounds)
+    return interleaved({"pool": pool_loop, "synthmed": synthmed_inline}, rounds, alternate=True)
+
+
+def fresh_folders(parent: Path):
+    """parent/run-1, parent/run-2, ...: a new output folder for every run, none removed before
+    the end (see the module's docstring for why)."""
+    parent.mkdir(exist_ok=True)
+    return (parent / f"run-{number}" for number in itertools.count(1))
 
 
 def main() -> int:
@@ -157,17 +184,15 @@ def main() -> int:
         for case in args.cases:
             crop = case == "crop"
 
+            folders = fresh_folders(scratch / f"out-{case}")
+
             def pool_round() -> float:
-                seconds = pillow_pool(files, scratch / "pool", args.size, args.workers, crop)
-                shutil.rmtree(scratch / "pool")
-                return seconds
+                return pillow_pool(root, next(folders), args.size, args.workers, crop)
 
             def synthmed_round() -> float:
-                seconds = synthmed_run(root, scratch / "synthmed", args.size, args.workers, crop)
-                shutil.rmtree(scratch / "synthmed")
-                return seconds
+                return synthmed_run(root, next(folders), args.size, args.workers, crop)
 
-            times = interleaved({"pool": pool_round, "synthmed": synthmed_round}, rounds)
+            times = interleaved({"pool": pool_round, "synthmed": synthmed_round}, rounds, alternate=True)
             pool_times, ours = times["pool"], times["synthmed"]
             pool_s, ours_s = statistics.median(pool_times), statistics.median(ours)
             ratio = pool_s / ours_s
@@ -180,7 +205,7 @@ def main() -> int:
             print(f"[{case}] ratio synthmed / pool = {ratio:.2f}x  (target >= {TARGET}x: {verdict})", flush=True)
             few = files[:: max(1, len(files) // 500)][:500]
             few_root = link_subset(few, args.data, scratch / f"few-{case}")
-            cpu = cpu_per_image(few, few_root, scratch / "cpu", args.size, crop, rounds)
+            cpu = cpu_per_image(few_root, scratch / f"cpu-{case}", args.size, crop, rounds)
             pool_ms, ours_ms = (1000 * statistics.median(cpu[k]) for k in ("pool", "synthmed"))
             print(f"[{case}] CPU per image, one process each ({len(few)} images): pool {pool_ms:.2f} ms, "
                   f"synthmed {ours_ms:.2f} ms; ratio {pool_ms / ours_ms:.2f}x", flush=True)

@@ -1,7 +1,9 @@
 """What the benchmarks share: where the real data is, and timing that takes turns.
 
 The machine a benchmark runs on may be shared, so comparisons run their variants in turns
-(A, B, A, B, ...) and compare medians: a change in load then hits every variant alike.
+(A, B, A, B, ...) and compare medians: a change in load then hits every variant alike. With
+`alternate=True` every other round runs them in reverse (A, B, B, A, ...), so no variant always
+follows the same one (and inherits what it leaves behind: caches, freed disk space, memory).
 """
 
 from __future__ import annotations
@@ -25,12 +27,17 @@ def shared_data(name: str) -> Path:
     return REPO.parent / "shared" / "data" / name
 
 
-def interleaved(variants: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
-    """Run every variant once per round, in turns; each call returns the seconds it measured."""
+def interleaved(variants: dict[str, Callable[[], float]], rounds: int, *, alternate: bool = False
+                ) -> dict[str, list[float]]:
+    """Run every variant once per round, in turns; each call returns the seconds it measured.
+
+    `alternate`: odd rounds run the variants in reverse order (A B, B A, A B, ...), so each one
+    follows every other equally often instead of always the same one."""
     times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, run in variants.items():
-            times[name].append(run())
+    order = list(variants)
+    for number in range(rounds):
+        for name in reversed(order) if alternate and number % 2 else order:
+            times[name].append(variants[name]())
     return times
 
 

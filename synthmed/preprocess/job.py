@@ -94,7 +94,7 @@ def _run(job: PreprocessJob, stage: Path, pool, progress: Progress) -> dict:
                 continue
             split = split_of[row.id]
             image = row.image
-            writer.add_png_file(Path(image.staged), sha256=image.sha256, shape=image.shape, dtype=image.dtype,
+            writer.add_png_file(image.staged, sha256=image.sha256, shape=image.shape, dtype=image.dtype,
                                 sums=image.sums, id=row.id, label=row.label, split=split, subject=row.subject or "")
             counts[(split, row.label)] += 1
         RejectedLog(writer.tmp).add_all(("", rel, reason) for rel, reason in rejected)
@@ -122,7 +122,8 @@ def _read_files(
     rejected: list[tuple[str, str]] = []
     filtered = 0
     notes: list[tuple[str, str]] = []  # (file, decoder warning)
-    tasks = [(f.path, config.read, config.steps, str(stage / str(number))) for number, f in enumerate(files)]
+    folder = str(stage)  # strings: a Path per file costs more than the name it makes
+    tasks = [(f.path, config.read, config.steps, f"{folder}/{number}") for number, f in enumerate(files)]
     for file, result in zip(files, _map_files(tasks, pool, config.workers)):
         advance(1)
         notes.extend((file.rel, note) for note in result.notes)

@@ -92,6 +92,25 @@ def test_train_statistics_come_from_the_pixels_in_hand(tmp_path, monkeypatch):
     assert stats["std"] == pytest.approx(expected["std"], abs=1e-6)
 
 
+@pytest.mark.parametrize("pixels", [smooth(12, 16), np.stack([smooth(9, 7, seed=s) for s in range(3)], axis=2),
+                                    (smooth(8, 8).astype(np.uint16) * 257)])
+def test_pixel_sums_travel_from_workers_as_plain_floats_bit_for_bit(pixels):
+    """Workers send one PixelSums per image: pickled without numpy arrays (smaller and cheaper
+    to pickle and load), and loaded back to the same float64 values."""
+    import pickle
+
+    from synthmed.data.writing import pixel_sums
+
+    sums = pixel_sums(pixels)
+    data = pickle.dumps(sums, protocol=pickle.HIGHEST_PROTOCOL)
+    assert b"numpy" not in data
+    back = pickle.loads(data)
+    assert back.scale == sums.scale and back.count == sums.count
+    for name in ("total", "total_sq"):
+        assert getattr(back, name).dtype == np.float64
+        assert getattr(back, name).tobytes() == getattr(sums, name).tobytes()
+
+
 def test_train_statistics_of_copied_rows_are_decoded(tmp_path):
     """Rows added without their pixels (copies of another dataset's files) are still counted."""
     first = tmp_path / "first"
@@ -159,7 +178,10 @@ def body(seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("steps", [Steps(crop=True), Steps(crop=True, crop_threshold=0.4, crop_margin=0.1),
-                                   Steps(crop=True, intensity="dtype")])
+                                   Steps(crop=True, intensity="dtype"),
+                                   # a threshold equal to one level's value: that level is not above it
+                                   Steps(crop=True, crop_threshold=float(np.float32(100 / 255))),
+                                   Steps(crop=True, crop_threshold=1.0)])
 def test_uint8_crop_box_from_the_levels_is_the_float_images_box(steps):
     """Otsu's threshold of the 256 levels weighted by their counts, and the mask from a table of
     levels, give the box of the float image exactly (not the box of Otsu on the uint8 values)."""
@@ -169,3 +191,15 @@ def test_uint8_crop_box_from_the_levels_is_the_float_images_box(steps):
         assert uint8_foreground_box(pixels, steps) == expected
     if steps.crop_threshold is None:  # the images tell the two apart: seed 0's uint8 Otsu box differs
         assert foreground_box(body(0), threshold=None, margin=steps.crop_margin) != uint8_foreground_box(body(0), steps)
+
+
+def test_level_values_are_made_once_per_steps_and_rise():
+    """The table of the 256 levels' values that the uint8 crop compares against: one per
+    `Steps`, read-only as calls share it, rising (what makes the mask one comparison)."""
+    from synthmed.preprocess.steps import _level_values
+
+    steps = Steps(crop=True)
+    values = _level_values(steps)
+    assert _level_values(Steps(crop=True)) is values and not values.flags.writeable
+    assert values.dtype == np.float32 and values.shape == (256,) and np.all(np.diff(values) > 0)
+    assert values.tolist() == to_unit(RawImage(np.arange(256, dtype=np.uint8)[None, :]), steps)[0].tolist()
