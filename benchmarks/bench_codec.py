@@ -94,7 +94,8 @@ def run_case(name: str, dataset: Path, work: Path, args: argparse.Namespace) -> 
     started = time.perf_counter()
     report = compress_dataset(
         dataset, work / f"{name}.smc", codecs=[*classical, *LOSSLESS, *learned], splits=["test"],
-        fit_epochs=args.epochs, device=args.device, seed=0, overwrite=True,
+        fit_epochs=None if args.steps else args.epochs, fit_steps=args.steps, refine_steps=args.refine_steps,
+        device=args.device, seed=0, overwrite=True,
     )
     elapsed = time.perf_counter() - started
     # Rate and distortion are compared on the means over the images of each set.
@@ -141,7 +142,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="128 px sample only, fewer images and epochs")
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=None)
-    parser.add_argument("--epochs", type=int, default=None, help="fit epochs per learned quality")
+    parser.add_argument("--epochs", type=int, default=None, help="fit epochs per learned quality (instead of --steps)")
+    parser.add_argument("--steps", type=int, nargs=2, metavar=("TOP", "WARM"), default=None,
+                        help="fit optimiser steps: TOP for the highest quality (from scratch), WARM for each lower "
+                             "one (warm-started from the one above)")
+    parser.add_argument("--refine-steps", type=int, default=None,
+                        help="per-image latent refinement steps when encoding (default: the codec's own)")
     parser.add_argument("--device", default="cpu", help="where the learned codecs are fitted (coding runs on the CPU)")
     parser.add_argument("--learned", nargs="+", default=["learned-hyperprior"],
                         help="learned codecs to fit (add learned-factorized to compare; doubles the fit time)")
@@ -161,7 +167,10 @@ def main() -> None:
     args.epochs = args.epochs or (3 if args.quick else 40)
     args.qualities = args.qualities or [3, 4, 5, 6, 7]
     cases = args.cases or (["sample128"] if args.quick else list(CASES))
-    print(f"bench_codec: learned {args.learned} at qualities {args.qualities}, {args.epochs} epochs each, "
+    budget = (f"{args.steps[0]} steps from scratch, {args.steps[1]} warm-started" if args.steps
+              else f"{args.epochs} epochs each")
+    refine = "codec default" if args.refine_steps is None else args.refine_steps
+    print(f"bench_codec: learned {args.learned} at qualities {args.qualities}, {budget}, {refine} refinement steps, "
           f"fitted on {args.device} with {threads} torch threads; classical: {', '.join(CLASSICAL + LOSSLESS)}", flush=True)
     summary: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -31,6 +31,14 @@ def compress(
         Optional[Path], typer.Option("--decode", help="Decode this compress output back into a dataset folder (-o).")
     ] = None,
     fit_epochs: FitEpochs = None,
+    fit_steps: Annotated[
+        Optional[str],
+        typer.Option("--fit-steps", help="TOP[,WARM]: fit learned codecs for optimiser steps instead of epochs: TOP for the highest quality (from scratch), WARM for each lower one (warm-started from the one above)."),
+    ] = None,
+    refine_steps: Annotated[
+        Optional[int],
+        typer.Option("--refine-steps", help="Per-image latent refinement steps when encoding with a learned codec (0: off; default 0). Slower encoding, same decoder and streams."),
+    ] = None,
     model: ModelDir = None,
     device: Device = "auto",
     seed: Seed = 0,
@@ -66,6 +74,8 @@ def compress(
             splits=split_list,
             report_split=report_split,
             fit_epochs=fit_epochs,
+            fit_steps=number_list(fit_steps, "--fit-steps", example="4000,1600", kind=int),
+            refine_steps=refine_steps,
             model_dir=model,
             device=chosen_device,
             seed=seed,

@@ -137,6 +137,8 @@ def compress_dataset(
     splits: Sequence[str] = SPLITS,
     report_split: str = "test",
     fit_epochs: int | None = None,
+    fit_steps: Sequence[int] | None = None,
+    refine_steps: int | None = None,
     model_dir: Path | None = None,
     device: Any = "cpu",
     seed: int = 0,
@@ -147,7 +149,12 @@ def compress_dataset(
     """Encode every image of `splits` with every set; returns the report (also in OUT/report.json).
 
     The output is resumable at the length of its long part: a learned model fitted before an
-    interruption is loaded on `resume` instead of fitted again; encoding is redone."""
+    interruption is loaded on `resume` instead of fitted again; encoding is redone.
+
+    `fit_steps` (TOP, WARM): fit for optimiser steps instead of `fit_epochs`: TOP for the
+    highest quality of each learned codec (fitted from scratch), WARM for each lower one
+    (warm-started from the one above). `refine_steps`: per-image latent refinement steps
+    when encoding with a learned codec (default: the codec's own)."""
     from synthmed.compress.learned import DEFAULT_EPOCHS
 
     for split in [*splits, report_split]:
@@ -156,6 +163,16 @@ def compress_dataset(
             raise UsageError(f"{option}: {split!r} is not one of {', '.join(SPLITS)}")
     if fit_epochs is not None and fit_epochs < 1:
         raise UsageError("--fit-epochs must be at least 1")
+    if fit_steps is not None:
+        fit_steps = tuple(int(n) for n in fit_steps)
+        if len(fit_steps) == 1:
+            fit_steps = (fit_steps[0], fit_steps[0])
+        if len(fit_steps) != 2 or min(fit_steps) < 1:
+            raise UsageError("--fit-steps takes TOP[,WARM], each at least 1")
+        if fit_epochs is not None:
+            raise UsageError("give --fit-epochs or --fit-steps, not both")
+    if refine_steps is not None and refine_steps < 0:
+        raise UsageError("--refine-steps must be 0 or more")
     dataset = Dataset.open(dataset_path)
     rows = dataset.select(split=list(splits))
     if not rows:
@@ -173,7 +190,9 @@ def compress_dataset(
     dataset.check_images(list({r["id"]: r for r in [*rows, *(train_rows if learned and not model_dir else [])]}.values()))
     options = RunOptions("compress", {
         "--codec": [s.name for s in sets], "--splits": list(splits), "--report-split": report_split,
-        "--fit-epochs": None if model_dir or not learned else fit_epochs or DEFAULT_EPOCHS,
+        "--fit-epochs": None if model_dir or not learned or fit_steps else fit_epochs or DEFAULT_EPOCHS,
+        "--fit-steps": None if model_dir or not learned or not fit_steps else list(fit_steps),
+        "--refine-steps": refine_steps if learned else None,
         "--model": resolved(model_dir), "--seed": seed,
     })
 
@@ -183,8 +202,11 @@ def compress_dataset(
             return read_json(folder.out / REPORT, what="a compress output")
         fit_seconds = _prepare_models(
             dataset, train_rows, learned, folder.tmp / "models", model_paths=model_paths,
-            epochs=fit_epochs or DEFAULT_EPOCHS, device=device, seed=seed, progress=progress,
+            epochs=fit_epochs or DEFAULT_EPOCHS, steps=fit_steps, device=device, seed=seed, progress=progress,
         )
+        if refine_steps is not None:
+            for stream_set in learned:
+                stream_set.codec.refine_steps = refine_steps
         originals = {r["id"]: dataset.read_image(r) for r in report_rows}
         stream_rows: list[dict[str, Any]] = []
         results = []
@@ -207,8 +229,8 @@ def compress_dataset(
 
 
 def _prepare_models(dataset: Dataset, train_rows, learned: Sequence[StreamSet], models: Path, *,
-                    model_paths: dict[str, Path], epochs: int, device: Any, seed: int, progress: Progress
-                    ) -> dict[str, float]:
+                    model_paths: dict[str, Path], epochs: int, steps: tuple[int, int] | None, device: Any,
+                    seed: int, progress: Progress) -> dict[str, float]:
     """Fit (or load, with --model) every learned set's model and save it under `models/<set>`;
     returns the seconds each took."""
     train_images = dataset.load_images(train_rows) if learned and not model_paths else None
@@ -233,9 +255,12 @@ def _prepare_models(dataset: Dataset, train_rows, learned: Sequence[StreamSet], 
                     f"{dataset.root} has {dataset.channels}"
                 )
         else:
-            with start_task(progress, f"fitting {stream_set.name}", total=epochs, unit="epoch") as task:
-                codec.fit(train_images, quality=stream_set.quality, epochs=epochs, device=device, seed=seed,
-                          progress=task, warm_start=previous.get(id(codec)))
+            warm = previous.get(id(codec))
+            budget = {"epochs": epochs} if steps is None else {"steps": steps[0] if warm is None else steps[1]}
+            unit, total = next(iter(budget.items()))
+            with start_task(progress, f"fitting {stream_set.name}", total=total, unit=unit[:-1]) as task:
+                codec.fit(train_images, quality=stream_set.quality, **budget, device=device, seed=seed,
+                          progress=task, warm_start=warm)
             previous[id(codec)] = stream_set.quality
         seconds[stream_set.name] = time.perf_counter() - started
         codec.save(models / stream_set.name, quality=stream_set.quality,

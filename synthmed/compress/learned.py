@@ -26,6 +26,7 @@ MAX_SIDE = 2048  # memory of the convolutions on the CPU, not a format limit
 DEFAULT_EPOCHS = 30
 NOISY_FRACTION = 0.2
 STREAM_VERSION = 3
+DEFAULT_REFINE_STEPS = 0
 
 
 class LearnedCodec:
@@ -39,7 +40,8 @@ class LearnedCodec:
     quality_meaning = "rate-distortion level (lambda doubles per step)"
 
     def __init__(self, name: str, variant: str, *, hidden: int = 48, latent: int = 64, hyper: int = 32,
-                 batch_size: int = 8, learning_rate: float = 3e-3, patch: int = 64) -> None:
+                 batch_size: int = 8, learning_rate: float = 3e-3, patch: int = 64,
+                 refine_steps: int = DEFAULT_REFINE_STEPS) -> None:
         if variant not in ("factorized", "hyperprior"):
             raise ValueError(f"unknown learned codec variant {variant!r}")
         self.name = name
@@ -50,6 +52,8 @@ class LearnedCodec:
         self.widths = {"hidden": hidden, "latent": latent} | ({"hyper": hyper} if variant == "hyperprior" else {})
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        # Encoder-side latent refinement per image (synthmed.compress.refine); 0 = the analysis' latents.
+        self.refine_steps = refine_steps
         self.models: dict[int, Any] = {}
         self.fit_records: dict[int, dict[str, Any]] = {}
         self._tags: dict[int, bytes] = {}
@@ -70,9 +74,13 @@ class LearnedCodec:
             raise SynthmedError(f"codec {self.name}: no model for quality {quality}; fit or load one first")
         return self.models[quality]
 
-    def fit(self, images: np.ndarray, *, quality: int, epochs: int, device: Any, seed: int,
-            progress: Callable[[int], None] | None = None, warm_start: int | None = None) -> None:
-        """Fit the model of one quality level on uint8/uint16 images (N, C, H, W).
+    def fit(self, images: np.ndarray, *, quality: int, epochs: int | None = None, steps: int | None = None,
+            device: Any, seed: int, progress: Callable[[int], None] | None = None,
+            warm_start: int | None = None) -> None:
+        """Fit the model of one quality level on uint8/uint16 images (N, C, H, W), for `epochs`
+        passes over the images or for exactly `steps` optimiser steps (one of the two; progress
+        then counts steps). A steps budget does not grow with the train split, so the same
+        schedule converges on 200 images or on 5000.
 
         An epoch takes one random `patch`-px crop of every image, randomly flipped: small
         crops give many more optimiser steps per CPU minute than whole images, and flips
@@ -89,6 +97,10 @@ class LearnedCodec:
 
         if len(images) == 0:
             raise UsageError(f"codec {self.name}: no train images to fit on")
+        if (epochs is None) == (steps is None):
+            raise UsageError(f"codec {self.name}: fit for a number of epochs or of steps (one of the two)")
+        if (steps if epochs is None else epochs) < 1:
+            raise UsageError(f"codec {self.name}: fit for at least one {'step' if epochs is None else 'epoch'}")
         generator = torch.Generator().manual_seed(derive_seed(seed, "codec", self.name, quality) % 2**63)
         torch.manual_seed(derive_seed(seed, "codec-noise", self.name, quality) % 2**63)
         data = to_unit_float(images).to(device)
@@ -103,7 +115,8 @@ class LearnedCodec:
         model = model.to(device, memory_format=torch.channels_last)
         optimizer = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
         lmbda = LAMBDAS[quality]
-        total = epochs * max(1, -(-len(data) // self.batch_size))
+        per_epoch = max(1, -(-len(data) // self.batch_size))
+        total = steps if steps is not None else epochs * per_epoch
         warmup = max(1, total // 20)
 
         def factor(step: int) -> float:
@@ -118,10 +131,13 @@ class LearnedCodec:
         model.train()
         last = {}
         step = 0
-        for _ in range(epochs):
+        while step < total:
             order = torch.randperm(len(data), generator=generator)
             totals = torch.zeros(3)
+            seen = 0
             for start in range(0, len(data), self.batch_size):
+                if step == total:  # a steps budget ends inside an epoch
+                    break
                 batch = self._crops(data[order[start : start + self.batch_size].to(data.device)], patch, generator)
                 batch = batch.contiguous(memory_format=torch.channels_last)
                 x_hat, likelihoods = model(batch, noisy_synthesis=step < noisy_steps)
@@ -133,15 +149,19 @@ class LearnedCodec:
                 optimizer.step()
                 schedule.step()
                 totals += torch.stack([loss.detach(), bpp.detach(), mse.detach()]).cpu() * len(batch)
-            mean = (totals / len(data)).tolist()
+                seen += len(batch)
+                if progress is not None and steps is not None:
+                    progress(1)
+            mean = (totals / seen).tolist()
             last = {"loss": mean[0], "bpp_estimate": mean[1], "mse": mean[2]}
-            if progress is not None:
+            if progress is not None and steps is None:
                 progress(1)
         model = model.cpu().to(memory_format=torch.contiguous_format).eval()
         model.build_tables()
         self.models[quality] = model
         self._tags.pop(quality, None)
-        self.fit_records[quality] = {"epochs": epochs, "images": int(len(images)), "seed": seed, "lambda": lmbda,
+        self.fit_records[quality] = {"epochs": epochs if steps is None else round(total / per_epoch, 3), "budget": "steps" if steps else "epochs",
+                                     "images": int(len(images)), "seed": seed, "lambda": lmbda,
                                      "patch": patch, "warm_start": warm_start, "steps": total,
                                      "noisy_steps": noisy_steps, **last}
 
@@ -235,7 +255,7 @@ class LearnedCodec:
         pad_h, pad_w = (-height) % step, (-width) % step
         return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else x
 
-    def _latents(self, model, pixels: np.ndarray):
+    def _latents(self, model, pixels: np.ndarray, quality: int):
         """(latent symbols, hyperlatent symbols or None, means or None, scale-table indices or None)
         of one image: what the coder writes, and what rebuilding y needs."""
         import torch
@@ -245,10 +265,17 @@ class LearnedCodec:
         from synthmed.data.imageio import to_chw
 
         x = self._pad(to_unit_float(np.array(to_chw(pixels)[None])))  # a writable copy for torch
-        y = model.encode_latent(x)
+        if self.refine_steps:
+            from synthmed.compress.refine import refine_latents
+
+            with torch.enable_grad():
+                y, z, _ = refine_latents(model, x, lmbda=LAMBDAS[quality], steps=self.refine_steps)
+        else:
+            y = model.encode_latent(x)
+            z = None if self.variant == "factorized" else model.hyper_analysis(y)
         if self.variant == "factorized":
             return torch.round(y).clamp(-LATENT_RANGE, LATENT_RANGE), None, None, None
-        z_hat = torch.round(model.hyper_analysis(y)).clamp(-HYPER_RANGE, HYPER_RANGE)
+        z_hat = torch.round(z).clamp(-HYPER_RANGE, HYPER_RANGE)
         means, indices = model.coding_parameters(z_hat)
         return torch.round(y - means).clamp(-LATENT_RANGE, LATENT_RANGE), z_hat, means, indices
 
@@ -268,7 +295,7 @@ class LearnedCodec:
 
         model = self._model(quality)
         with torch.no_grad():
-            symbols, _, means, _ = self._latents(model, pixels)
+            symbols, _, means, _ = self._latents(model, pixels, quality)
             y_hat = symbols if means is None else symbols + means
             return self._pixels(model, y_hat, pixels.shape, pixels.dtype)
 
@@ -281,7 +308,7 @@ class LearnedCodec:
         model = self._model(quality)
         coder = constriction.stream.queue.RangeEncoder()
         with torch.no_grad():
-            symbols, z_hat, _, indices = self._latents(model, pixels)
+            symbols, z_hat, _, indices = self._latents(model, pixels, quality)
             if z_hat is None:
                 _encode_grouped(coder, _symbols(symbols, LATENT_RANGE), _channel_of(symbols.shape), model.latent_table)
             else:

@@ -497,3 +497,81 @@ def test_an_inline_codec_plugin_runs_through_compress(sample_dataset, run, tmp_p
         assert run("compress", "--decode", out, "-o", restored, "-q").code == 0
     finally:
         pm.unregister(name="invert-plugin")
+
+
+def test_learned_fit_for_a_steps_budget_takes_exactly_that_many_steps_and_repeats(tiny_images, monkeypatch):
+    import torch
+
+    from synthmed.errors import UsageError
+    from synthmed.registry import create_codec
+
+    taken = []
+    original = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a, **k: (taken.append(1), original(self, *a, **k))[1])
+    reported = []
+    # 8 images in batches of 3: 3 steps an epoch, so a budget of 5 ends inside the second epoch.
+    codec = create_codec("learned-hyperprior", hidden=8, latent=8, hyper=4, batch_size=3)
+    codec.fit(tiny_images, quality=8, steps=5, device="cpu", seed=0, progress=reported.append)
+    assert len(taken) == 5 and sum(reported) == 5
+    record = codec.fit_records[8]
+    assert record["steps"] == 5 and record["budget"] == "steps" and record["epochs"] == round(5 / 3, 3)
+    assert record["noisy_steps"] == 1  # NOISY_FRACTION of the budget, from scratch
+
+    # The same seed gives the same weights; an epochs budget still counts whole epochs.
+    again = create_codec("learned-hyperprior", hidden=8, latent=8, hyper=4, batch_size=3)
+    again.fit(tiny_images, quality=8, steps=5, device="cpu", seed=0)
+    assert again.model_tag(8) == codec.model_tag(8)
+    taken.clear()
+    again.fit(tiny_images, quality=7, epochs=2, device="cpu", seed=0, warm_start=8)
+    assert len(taken) == 6 and again.fit_records[7]["budget"] == "epochs" and again.fit_records[7]["epochs"] == 2
+    for budget in ({}, {"epochs": 1, "steps": 1}, {"steps": 0}):
+        with pytest.raises(UsageError):
+            codec.fit(tiny_images, quality=8, device="cpu", seed=0, **budget)
+
+
+def test_latent_refinement_lowers_the_coded_cost_and_still_decodes_exactly(tiny_images):
+    import torch
+
+    from synthmed.compress.learned import LAMBDAS
+    from synthmed.compress.refine import refine_latents
+    from synthmed.registry import create_codec
+
+    codec = create_codec("learned-hyperprior", hidden=8, latent=8, hyper=4)
+    codec.fit(tiny_images, quality=6, steps=20, device="cpu", seed=0)
+    model = codec.models[6]
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    x = codec._pad(torch.from_numpy(tiny_images[:1].astype(np.float32) / 255))
+    _, _, record = refine_latents(model, x, lmbda=LAMBDAS[6], steps=30)
+    assert record["cost_after"] < record["cost_before"]
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())  # the decoder is unchanged
+
+    image = tiny_images[0, 0]
+
+    def coded_cost(payload: bytes) -> float:
+        decoded = codec.decode(payload, quality=6, shape=image.shape, dtype=image.dtype)
+        return 8 * len(payload) / image.size + LAMBDAS[6] * float(np.mean((decoded - image.astype(float)) ** 2))
+
+    plain = codec.encode(image, quality=6)
+    codec.refine_steps = 30
+    refined = codec.encode(image, quality=6)
+    assert refined != plain and coded_cost(refined) < coded_cost(plain)
+    assert np.array_equal(codec.decode(refined, quality=6, shape=image.shape, dtype=image.dtype),
+                          codec.reconstruct(image, quality=6))
+    assert codec.encode(image, quality=6) == refined  # deterministic
+
+
+def test_compress_fit_steps_and_refine_steps_options(sample_dataset, run, tmp_path):
+    out = tmp_path / "steps"
+    args = ["--codec", "learned-factorized=7,8", "--splits", "test", "--fit-steps", "3,2", "--refine-steps", "2",
+            "--device", "cpu", "-q"]
+    result = run("compress", sample_dataset, "-o", out, *args)
+    assert result.code == 0, result.err
+    fits = {q: json.loads((out / "models" / f"learned-factorized-q{q}" / "config.json").read_text())["fit"] for q in (7, 8)}
+    assert fits[8]["steps"] == 3 and fits[8]["warm_start"] is None
+    assert fits[7]["steps"] == 2 and fits[7]["warm_start"] == 8
+    report = json.loads((out / "report.json").read_text())
+    assert report["images"] > 0
+    _assert_usage_error(run("compress", sample_dataset, "-o", tmp_path / "bad", *args, "--fit-epochs", "1"),
+                        "--fit-epochs", "--fit-steps")
+    _assert_usage_error(run("compress", sample_dataset, "-o", tmp_path / "bad", *args[:4], "--fit-steps", "3,2,1"),
+                        "--fit-steps")
