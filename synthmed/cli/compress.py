@@ -90,7 +90,7 @@ def compress(
 def _decode(streams: Path, output: Path, codec: Optional[list[str]], qualities: list[int], *, overwrite: bool,
             json: bool, quiet: bool) -> None:
     from synthmed.compress.decode import decode_streams
-    from synthmed.compress.job import parse_codec_specs
+    from synthmed.compress.plan import parse_codec_specs
 
     specs = parse_codec_specs(codec or [])
     qualities = qualities + [q for _, own in specs for q in own or []]

@@ -10,9 +10,9 @@ from synthmed.compress.job import (
     MANIFEST,
     MANIFEST_VERSION,
     STREAMS_CSV,
-    StreamSet,
     decode_stream,
 )
+from synthmed.compress.plan import StreamSet
 from synthmed.data import DatasetWriter
 from synthmed.errors import DatasetError, UsageError
 from synthmed.jsonio import read_json

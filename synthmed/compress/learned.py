@@ -17,6 +17,13 @@ from typing import Any, Callable
 import numpy as np
 
 from synthmed.compress.bitstream import BitstreamError
+from synthmed.compress.entropy_coding import (
+    channel_of,
+    decode_grouped,
+    encode_grouped,
+    from_symbols,
+    to_symbols,
+)
 from synthmed.errors import SynthmedError, UsageError
 
 # Rate-distortion weight per quality level: loss = lambda * 255^2 * MSE + bpp. The same
@@ -310,10 +317,10 @@ class LearnedCodec:
         with torch.no_grad():
             symbols, z_hat, _, indices = self._latents(model, pixels, quality)
             if z_hat is None:
-                _encode_grouped(coder, _symbols(symbols, LATENT_RANGE), _channel_of(symbols.shape), model.latent_table)
+                encode_grouped(coder, to_symbols(symbols, LATENT_RANGE), channel_of(symbols.shape), model.latent_table)
             else:
-                _encode_grouped(coder, _symbols(z_hat, HYPER_RANGE), _channel_of(z_hat.shape), model.hyper_table)
-                _encode_grouped(coder, _symbols(symbols, LATENT_RANGE), indices.flatten().numpy(), model.scale_table)
+                encode_grouped(coder, to_symbols(z_hat, HYPER_RANGE), channel_of(z_hat.shape), model.hyper_table)
+                encode_grouped(coder, to_symbols(symbols, LATENT_RANGE), indices.flatten().numpy(), model.scale_table)
         return coder.get_compressed().astype("<u4").tobytes()
 
     def decode(self, payload: bytes, *, quality: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -335,65 +342,19 @@ class LearnedCodec:
             with torch.no_grad():
                 means = None
                 if self.variant == "factorized":
-                    y_groups, y_table = _channel_of(y_shape), model.latent_table
+                    y_groups, y_table = channel_of(y_shape), model.latent_table
                 else:
                     z_shape = (1, self.widths["hyper"], padded[0] // 32, padded[1] // 32)
-                    z_symbols = _decode_grouped(decoder, _channel_of(z_shape), model.hyper_table)
-                    z_hat = _values(z_symbols, HYPER_RANGE, z_shape)
+                    z_symbols = decode_grouped(decoder, channel_of(z_shape), model.hyper_table)
+                    z_hat = from_symbols(z_symbols, HYPER_RANGE, z_shape)
                     means, indices = model.coding_parameters(z_hat)
                     y_groups, y_table = indices.flatten().numpy(), model.scale_table
-                y_hat = _values(_decode_grouped(decoder, y_groups, y_table), LATENT_RANGE, y_shape)
+                y_hat = from_symbols(decode_grouped(decoder, y_groups, y_table), LATENT_RANGE, y_shape)
                 if means is not None:
                     y_hat = y_hat + means
                 return self._pixels(model, y_hat, shape, np.dtype(dtype))
         except (ValueError, RuntimeError, AssertionError) as exc:
             raise BitstreamError(f"{self.name} payload does not decode ({exc})") from None
-
-
-def _channel_of(shape: tuple[int, ...]) -> np.ndarray:
-    """The channel of every element of a (1, C, H, W) tensor, in C, H, W order."""
-    channels, height, width = shape[1:]
-    return np.repeat(np.arange(channels), height * width)
-
-
-# Symbols are coded table by table: all symbols that share a probability table go in one
-# call with one fixed model, in raster order. A per-symbol table (one row of 255 floats for
-# every latent) made coding ~100x slower; the decoder knows every symbol's table before it
-# decodes (channel, or scale index from the hyperlatent), so it reads them back the same way.
-
-
-def _encode_grouped(coder, symbols: np.ndarray, groups: np.ndarray, table) -> None:
-    import constriction
-
-    counts = table.numpy()
-    for row in np.unique(groups):
-        model = constriction.stream.model.Categorical(counts[row].astype(np.float64), perfect=False)
-        coder.encode(symbols[groups == row], model)
-
-
-def _decode_grouped(decoder, groups: np.ndarray, table) -> np.ndarray:
-    import constriction
-
-    counts = table.numpy()
-    symbols = np.empty(len(groups), dtype=np.int32)
-    for row in np.unique(groups):
-        where = groups == row
-        model = constriction.stream.model.Categorical(counts[row].astype(np.float64), perfect=False)
-        symbols[where] = decoder.decode(model, int(where.sum()))
-    return symbols
-
-
-def _symbols(values, half_range: int) -> np.ndarray:
-    """Integer-valued latents (1, C, H, W) -> coder symbols 0..2R, in C, H, W order."""
-    import torch
-
-    return (values.flatten().to(torch.int64) + half_range).numpy().astype(np.int32)
-
-
-def _values(symbols: np.ndarray, half_range: int, shape: tuple[int, ...]):
-    import torch
-
-    return torch.from_numpy(symbols.astype(np.int64) - half_range).float().reshape(shape)
 
 
 def factorized_codec(**args: Any) -> LearnedCodec:
