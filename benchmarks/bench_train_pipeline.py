@@ -40,6 +40,8 @@ import torch
 import torch.nn.functional as F
 from common import add_threads_option, apply_threads
 
+from synthmed.train.loop import training_layout
+
 TARGET_PURE = 1.10
 
 
@@ -62,10 +64,6 @@ def _model(data, device, layout=torch.preserve_format):
                               image_size=[height, width]).to(device, memory_format=layout)
     return model, torch.optim.Adam(model.parameters(), lr=1e-3)
 
-
-def synthmed_layout(device: torch.device):
-    """The memory layout `synthmed train` gives the model on this device (synthmed.train.loop)."""
-    return torch.channels_last if device.type == "cpu" else torch.preserve_format
 
 
 class Timed:
@@ -100,7 +98,7 @@ def pure_variant(data, batch_size: int, device: torch.device) -> Timed:
     made = [(torch.randn(k, channels, height, width, device=device),
              torch.randint(0, len(data.classes), (k,), device=device)) for k in sizes]
     variant = Timed(lambda: made, device)
-    variant.model, variant.optimizer = _model(data, device, synthmed_layout(device))
+    variant.model, variant.optimizer = _model(data, device, training_layout(device))
     return variant
 
 
@@ -189,7 +187,7 @@ def main() -> None:
         pure = pure_variant(data, args.batch_size, device)
         folder = folder_variant(dataset_path, data, args.batch_size, device, args.workers)
         cached, cached_decode = cached_variant(dataset_path, data, args.batch_size, device)
-        cached_cl, _ = cached_variant(dataset_path, data, args.batch_size, device, synthmed_layout(device))
+        cached_cl, _ = cached_variant(dataset_path, data, args.batch_size, device, training_layout(device))
 
         def between() -> None:
             for variant in (pure, folder, cached, cached_cl):

@@ -93,30 +93,28 @@ def refine_latents(model, x: torch.Tensor, *, lmbda: float, steps: int,
     for p in model.parameters():
         p.requires_grad_(False)
     try:
-        with torch.no_grad():
-            start = float(_cost(model, x, y0, z0, lmbda))
-        best, best_cost = [p.detach().clone() for p in params], start
-        if steps > 0:
-            optimizer = torch.optim.Adam(params, lr=learning_rate or DEFAULT_LEARNING_RATE)
-            # Cosine decay: large moves first, then settle on one side of the rounding boundaries.
-            schedule = torch.optim.lr_scheduler.LambdaLR(
-                optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)))
-            generator = torch.Generator().manual_seed(0)
-            for step in range(steps):
-                with torch.no_grad():
-                    value = float(_cost(model, x, params[0], params[1] if hyper else None, lmbda))
-                tau = TAU_START * (TAU_END / TAU_START) ** (step / max(1, steps - 1))
-                cost = _cost(model, x, params[0], params[1] if hyper else None, lmbda, tau, generator)
-                if value < best_cost:  # the cost of the current iterate, before this step moves it
-                    best, best_cost = [p.detach().clone() for p in params], value
-                optimizer.zero_grad(set_to_none=True)
-                cost.backward()
-                optimizer.step()
-                schedule.step()
+        optimizer = torch.optim.Adam(params, lr=learning_rate or DEFAULT_LEARNING_RATE)
+        # Cosine decay: large moves first, then settle on one side of the rounding boundaries.
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / max(1, steps))))
+        generator = torch.Generator().manual_seed(0)
+        # steps + 1 iterates: the analysis' latents, then each step's; the best by hard-rounded cost is kept.
+        best, best_cost, start = params, math.inf, math.inf
+        for step in range(steps + 1):
             with torch.no_grad():
-                cost = float(_cost(model, x, params[0], params[1] if hyper else None, lmbda))
-            if cost < best_cost:
-                best, best_cost = [p.detach().clone() for p in params], cost
+                value = float(_cost(model, x, params[0], params[1] if hyper else None, lmbda))
+            if step == 0:
+                start = value
+            if value < best_cost:
+                best, best_cost = [p.detach().clone() for p in params], value
+            if step == steps:
+                break
+            tau = TAU_START * (TAU_END / TAU_START) ** (step / max(1, steps - 1))
+            cost = _cost(model, x, params[0], params[1] if hyper else None, lmbda, tau, generator)
+            optimizer.zero_grad(set_to_none=True)
+            cost.backward()
+            optimizer.step()
+            schedule.step()
     finally:
         for p, flag in zip(model.parameters(), frozen):
             p.requires_grad_(flag)

@@ -54,6 +54,13 @@ def build_classifier(entry: Entry[ClassifierInfo], data: TrainingData, settings:
 
 
 
+def training_layout(device: torch.device) -> torch.memory_format:
+    """The memory layout `fit` gives the model's weights on `device`. On the CPU, oneDNN's
+    convolutions run 10-30 % faster with channels-last weights (measured for every registered
+    conv classifier, docs/benchmarks.md; a ViT neither gains nor loses); elsewhere unmeasured."""
+    return torch.channels_last if device.type == "cpu" else torch.preserve_format
+
+
 def fit(
     module: torch.nn.Module,
     data: TrainingData,
@@ -77,11 +84,8 @@ def fit(
     its batch order and augmentation from seeds of its own, so a resumed fit equals an
     uninterrupted one."""
     from synthmed.fit_state import has_fit_state, load_fit_state, save_fit_state
-    # On the CPU, oneDNN's convolutions run 10-30 % faster with channels-last weights (measured
-    # for every registered conv classifier, docs/benchmarks.md; a ViT neither gains nor loses).
     # The layout changes no result's meaning and is undone before the module is handed back.
-    layout = torch.channels_last if device.type == "cpu" else torch.preserve_format
-    model = module.to(device, memory_format=layout)
+    model = module.to(device, memory_format=training_layout(device))
     trainer = model
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
