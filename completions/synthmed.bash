@@ -26,7 +26,7 @@ _synthmed() {
         --policy|--augment) COMPREPLY=($(compgen -W "none hflip vflip flips flips-brightness rotate affine elastic brightness contrast gamma noise blur medical color-jitter autoaugment randaugment trivialaugment" -- "$cur")); return ;;
         --splits|--split) COMPREPLY=($(compgen -W "train val test" -- "$cur")); return ;;
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
-        --codec) COMPREPLY=($(compgen -W "learned-factorized learned-hyperprior png jpeg webp jpeg2000 jpegxl jpegxl-lossless avif jpegls" -- "$cur")); return ;;
+        --codec) COMPREPLY=($(compgen -W "learned-factorized learned-hyperprior learned-checkerboard png jpeg webp jpeg2000 jpegxl jpegxl-lossless avif jpegls" -- "$cur")); return ;;
         --generator) COMPREPLY=($(compgen -W "ddpm acgan dcgan" -- "$cur")); return ;;
         --select-by) COMPREPLY=($(compgen -W "fid" -- "$cur")); return ;;
         --method) COMPREPLY=($(compgen -W "gradcam gradcam++ hirescam xgradcam layercam" -- "$cur")); return ;;

@@ -44,7 +44,7 @@ complete -c synthmed -n '__fish_seen_subcommand_from compare' -l json -d 'Print 
 complete -c synthmed -n '__fish_seen_subcommand_from compare' -s h -l help -d 'Show help and exit'
 complete -c synthmed -n '__fish_seen_subcommand_from compress' -F
 complete -c synthmed -n '__fish_seen_subcommand_from compress' -s o -l output -r -F -d 'Output folder (written atomically).'
-complete -c synthmed -n '__fish_seen_subcommand_from compress' -l codec -s c -x -a 'learned-factorized learned-hyperprior png jpeg webp jpeg2000 jpegxl jpegxl-lossless avif jpegls' -d 'Codec NAME or NAME=Q1,Q2 (repeatable); see synthmed plugins. Default learned-hyp'
+complete -c synthmed -n '__fish_seen_subcommand_from compress' -l codec -s c -x -a 'learned-factorized learned-hyperprior learned-checkerboard png jpeg webp jpeg2000 jpegxl jpegxl-lossless avif jpegls' -d 'Codec NAME or NAME=Q1,Q2 (repeatable); see synthmed plugins. Default learned-hyp'
 complete -c synthmed -n '__fish_seen_subcommand_from compress' -l quality -r -F -d 'Quality level(s), e.g. 75 or 50,75 (repeatable); default each codecs ladder.'
 complete -c synthmed -n '__fish_seen_subcommand_from compress' -l splits -x -a 'train val test' -d 'Only images of these splits train, val, test (comma list or repeated).'
 complete -c synthmed -n '__fish_seen_subcommand_from compress' -l report-split -r -F -d 'Split the report measures.'

@@ -20,6 +20,7 @@ TINY: dict[str, dict[str, dict[str, Any]]] = {
     "codec": {
         "learned-factorized": {"hidden": 8, "latent": 8},
         "learned-hyperprior": {"hidden": 8, "latent": 8, "hyper": 4},
+        "learned-checkerboard": {"hidden": 8, "latent": 8, "hyper": 4},
     },
 }
 

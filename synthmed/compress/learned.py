@@ -17,13 +17,6 @@ from typing import Any, Callable
 import numpy as np
 
 from synthmed.compress.bitstream import BitstreamError
-from synthmed.compress.entropy_coding import (
-    channel_of,
-    decode_grouped,
-    encode_grouped,
-    from_symbols,
-    to_symbols,
-)
 from synthmed.errors import SynthmedError, UsageError
 
 # Rate-distortion weight per quality level: loss = lambda * 255^2 * MSE + bpp. The same
@@ -34,10 +27,12 @@ DEFAULT_EPOCHS = 30
 NOISY_FRACTION = 0.2
 STREAM_VERSION = 3
 DEFAULT_REFINE_STEPS = 0
+VARIANTS = ("factorized", "hyperprior", "checkerboard")  # checkerboard: synthmed.compress.checkerboard
 
 
 class LearnedCodec:
-    """`learned-factorized` or `learned-hyperprior` (mean-scale); the models are filled by `fit` or `load`."""
+    """`learned-factorized`, `learned-hyperprior` (mean-scale) or `learned-checkerboard` (mean-scale
+    with a checkerboard context); the models are filled by `fit` or `load`."""
 
     lossless = False
     quality_range = (1, 8)
@@ -49,14 +44,14 @@ class LearnedCodec:
     def __init__(self, name: str, variant: str, *, hidden: int = 48, latent: int = 64, hyper: int = 32,
                  batch_size: int = 8, learning_rate: float = 3e-3, patch: int = 64,
                  refine_steps: int = DEFAULT_REFINE_STEPS) -> None:
-        if variant not in ("factorized", "hyperprior"):
+        if variant not in VARIANTS:
             raise ValueError(f"unknown learned codec variant {variant!r}")
         self.name = name
         self.variant = variant
         # 3: pixels centred around the models (2: uncentred; 1: the hyperprior coded its scale only)
         self.stream_version = STREAM_VERSION
         self.patch = patch
-        self.widths = {"hidden": hidden, "latent": latent} | ({"hyper": hyper} if variant == "hyperprior" else {})
+        self.widths = {"hidden": hidden, "latent": latent} | ({"hyper": hyper} if variant != "factorized" else {})
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         # Encoder-side latent refinement per image (synthmed.compress.refine); 0 = the analysis' latents.
@@ -67,14 +62,18 @@ class LearnedCodec:
 
     # ---- models
 
-    def build(self, in_channels: int):
+    def _class(self):
+        from synthmed.compress.checkerboard import CheckerboardHyperpriorCodec
         from synthmed.compress.models import (
             FactorizedPriorCodec,
             MeanScaleHyperpriorCodec,
         )
 
-        cls = FactorizedPriorCodec if self.variant == "factorized" else MeanScaleHyperpriorCodec
-        return cls(in_channels=in_channels, **self.widths)
+        return {"factorized": FactorizedPriorCodec, "hyperprior": MeanScaleHyperpriorCodec,
+                "checkerboard": CheckerboardHyperpriorCodec}[self.variant]
+
+    def build(self, in_channels: int):
+        return self._class()(in_channels=in_channels, **self.widths)
 
     def _model(self, quality: int):
         if quality not in self.models:
@@ -202,7 +201,7 @@ class LearnedCodec:
             "channels": in_channels,
             "stream_version": self.stream_version,
             "fit": self.fit_records.get(quality, {}),
-        }
+        } | ({"variant": self.variant} if self.variant == "checkerboard" else {})  # the older two: by name
 
     def save(self, folder: Path, *, quality: int, extra: dict[str, Any] | None = None) -> None:
         from synthmed.checkpoint import save_checkpoint
@@ -223,6 +222,10 @@ class LearnedCodec:
                 f"{folder}: a {self.name} model of stream version {config.get('stream_version')}; this synthmed "
                 f"codes version {STREAM_VERSION} (fit it again)"
             )
+        variant = config.get("variant", self.variant if self.variant != "checkerboard" else None)
+        if variant != self.variant:
+            raise UsageError(f"{folder}: holds a {variant or 'non-checkerboard'} model, not the {self.variant} model "
+                             f"{self.name} codes")
         args = dict(config.get("args", {}))
         in_channels = int(args.pop("in_channels", config.get("channels", 1)))
         self.widths = args
@@ -247,12 +250,7 @@ class LearnedCodec:
 
     def _step(self) -> int:
         """Side lengths must be a multiple of this (the total downsampling of the model)."""
-        from synthmed.compress.models import (
-            FactorizedPriorCodec,
-            MeanScaleHyperpriorCodec,
-        )
-
-        return (MeanScaleHyperpriorCodec if self.variant == "hyperprior" else FactorizedPriorCodec).downsampling
+        return self._class().downsampling
 
     def _pad(self, x):
         import torch.nn.functional as F
@@ -263,12 +261,12 @@ class LearnedCodec:
         return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else x
 
     def _latents(self, model, pixels: np.ndarray, quality: int):
-        """(latent symbols, hyperlatent symbols or None, means or None, scale-table indices or None)
-        of one image: what the coder writes, and what rebuilding y needs."""
+        """The coder's symbols of one image (synthmed.compress.latent_coding.Latents): what the
+        coder writes, and what rebuilding y needs."""
         import torch
 
         from synthmed.batches import to_unit_float
-        from synthmed.compress.models import HYPER_RANGE, LATENT_RANGE
+        from synthmed.compress.latent_coding import quantise
         from synthmed.data.imageio import to_chw
 
         x = self._pad(to_unit_float(np.array(to_chw(pixels)[None])))  # a writable copy for torch
@@ -280,11 +278,7 @@ class LearnedCodec:
         else:
             y = model.encode_latent(x)
             z = None if self.variant == "factorized" else model.hyper_analysis(y)
-        if self.variant == "factorized":
-            return torch.round(y).clamp(-LATENT_RANGE, LATENT_RANGE), None, None, None
-        z_hat = torch.round(z).clamp(-HYPER_RANGE, HYPER_RANGE)
-        means, indices = model.coding_parameters(z_hat)
-        return torch.round(y - means).clamp(-LATENT_RANGE, LATENT_RANGE), z_hat, means, indices
+        return quantise(model, self.variant, y, z)
 
     def _pixels(self, model, y_hat, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         import torch
@@ -302,32 +296,25 @@ class LearnedCodec:
 
         model = self._model(quality)
         with torch.no_grad():
-            symbols, _, means, _ = self._latents(model, pixels, quality)
-            y_hat = symbols if means is None else symbols + means
-            return self._pixels(model, y_hat, pixels.shape, pixels.dtype)
+            return self._pixels(model, self._latents(model, pixels, quality).y_hat, pixels.shape, pixels.dtype)
 
     def encode(self, pixels: np.ndarray, *, quality: int) -> bytes:
         import constriction
         import torch
 
-        from synthmed.compress.models import HYPER_RANGE, LATENT_RANGE
+        from synthmed.compress.latent_coding import write
 
         model = self._model(quality)
         coder = constriction.stream.queue.RangeEncoder()
         with torch.no_grad():
-            symbols, z_hat, _, indices = self._latents(model, pixels, quality)
-            if z_hat is None:
-                encode_grouped(coder, to_symbols(symbols, LATENT_RANGE), channel_of(symbols.shape), model.latent_table)
-            else:
-                encode_grouped(coder, to_symbols(z_hat, HYPER_RANGE), channel_of(z_hat.shape), model.hyper_table)
-                encode_grouped(coder, to_symbols(symbols, LATENT_RANGE), indices.flatten().numpy(), model.scale_table)
+            write(coder, model, self.variant, self._latents(model, pixels, quality))
         return coder.get_compressed().astype("<u4").tobytes()
 
     def decode(self, payload: bytes, *, quality: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         import constriction
         import torch
 
-        from synthmed.compress.models import HYPER_RANGE, LATENT_RANGE
+        from synthmed.compress.latent_coding import read
 
         model = self._model(quality)
         if len(payload) % 4:
@@ -337,22 +324,11 @@ class LearnedCodec:
         step = self._step()
         padded = (-(-height // step) * step, -(-width // step) * step)
         y_shape = (1, latent, padded[0] // 8, padded[1] // 8)
+        z_shape = (1, self.widths.get("hyper", 0), padded[0] // 32, padded[1] // 32)
         decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
         try:
             with torch.no_grad():
-                means = None
-                if self.variant == "factorized":
-                    y_groups, y_table = channel_of(y_shape), model.latent_table
-                else:
-                    z_shape = (1, self.widths["hyper"], padded[0] // 32, padded[1] // 32)
-                    z_symbols = decode_grouped(decoder, channel_of(z_shape), model.hyper_table)
-                    z_hat = from_symbols(z_symbols, HYPER_RANGE, z_shape)
-                    means, indices = model.coding_parameters(z_hat)
-                    y_groups, y_table = indices.flatten().numpy(), model.scale_table
-                y_hat = from_symbols(decode_grouped(decoder, y_groups, y_table), LATENT_RANGE, y_shape)
-                if means is not None:
-                    y_hat = y_hat + means
-                return self._pixels(model, y_hat, shape, np.dtype(dtype))
+                return self._pixels(model, read(decoder, model, self.variant, y_shape, z_shape), shape, np.dtype(dtype))
         except (ValueError, RuntimeError, AssertionError) as exc:
             raise BitstreamError(f"{self.name} payload does not decode ({exc})") from None
 
@@ -363,3 +339,7 @@ def factorized_codec(**args: Any) -> LearnedCodec:
 
 def hyperprior_codec(**args: Any) -> LearnedCodec:
     return LearnedCodec("learned-hyperprior", "hyperprior", **args)
+
+
+def checkerboard_codec(**args: Any) -> LearnedCodec:
+    return LearnedCodec("learned-checkerboard", "checkerboard", **args)

@@ -1,4 +1,5 @@
-"""Built-in codecs for `synthmed compress`: learned (factorized prior, mean-scale hyperprior) and
+"""Built-in codecs for `synthmed compress`: learned (factorized prior, mean-scale hyperprior, and
+the hyperprior with a checkerboard context) and
 classical through Pillow (PNG, JPEG, WebP, and JPEG 2000 where Pillow has OpenJPEG) and
 imagecodecs (JPEG XL lossy and lossless, AVIF, JPEG-LS)."""
 
@@ -11,6 +12,7 @@ def register_codecs(register):
 
     register("learned-factorized", learned.factorized_codec, learned=True)
     register("learned-hyperprior", learned.hyperprior_codec, learned=True)
+    register("learned-checkerboard", learned.checkerboard_codec, learned=True)
     register("png", pillow.png_codec, learned=False)
     register("jpeg", pillow.jpeg_codec, learned=False)
     if pillow.webp_available():

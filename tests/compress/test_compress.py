@@ -87,11 +87,11 @@ def test_bitstream_round_trip_and_checks():
 # --------------------------------------------------------------------------- learned codecs
 
 
-@pytest.mark.parametrize("name", ["learned-factorized", "learned-hyperprior"])
+@pytest.mark.parametrize("name", ["learned-factorized", "learned-hyperprior", "learned-checkerboard"])
 def test_learned_codec_decodes_exactly_what_the_encoder_reconstructed(name, tiny_images, tmp_path):
     from synthmed.registry import create_codec
 
-    codec = create_codec(name, hidden=8, latent=8, hyper=4) if "hyper" in name else create_codec(name, hidden=8, latent=8)
+    codec = create_codec(name, hidden=8, latent=8) if name == "learned-factorized" else create_codec(name, hidden=8, latent=8, hyper=4)
     codec.fit(tiny_images, quality=8, epochs=2, device="cpu", seed=0)
     image = tiny_images[0, 0]
     payload = codec.encode(image, quality=8)
