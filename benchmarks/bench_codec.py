@@ -123,8 +123,13 @@ def run_case(name: str, dataset: Path, work: Path, args: argparse.Namespace) -> 
                     cells.append(f"at equal {unit}: {result.percent:+6.1f} % ({result.low:.1f}-{result.high:.1f} dB)")
             verdict = ""
             if anchor in ("jpeg", "webp"):
-                psnr_bd = bd_rate(curve(results, anchor, "psnr"), curve(results, codec, "psnr")).percent
-                verdict = "  [target <= -20 %: " + ("n/a" if psnr_bd is None else "met" if psnr_bd <= TARGET else "MISSED") + "]"
+                # The target is judged at each metric on its own: an MSE-fitted codec may meet it
+                # at equal PSNR and miss it at equal MS-SSIM, and the line says which.
+                judged = []
+                for metric, unit in (("psnr", "PSNR"), ("ms_ssim", "MS-SSIM")):
+                    percent = bd_rate(curve(results, anchor, metric), curve(results, codec, metric)).percent
+                    judged.append(f"{unit} " + ("n/a" if percent is None else "met" if percent <= TARGET else "MISSED"))
+                verdict = "  [target <= -20 %: " + ", ".join(judged) + "]"
             lines.append(f"  {codec} vs {anchor:9} " + "; ".join(cells) + verdict)
     best = {r["codec"]: r for r in results if r["lossless"]}
     raw_bits = 8 * (2 if report["bit_depth"] == 16 else 1)
@@ -149,7 +154,7 @@ def main() -> None:
     parser.add_argument("--refine-steps", type=int, default=None,
                         help="per-image latent refinement steps when encoding (default: the codec's own)")
     parser.add_argument("--device", default="cpu", help="where the learned codecs are fitted (coding runs on the CPU)")
-    parser.add_argument("--learned", nargs="+", default=["learned-hyperprior"],
+    parser.add_argument("--learned", nargs="+", default=["learned-hyperprior", "learned-checkerboard"],
                         help="learned codecs to fit (add learned-factorized to compare; doubles the fit time)")
     parser.add_argument("--qualities", type=int, nargs="+", default=None)
     parser.add_argument("--chest-images", type=int, nargs=2, metavar=("TRAIN", "TEST"), default=None,
