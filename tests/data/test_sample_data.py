@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 
 from synthmed.data import Dataset, find_leaks
 from synthmed.data.sample import CLASSES, class_counts, write_sample_dataset
