@@ -1,5 +1,6 @@
 """Constructor arguments that make each built-in component tiny, shared by the registry smoke
-test and the deeper tests of each kind. A component not listed is built with its defaults."""
+test and the deeper tests of each kind. A component not listed is built with its defaults.
+`textured_images` is the codecs' tiny input."""
 
 from __future__ import annotations
 
@@ -27,3 +28,14 @@ TINY: dict[str, dict[str, dict[str, Any]]] = {
 
 def tiny_args(kind: str, name: str) -> dict[str, Any]:
     return dict(TINY.get(kind, {}).get(name, {}))
+
+
+def textured_images(side: int, count: int = 8):
+    """(count, 1, side, side) uint8: smooth waves plus seeded noise, something a codec must
+    spend bits on and a tiny model learns in a few steps."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:side, 0:side]
+    base = (np.sin(xx / 3.0) + np.cos(yy / 4.0)) * 60 + 128
+    return np.stack([(base + rng.normal(0, 8, base.shape)).clip(0, 255) for _ in range(count)])[:, None].astype(np.uint8)

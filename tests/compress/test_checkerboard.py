@@ -8,15 +8,14 @@ import json
 import numpy as np
 import pytest
 
+from tiny import textured_images
+
 TINY = {"hidden": 8, "latent": 8, "hyper": 4}
 
 
 @pytest.fixture(scope="module")
 def images() -> np.ndarray:
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:32, 0:32]
-    base = (np.sin(xx / 3.0) + np.cos(yy / 4.0)) * 60 + 128
-    return np.stack([(base + rng.normal(0, 8, base.shape)).clip(0, 255) for _ in range(8)])[:, None].astype(np.uint8)
+    return textured_images(32)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import pytest
 from synthmed.compress import bitstream
 from synthmed.data import Dataset, DatasetWriter, partial_path
 from synthmed.data.imageio import decode_png
+from tiny import textured_images
 
 
 def _stream_rows(out: Path, set_name: str | None = None) -> list[dict[str, str]]:
@@ -44,10 +45,7 @@ def classical_output(sample_dataset, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_images() -> np.ndarray:
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:16, 0:16]
-    base = (np.sin(xx / 3.0) + np.cos(yy / 4.0)) * 60 + 128
-    return np.stack([(base + rng.normal(0, 8, base.shape)).clip(0, 255) for _ in range(8)])[:, None].astype(np.uint8)
+    return textured_images(16)
 
 
 # --------------------------------------------------------------------------- bitstream format
