@@ -33,7 +33,8 @@ bench train 110 benchmarks/bench_train_pipeline.py --device "$DEVICE" --epochs 3
 bench augment 60 benchmarks/bench_augment.py --device "$DEVICE" --parts ab $QUICK
 bench sampling 150 benchmarks/bench_sampling.py --device "$DEVICE" --quick
 bench gradcam 30 benchmarks/bench_gradcam.py --device "$DEVICE" --batch-size 64 $QUICK
-bench codec 90 benchmarks/bench_codec.py --device "$DEVICE" --quick
+# The hyperprior alone, as this line was sized for (fitting the checkerboard too doubles its time).
+bench codec 90 benchmarks/bench_codec.py --device "$DEVICE" --quick --learned learned-hyperprior
 bench generators 150 benchmarks/bench_generators.py --device "$DEVICE" --fit-minutes 0.5 --threads 1
 
 echo "== CUDA tests"
