@@ -60,7 +60,7 @@ class CheckerboardHyperpriorCodec(MeanScaleHyperpriorCodec):
         nn.init.zeros_(self.entropy_parameters[-1].bias)
 
     def gaussian_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        raise TypeError("the checkerboard codec's parameters need the anchors: use two_pass_parameters")
+        raise TypeError("the checkerboard codec's parameters need the anchors: use quantised_parameters")
 
     def mean_scale(self, features: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raw = features + self.entropy_parameters(torch.cat([features, context], dim=1))
@@ -72,7 +72,7 @@ class CheckerboardHyperpriorCodec(MeanScaleHyperpriorCodec):
         context = self.context(torch.where(anchors, y_hat, torch.zeros_like(y_hat)))
         return torch.where(anchors, torch.zeros_like(context), context)
 
-    def two_pass_parameters(
+    def quantised_parameters(
         self, z_hat: torch.Tensor, quantise: Callable[[torch.Tensor], torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(means, scales, y_hat) of every element of y. `quantise(means)` gives y quantised
@@ -90,7 +90,7 @@ class CheckerboardHyperpriorCodec(MeanScaleHyperpriorCodec):
         y = self.encode_latent(x)
         z = self.hyper_analysis(y)
         z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
-        means, scales, y_hat = self.two_pass_parameters(z_noisy, lambda m: _quantised(y, m, noisy_synthesis))
+        means, scales, y_hat = self.quantised_parameters(z_noisy, lambda m: _quantised(y, m, noisy_synthesis))
         y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
         likelihoods = [gaussian_likelihood(y_noisy - means, scales), self.hyper_density.likelihood(z_noisy)]
         return self.decode_latent(y_hat), likelihoods

@@ -16,6 +16,7 @@ see docs/decisions.md).
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import torch
@@ -289,6 +290,14 @@ class MeanScaleHyperpriorCodec(_Transforms, nn.Module):
         positive without a ReLU that could die."""
         means, scales = self.hyper_synthesis(z_hat).chunk(2, dim=1)
         return means, F.softplus(scales)
+
+    def quantised_parameters(
+        self, z_hat: torch.Tensor, quantise: Callable[[torch.Tensor], torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(means, scales, y_hat) with y_hat = quantise(means): y quantised around its means, the
+        way this model codes it (the checkerboard codec overrides it with its two passes)."""
+        means, scales = self.gaussian_parameters(z_hat)
+        return means, scales, quantise(means)
 
     def forward(self, x: torch.Tensor, *, noisy_synthesis: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
         y = self.encode_latent(x)

@@ -22,7 +22,6 @@ import math
 
 import torch
 
-from synthmed.compress.checkerboard import CheckerboardHyperpriorCodec
 from synthmed.compress.models import (
     HYPER_RANGE,
     LATENT_RANGE,
@@ -71,11 +70,8 @@ def _cost(model, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor | None, lmbda
         bits = -torch.log2(model.latent_density.likelihood(y_hat)).sum()
     else:
         z_hat = rounded(z, 0.0, HYPER_RANGE)
-        if isinstance(model, CheckerboardHyperpriorCodec):  # the coded two-pass rate: anchors, then the rest
-            means, scales, y_hat = model.two_pass_parameters(z_hat, lambda m: rounded(y, m, LATENT_RANGE))
-        else:
-            means, scales = model.gaussian_parameters(z_hat)
-            y_hat = rounded(y, means, LATENT_RANGE)
+        # the coded rate of each model: the checkerboard's anchors first, then the rest
+        means, scales, y_hat = model.quantised_parameters(z_hat, lambda m: rounded(y, m, LATENT_RANGE))
         bits = -torch.log2(gaussian_likelihood(y_hat - means, scales)).sum()
         bits = bits - torch.log2(model.hyper_density.likelihood(z_hat)).sum()
     x_hat = model.decode_latent(y_hat)[..., : x.shape[-2], : x.shape[-1]]

@@ -58,7 +58,7 @@ def test_anchors_see_no_context_and_non_anchors_see_the_anchors(fitted):
 
     def parameters(values):
         with torch.no_grad():
-            means, scales, _ = model.two_pass_parameters(z_hat, lambda m: torch.round(values - m) + m)
+            means, scales, _ = model.quantised_parameters(z_hat, lambda m: torch.round(values - m) + m)
         return means, scales
 
     means, scales = parameters(y)
