@@ -9,7 +9,6 @@ Conventions (as in MONAI and torchvision):
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,20 +39,23 @@ class RawImage:
 
 
 def encode_png(array: np.ndarray) -> bytes:
-    """PNG bytes for a uint8 (H, W[, C]) array or a uint16 (H, W) array (16-bit grayscale)."""
+    """PNG bytes for a uint8 (H, W[, C]) array or a uint16 (H, W) array (16-bit grayscale).
+
+    libspng (through imagecodecs) at zlib level 6: files within 0.1 % of Pillow's at the same
+    level, and ~0.1 ms less per 128 px image, Pillow's per-save overhead (docs/decisions.md)."""
+    from imagecodecs import spng_encode
+
     if array.dtype == np.uint16:
         if array.ndim != 2:
-            raise ValueError("16-bit images must be single-channel (H, W); Pillow cannot write 16-bit RGB PNG")
-        image = Image.fromarray(np.ascontiguousarray(array))  # Pillow >= 11: uint16 -> mode I;16
+            raise ValueError("16-bit images must be single-channel (H, W); Pillow cannot read 16-bit RGB PNG")
     elif array.dtype == np.uint8:
         if array.ndim == 3 and array.shape[2] == 1:
             array = array[:, :, 0]
-        image = Image.fromarray(array)
+        if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+            raise ValueError(f"cannot store pixels of shape {array.shape} as PNG")
     else:
         raise ValueError(f"cannot store {array.dtype} pixels as PNG; convert to uint8 or uint16 first")
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=6)
-    return buffer.getvalue()
+    return spng_encode(np.ascontiguousarray(array), level=6)
 
 
 def decode_png(path: Path) -> np.ndarray:
