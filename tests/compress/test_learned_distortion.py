@@ -129,3 +129,28 @@ def test_compress_distortion_option_model_reuse_and_resume(sample_dataset, run, 
     assert run("compress", sample_dataset, "-o", out, *args, "--resume", "--distortion", "ms-ssim").code == 0
     _assert_usage_error(run("compress", sample_dataset, "-o", tmp_path / "bad", *args, "--distortion", "ssim"),
                         "--distortion", "mse, ms-ssim")
+
+
+def test_a_learned_plugin_codec_without_a_distortion_is_refused_ms_ssim(sample_dataset, run, tmp_path):
+    import synthmed.plugins
+    from synthmed.hookspecs import hookimpl
+
+    class OwnLearned:  # only what is read before fitting
+        lossless = False
+        quality_range = (1, 2)
+        default_qualities = (1,)
+        max_side = 1024
+        bit_depths = (8,)
+
+    class Plugin:
+        @hookimpl
+        def register_codecs(self, register):
+            register("own-learned", OwnLearned, learned=True)
+
+    pm = synthmed.plugins.get_plugin_manager()
+    pm.register(Plugin(), name="own-learned-plugin")
+    try:
+        _assert_usage_error(run("compress", sample_dataset, "-o", tmp_path / "out", "--codec", "own-learned",
+                                "--splits", "test", "--distortion", "ms-ssim", "-q"), "own-learned", "--distortion")
+    finally:
+        pm.unregister(name="own-learned-plugin")
