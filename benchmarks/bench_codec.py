@@ -21,6 +21,7 @@ Cases: the sample phantoms at 128 and 256 px, and the chest X-rays of ../shared/
     python benchmarks/bench_codec.py --quick         # 128 px sample only, small and short: checks
                                                      # the pipeline; its learned figures mean little
     python benchmarks/bench_codec.py --cases chest224 --device cuda
+    python benchmarks/bench_codec.py --distortion ms-ssim   # learned codecs fitted for MS-SSIM
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def run_case(name: str, dataset: Path, work: Path, args: argparse.Namespace) -> 
     report = compress_dataset(
         dataset, work / f"{name}.smc", codecs=[*classical, *LOSSLESS, *learned], splits=["test"],
         fit_epochs=None if args.steps else args.epochs, fit_steps=args.steps, refine_steps=args.refine_steps,
-        device=args.device, seed=0, overwrite=True,
+        distortion=args.distortion, device=args.device, seed=0, overwrite=True,
     )
     elapsed = time.perf_counter() - started
     # Rate and distortion are compared on the means over the images of each set.
@@ -113,6 +114,7 @@ def run_case(name: str, dataset: Path, work: Path, args: argparse.Namespace) -> 
              f"(negative = fewer bits at equal quality; range = the quality both curves cover)"]
     lossy = list(dict.fromkeys(r["codec"] for r in results if not r["lossless"] and r["fit_s"] is None))
     for codec in args.learned:
+        shown = f"{codec} ({args.distortion})"  # what its models were fitted to lower
         for anchor in lossy:
             cells = []
             for metric, unit in (("psnr", "PSNR"), ("ms_ssim", "MS-SSIM")):
@@ -130,7 +132,7 @@ def run_case(name: str, dataset: Path, work: Path, args: argparse.Namespace) -> 
                     percent = bd_rate(curve(results, anchor, metric), curve(results, codec, metric)).percent
                     judged.append(f"{unit} " + ("n/a" if percent is None else "met" if percent <= TARGET else "MISSED"))
                 verdict = "  [target <= -20 %: " + ", ".join(judged) + "]"
-            lines.append(f"  {codec} vs {anchor:9} " + "; ".join(cells) + verdict)
+            lines.append(f"  {shown} vs {anchor:9} " + "; ".join(cells) + verdict)
     best = {r["codec"]: r for r in results if r["lossless"]}
     raw_bits = 8 * (2 if report["bit_depth"] == 16 else 1)
     lines.append("  lossless: " + ", ".join(f"{c} {r['bpp']:.3f} bpp ({raw_bits / r['bpp']:.2f}x)" for c, r in best.items()))
@@ -153,6 +155,8 @@ def main() -> None:
                              "one (warm-started from the one above)")
     parser.add_argument("--refine-steps", type=int, default=None,
                         help="per-image latent refinement steps when encoding (default: the codec's own)")
+    parser.add_argument("--distortion", choices=["mse", "ms-ssim"], default="mse",
+                        help="what the learned codecs are fitted (and refined) to lower (default mse)")
     parser.add_argument("--device", default="cpu", help="where the learned codecs are fitted (coding runs on the CPU)")
     parser.add_argument("--learned", nargs="+", default=["learned-hyperprior", "learned-checkerboard"],
                         help="learned codecs to fit (add learned-factorized to compare; doubles the fit time)")
@@ -175,7 +179,7 @@ def main() -> None:
     budget = (f"{args.steps[0]} steps from scratch, {args.steps[1]} warm-started" if args.steps
               else f"{args.epochs} epochs each")
     refine = "codec default" if args.refine_steps is None else args.refine_steps
-    print(f"bench_codec: learned {args.learned} at qualities {args.qualities}, {budget}, {refine} refinement steps, "
+    print(f"bench_codec: learned {args.learned} fitted for {args.distortion} at qualities {args.qualities}, {budget}, {refine} refinement steps, "
           f"fitted on {args.device} with {threads} torch threads; classical: {', '.join(CLASSICAL + LOSSLESS)}", flush=True)
     summary: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -9,7 +9,7 @@ _synthmed() {
     case "${COMP_WORDS[1]}" in
         augment) opts="-o --output --policy -p --copies -k --classes --splits --only-augmented --balance --batch-size --seed --device --shard --overwrite --resume --preview --json --quiet -q -h --help" ;;
         compare) opts="--metric --minority --plot --allow-different-images --json -h --help" ;;
-        compress) opts="-o --output --codec -c --quality --splits --report-split --decode --fit-epochs --fit-steps --refine-steps --model --device --seed --overwrite --resume --json --quiet -q -h --help" ;;
+        compress) opts="-o --output --codec -c --quality --splits --report-split --decode --fit-epochs --fit-steps --refine-steps --distortion --model --device --seed --overwrite --resume --json --quiet -q -h --help" ;;
         evaluate) opts="-o --output --split --batch-size --device --overwrite --json --quiet -q -h --help" ;;
         generate) opts="-o --output --generator -g --generator-arg --classes --per-class --ratio --balance --model --fit-only --fit-epochs --fit-minutes --select-by --check-every --patience --steps --guidance --batch-size --judge --copy-threshold --strict-quality --per-image --splits --concurrency --max-requests --allow-upload --dry-run --seed --device --shard --overwrite --resume --json --quiet -q -h --help" ;;
         gradcam) opts="-o --output --target -t --method --layer --splits --classes --source --limit --pairs --figures --no-figures --batch-size --seed --device --overwrite --resume --json --quiet -q -h --help" ;;
@@ -27,6 +27,7 @@ _synthmed() {
         --splits|--split) COMPREPLY=($(compgen -W "train val test" -- "$cur")); return ;;
         --device) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
         --codec) COMPREPLY=($(compgen -W "learned-factorized learned-hyperprior learned-checkerboard png jpeg webp jpeg2000 jpegxl jpegxl-lossless avif jpegls" -- "$cur")); return ;;
+        --distortion) COMPREPLY=($(compgen -W "mse ms-ssim" -- "$cur")); return ;;
         --generator) COMPREPLY=($(compgen -W "ddpm acgan dcgan" -- "$cur")); return ;;
         --select-by) COMPREPLY=($(compgen -W "fid" -- "$cur")); return ;;
         --method) COMPREPLY=($(compgen -W "gradcam gradcam++ hirescam xgradcam layercam" -- "$cur")); return ;;

@@ -52,6 +52,7 @@ complete -c synthmed -n '__fish_seen_subcommand_from compress' -l decode -r -F -
 complete -c synthmed -n '__fish_seen_subcommand_from compress' -l fit-epochs -r -F -d 'Epochs to fit the model for (default the models own ddpm 100, acgan 50, dcgan 50'
 complete -c synthmed -n '__fish_seen_subcommand_from compress' -l fit-steps -r -F -d 'TOP,WARM fit learned codecs for optimiser steps instead of epochs TOP for the hi'
 complete -c synthmed -n '__fish_seen_subcommand_from compress' -l refine-steps -r -F -d 'Per-image latent refinement steps when encoding with a learned codec (0 off; def'
+complete -c synthmed -n '__fish_seen_subcommand_from compress' -l distortion -x -a 'mse ms-ssim' -d 'mse or ms-ssim what learned codecs are fitted (and --refine-steps refines) to lo'
 complete -c synthmed -n '__fish_seen_subcommand_from compress' -l model -r -F -d 'Use a model folder fitted earlier instead of fitting.'
 complete -c synthmed -n '__fish_seen_subcommand_from compress' -l device -x -a 'auto cpu cuda' -d 'auto, cpu, cuda or cudaN.'
 complete -c synthmed -n '__fish_seen_subcommand_from compress' -l seed -r -F -d 'Random seed; the same seed and inputs give the same outputs.'

@@ -167,7 +167,11 @@ class ImageCodec(Protocol):
 
 
 class LearnedImageCodec(ImageCodec, Protocol):
-    """A codec registered with `learned=True`: fitted on the train split, saved with the streams."""
+    """A codec registered with `learned=True`: fitted on the train split, saved with the streams.
+
+    Optional: a `distortion` attribute ("mse" or "ms-ssim", None = mse when fitting and the
+    folder's own when loading) that `compress --distortion` sets before fitting or loading; a
+    codec without it is refused with `--distortion ms-ssim`."""
 
     def fit(self, images: np.ndarray, *, quality: int, epochs: int, device: Any, seed: int,
             progress: Callable[[int], None] | None = None, warm_start: int | None = None) -> None:

@@ -44,7 +44,7 @@ VALUES = {
     "--device": ["auto", "cpu", "cuda"], "--split": ["train", "val", "test"], "--splits": ["train", "val", "test"],
     "--source": ["real", "synthetic", "augmented"], "--method": ["gradcam", "gradcam++", "hirescam", "xgradcam", "layercam"],
     "--amp": ["auto", "bf16", "fp16", "off"], "--fit": ["pad", "stretch"], "--mode": ["L", "RGB", "auto"],
-    "--select-by": ["fid"],
+    "--select-by": ["fid"], "--distortion": ["mse", "ms-ssim"],
 }
 
 

@@ -39,6 +39,10 @@ def compress(
         Optional[int],
         typer.Option("--refine-steps", help="Per-image latent refinement steps when encoding with a learned codec (0: off; default 0). Slower encoding, same decoder and streams."),
     ] = None,
+    distortion: Annotated[
+        str,
+        typer.Option("--distortion", help="mse or ms-ssim: what learned codecs are fitted (and --refine-steps refines) to lower, each with its own lambda ladder. A --model or --resume model must have been fitted for it."),
+    ] = "mse",
     model: ModelDir = None,
     device: Device = "auto",
     seed: Seed = 0,
@@ -76,6 +80,7 @@ def compress(
             fit_epochs=fit_epochs,
             fit_steps=number_list(fit_steps, "--fit-steps", example="4000,1600", kind=int),
             refine_steps=refine_steps,
+            distortion=distortion,
             model_dir=model,
             device=chosen_device,
             seed=seed,

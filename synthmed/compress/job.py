@@ -51,6 +51,7 @@ def compress_dataset(
     fit_epochs: int | None = None,
     fit_steps: Sequence[int] | None = None,
     refine_steps: int | None = None,
+    distortion: str = "mse",
     model_dir: Path | None = None,
     device: Any = "cpu",
     seed: int = 0,
@@ -66,8 +67,10 @@ def compress_dataset(
     `fit_steps` (TOP, WARM): fit for optimiser steps instead of `fit_epochs`: TOP for the
     highest quality of each learned codec (fitted from scratch), WARM for each lower one
     (warm-started from the one above). `refine_steps`: per-image latent refinement steps
-    when encoding with a learned codec (default: the codec's own)."""
-    from synthmed.compress.learned import DEFAULT_EPOCHS
+    when encoding with a learned codec (default: the codec's own). `distortion` (mse or
+    ms-ssim): what the learned models are fitted and their latents refined to lower; a model
+    loaded with `model_dir` or on `resume` must have been fitted for it."""
+    from synthmed.compress.learned import DEFAULT_EPOCHS, DISTORTIONS
 
     for split in [*splits, report_split]:
         if split not in SPLITS:
@@ -85,6 +88,8 @@ def compress_dataset(
             raise UsageError("give --fit-epochs or --fit-steps, not both")
     if refine_steps is not None and refine_steps < 0:
         raise UsageError("--refine-steps must be 0 or more")
+    if distortion not in DISTORTIONS:
+        raise UsageError(f"--distortion: {distortion!r} is not one of {', '.join(DISTORTIONS)}")
     dataset = Dataset.open(dataset_path)
     rows = dataset.select(split=list(splits))
     if not rows:
@@ -92,6 +97,12 @@ def compress_dataset(
     sets = plan_sets(parse_codec_specs(codecs), qualities)
     check_fits(dataset, rows, sets)
     learned = [s for s in sets if s.learned]
+    for stream_set in learned:
+        if not hasattr(stream_set.codec, "distortion") and distortion != "mse":
+            raise UsageError(f"--distortion {distortion}: codec {stream_set.codec_name} is fitted for its own "
+                             "distortion only; drop --distortion or choose a built-in learned codec")
+        if hasattr(stream_set.codec, "distortion"):
+            stream_set.codec.distortion = distortion
     model_paths = {s.name: find_model(Path(model_dir), s) for s in learned} if model_dir else {}
     train_rows = dataset.select(split="train")
     if learned and not model_dir and not train_rows:
@@ -105,6 +116,8 @@ def compress_dataset(
         "--fit-epochs": None if model_dir or not learned or fit_steps else fit_epochs or DEFAULT_EPOCHS,
         "--fit-steps": None if model_dir or not learned or not fit_steps else list(fit_steps),
         "--refine-steps": refine_steps if learned else None,
+        # recorded only when not the default, so outputs started before the option still resume
+        **({"--distortion": distortion} if learned and distortion != "mse" else {}),
         "--model": resolved(model_dir), "--seed": seed,
     })
 

@@ -22,12 +22,21 @@ from synthmed.errors import SynthmedError, UsageError
 # Rate-distortion weight per quality level: loss = lambda * 255^2 * MSE + bpp. The same
 # ladder as CompressAI's pretrained Ballé models, so quality levels mean the same there.
 LAMBDAS = {1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130, 5: 0.0250, 6: 0.0483, 7: 0.0932, 8: 0.1800}
+# For models fitted for MS-SSIM (`--distortion ms-ssim`): loss = lambda * (1 - MS-SSIM) + bpp,
+# with CompressAI's published MS-SSIM ladder (its models fitted for MS-SSIM use these).
+MS_SSIM_LAMBDAS = {1: 2.40, 2: 4.58, 3: 8.73, 4: 16.64, 5: 31.73, 6: 60.50, 7: 115.37, 8: 220.00}
+DISTORTIONS = ("mse", "ms-ssim")  # what a model is fitted (and its latents refined) to lower
 MAX_SIDE = 2048  # memory of the convolutions on the CPU, not a format limit
 DEFAULT_EPOCHS = 30
 NOISY_FRACTION = 0.2
 STREAM_VERSION = 3
 DEFAULT_REFINE_STEPS = 0
 VARIANTS = ("factorized", "hyperprior", "checkerboard")  # checkerboard: synthmed.compress.checkerboard
+
+
+def lambda_of(quality: int, distortion: str = "mse") -> float:
+    """The rate-distortion weight of a quality level for a distortion (mse or ms-ssim)."""
+    return (MS_SSIM_LAMBDAS if distortion == "ms-ssim" else LAMBDAS)[quality]
 
 
 class LearnedCodec:
@@ -43,9 +52,11 @@ class LearnedCodec:
 
     def __init__(self, name: str, variant: str, *, hidden: int = 48, latent: int = 64, hyper: int = 32,
                  batch_size: int = 8, learning_rate: float = 3e-3, patch: int = 64,
-                 refine_steps: int = DEFAULT_REFINE_STEPS) -> None:
+                 refine_steps: int = DEFAULT_REFINE_STEPS, distortion: str | None = None) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"unknown learned codec variant {variant!r}")
+        if distortion is not None and distortion not in DISTORTIONS:
+            raise UsageError(f"--distortion: {distortion!r} is not one of {', '.join(DISTORTIONS)}")
         self.name = name
         self.variant = variant
         # 3: pixels centred around the models (2: uncentred; 1: the hyperprior coded its scale only)
@@ -56,6 +67,8 @@ class LearnedCodec:
         self.learning_rate = learning_rate
         # Encoder-side latent refinement per image (synthmed.compress.refine); 0 = the analysis' latents.
         self.refine_steps = refine_steps
+        # mse or ms-ssim; None: mse when fitting, the model folder's own when loading (decoding).
+        self.distortion = distortion
         self.models: dict[int, Any] = {}
         self.fit_records: dict[int, dict[str, Any]] = {}
         self._tags: dict[int, bytes] = {}
@@ -114,13 +127,14 @@ class LearnedCodec:
         patch = self.patch if self.patch and self.patch <= side and self.patch % self._step() == 0 else None
         if patch is None:
             data = self._pad(data)
+        self.distortion = kind = self.distortion or "mse"
         model = self.build(images.shape[1])
         if warm_start is not None:
             model.load_state_dict(self._model(warm_start).state_dict())
         # channels_last: oneDNN's convolutions run about twice as fast on the CPU in that layout
         model = model.to(device, memory_format=torch.channels_last)
         optimizer = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
-        lmbda = LAMBDAS[quality]
+        lmbda = lambda_of(quality, kind)
         per_epoch = max(1, -(-len(data) // self.batch_size))
         total = steps if steps is not None else epochs * per_epoch
         warmup = max(1, total // 20)
@@ -148,7 +162,7 @@ class LearnedCodec:
                 batch = batch.contiguous(memory_format=torch.channels_last)
                 x_hat, likelihoods = model(batch, noisy_synthesis=step < noisy_steps)
                 step += 1
-                loss, bpp, mse = rate_distortion_loss(batch, x_hat, likelihoods, lmbda)
+                loss, bpp, mse = rate_distortion_loss(batch, x_hat, likelihoods, lmbda, kind)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -197,7 +211,8 @@ class LearnedCodec:
             "name": self.name,
             "args": {"in_channels": in_channels, **self.widths},
             "quality": quality,
-            "lambda": LAMBDAS[quality],
+            "lambda": lambda_of(quality, self.distortion or "mse"),
+            "distortion": self.distortion or "mse",
             "channels": in_channels,
             "stream_version": self.stream_version,
             "fit": self.fit_records.get(quality, {}),
@@ -226,6 +241,11 @@ class LearnedCodec:
         if variant != self.variant:
             raise UsageError(f"{folder}: holds a {variant or 'non-checkerboard'} model, not the {self.variant} model "
                              f"{self.name} codes")
+        distortion = config.get("distortion", "mse")  # folders from before the option were fitted for mse
+        if self.distortion is not None and distortion != self.distortion:
+            raise UsageError(f"{folder}: a {self.name} model fitted for {distortion}, not {self.distortion}; "
+                             f"pass --distortion {distortion} or fit it again")
+        self.distortion = distortion
         args = dict(config.get("args", {}))
         in_channels = int(args.pop("in_channels", config.get("channels", 1)))
         self.widths = args
@@ -274,7 +294,8 @@ class LearnedCodec:
             from synthmed.compress.refine import refine_latents
 
             with torch.enable_grad():
-                y, z, _ = refine_latents(model, x, lmbda=LAMBDAS[quality], steps=self.refine_steps)
+                kind = self.distortion or "mse"  # the distortion the model was fitted for
+                y, z, _ = refine_latents(model, x, lmbda=lambda_of(quality, kind), steps=self.refine_steps, kind=kind)
         else:
             y = model.encode_latent(x)
             z = None if self.variant == "factorized" else model.hyper_analysis(y)

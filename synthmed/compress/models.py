@@ -324,11 +324,39 @@ class MeanScaleHyperpriorCodec(_Transforms, nn.Module):
         return means, torch.bucketize(scales, scale_table().to(scales.device)).clamp_max(SCALE_LEVELS - 1)
 
 
+def distortion(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+    """What lambda weighs against the rate, for pixels in [0, 1]: 255^2 * MSE (`mse`), or
+    1 - MS-SSIM (`ms-ssim`, torchmetrics, data_range 1, the batch's mean).
+
+    MS-SSIM uses the report's rule (synthmed.compress.report.ms_ssim_betas): the standard 11 px
+    Gaussian window and as many of the five standard scales as torchmetrics accepts at this
+    size, their weights renormalised. Fits run on 64 px crops, where that is 3 scales (5 need
+    176 px, 4 need 99 px with this window); a smaller window would give more scales but
+    optimise another measure than the one the report computes at the same size."""
+    if kind == "mse":
+        return 255.0**2 * F.mse_loss(x_hat, x)
+    if kind != "ms-ssim":
+        raise ValueError(f"unknown distortion {kind!r}")
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
+
+    from synthmed.compress.report import ms_ssim_betas
+    from synthmed.errors import UsageError
+
+    betas = ms_ssim_betas(*x.shape[-2:])
+    if betas is None:
+        raise UsageError(f"images of {x.shape[-2]}x{x.shape[-1]} px are too small for MS-SSIM (11 px at least); "
+                         "use --distortion mse")
+    return 1.0 - multiscale_structural_similarity_index_measure(x_hat, x, data_range=1.0, betas=betas, normalize="relu")
+
+
 def rate_distortion_loss(
-    x: torch.Tensor, x_hat: torch.Tensor, likelihoods: list[torch.Tensor], lmbda: float
+    x: torch.Tensor, x_hat: torch.Tensor, likelihoods: list[torch.Tensor], lmbda: float, kind: str = "mse"
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(loss, bits per pixel, mse) with loss = lambda * 255^2 * MSE + bpp."""
+    """(loss, bits per pixel, mse) with loss = lambda * distortion + bpp: lambda * 255^2 * MSE
+    + bpp, or (kind="ms-ssim") lambda * (1 - MS-SSIM) + bpp."""
     pixels = x.shape[0] * x.shape[2] * x.shape[3]
     bpp = sum(torch.log2(lik).sum() for lik in likelihoods) / -pixels
     mse = F.mse_loss(x_hat, x)
-    return lmbda * 255.0**2 * mse + bpp, bpp, mse
+    if kind == "mse":
+        return lmbda * 255.0**2 * mse + bpp, bpp, mse  # this order of products: the bytes of earlier fits
+    return lmbda * distortion(x_hat, x, kind) + bpp, bpp, mse

@@ -4,7 +4,8 @@ The analysis transform is amortised: it gives good latents on average, not the b
 each image. Refinement (Campos et al. 2019, "Content adaptive optimization for neural image
 compression"; Yang et al. 2020, "Improving inference for neural image compression") starts
 from the analysis' y (and hyperlatent z = h_a(y)) and runs Adam on y and z themselves to lower
-the rate-distortion cost of the stream they code to, rate + lambda * 255^2 * MSE, with the
+the rate-distortion cost of the stream they code to, rate + lambda * 255^2 * MSE (or rate +
+lambda * (1 - MS-SSIM) for a model fitted for MS-SSIM: the distortion it was fitted for), with the
 synthesis, the hyper-synthesis and the entropy model unchanged. The decoder and the stream
 format do not change: only which symbols the encoder writes.
 
@@ -26,6 +27,7 @@ from synthmed.compress.models import (
     HYPER_RANGE,
     LATENT_RANGE,
     MeanScaleHyperpriorCodec,
+    distortion,
     gaussian_likelihood,
 )
 
@@ -55,9 +57,10 @@ def _soft_rounded(values: torch.Tensor, offset, half_range: int, tau: float, gen
 
 
 def _cost(model, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor | None, lmbda: float,
-          tau: float | None = None, generator=None) -> torch.Tensor:
-    """The coded rate (bits per pixel) + lambda * 255^2 * MSE of latents y (and hyperlatents z);
-    with a temperature tau, of a soft rounding of them (the cost refinement descends)."""
+          tau: float | None = None, generator=None, kind: str = "mse") -> torch.Tensor:
+    """The coded rate (bits per pixel) + lambda * distortion (`kind`: 255^2 * MSE or 1 - MS-SSIM)
+    of latents y (and hyperlatents z); with a temperature tau, of a soft rounding of them (the
+    cost refinement descends)."""
     pixels = x.shape[0] * x.shape[2] * x.shape[3]
 
     def rounded(values, offset, half_range):
@@ -75,14 +78,16 @@ def _cost(model, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor | None, lmbda
         bits = -torch.log2(gaussian_likelihood(y_hat - means, scales)).sum()
         bits = bits - torch.log2(model.hyper_density.likelihood(z_hat)).sum()
     x_hat = model.decode_latent(y_hat)[..., : x.shape[-2], : x.shape[-1]]
+    if kind != "mse":
+        return bits / pixels + lmbda * distortion(x_hat, x, kind)
     return bits / pixels + lmbda * 255.0**2 * torch.mean((x_hat - x) ** 2)
 
 
-def refine_latents(model, x: torch.Tensor, *, lmbda: float, steps: int,
-                   learning_rate: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+def refine_latents(model, x: torch.Tensor, *, lmbda: float, steps: int, learning_rate: float | None = None,
+                   kind: str = "mse") -> tuple[torch.Tensor, torch.Tensor | None, dict]:
     """(y, z or None, record) for a padded image x (1, C, H, W) in [0, 1]: the analysis' latents
-    after `steps` Adam steps on the coded cost (the best iterate). The record holds the cost
-    before and after."""
+    after `steps` Adam steps on the coded cost (the best iterate), with the distortion `kind`
+    the model was fitted for (and its lambda). The record holds the cost before and after."""
     hyper = isinstance(model, MeanScaleHyperpriorCodec)
     with torch.no_grad():
         y0 = model.encode_latent(x)
@@ -102,7 +107,7 @@ def refine_latents(model, x: torch.Tensor, *, lmbda: float, steps: int,
         best, best_cost, start = params, math.inf, math.inf
         for step in range(steps + 1):
             with torch.no_grad():
-                value = float(_cost(model, x, params[0], params[1] if hyper else None, lmbda))
+                value = float(_cost(model, x, params[0], params[1] if hyper else None, lmbda, kind=kind))
             if step == 0:
                 start = value
             if value < best_cost:
@@ -110,7 +115,7 @@ def refine_latents(model, x: torch.Tensor, *, lmbda: float, steps: int,
             if step == steps:
                 break
             tau = TAU_START * (TAU_END / TAU_START) ** (step / max(1, steps - 1))
-            cost = _cost(model, x, params[0], params[1] if hyper else None, lmbda, tau, generator)
+            cost = _cost(model, x, params[0], params[1] if hyper else None, lmbda, tau, generator, kind)
             optimizer.zero_grad(set_to_none=True)
             cost.backward()
             optimizer.step()
@@ -118,4 +123,4 @@ def refine_latents(model, x: torch.Tensor, *, lmbda: float, steps: int,
     finally:
         for p, flag in zip(model.parameters(), frozen):
             p.requires_grad_(flag)
-    return best[0], best[1] if hyper else None, {"cost_before": start, "cost_after": best_cost, "steps": steps}
+    return best[0], best[1] if hyper else None, {"cost_before": start, "cost_after": best_cost, "steps": steps, "distortion": kind}

@@ -25,6 +25,16 @@ def ms_ssim_scales(height: int, width: int) -> int:
     return 0
 
 
+def ms_ssim_betas(height: int, width: int) -> tuple[float, ...] | None:
+    """The first `ms_ssim_scales` of the five standard weights, renormalised to sum to 1 (None
+    when even two scales do not fit). The report and the ms-ssim distortion of the learned
+    codecs (synthmed.compress.models.distortion) both use these."""
+    scales = ms_ssim_scales(height, width)
+    if not scales:
+        return None
+    return tuple((np.array(MS_SSIM_BETAS[:scales]) / sum(MS_SSIM_BETAS[:scales])).tolist())
+
+
 def image_quality(originals: Sequence[np.ndarray], decoded: Sequence[np.ndarray], *, bit_depth: int) -> list[dict[str, Any]]:
     """Per image: mse, psnr (None when decoded exactly), ssim, ms_ssim (None when too small)."""
     import torch
@@ -50,11 +60,11 @@ def image_quality(originals: Sequence[np.ndarray], decoded: Sequence[np.ndarray]
         mse = ((preds - target) ** 2).flatten(1).mean(1)
         ssim = structural_similarity_index_measure(preds, target, data_range=peak, reduction="none")
         scales = ms_ssim_scales(*target.shape[-2:])
+        betas = ms_ssim_betas(*target.shape[-2:])
         ms_ssim = None
-        if scales:
-            betas = np.array(MS_SSIM_BETAS[:scales]) / sum(MS_SSIM_BETAS[:scales])
+        if betas:
             ms_ssim = multiscale_structural_similarity_index_measure(
-                preds, target, data_range=peak, betas=tuple(betas.tolist()), reduction="none", normalize="relu"
+                preds, target, data_range=peak, betas=betas, reduction="none", normalize="relu"
             )
         for k, i in enumerate(indices):
             error = float(mse[k])

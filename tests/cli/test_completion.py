@@ -107,3 +107,6 @@ def test_the_offered_values_are_their_owners():
     assert VALUES["--split"] == VALUES["--splits"] == list(SPLITS) and VALUES["--source"] == list(SOURCES)
     assert VALUES["--method"] == list(METHODS) and VALUES["--amp"] == list(AMP_MODES)
     assert VALUES["--select-by"] == list(SELECT_BY)
+    from synthmed.compress.learned import DISTORTIONS
+
+    assert VALUES["--distortion"] == list(DISTORTIONS)
