@@ -48,7 +48,7 @@ from pathlib import Path
 from common import interleaved, shared_data
 
 DEFAULT_DATA = shared_data("chest-xray-kermany-224")
-PNG_LEVEL = 6  # what synthmed.data.imageio.encode_png writes
+PNG_LEVEL = 6  # the zlib level of synthmed.data.imageio.encode_png (libspng); the pool keeps Pillow's writer, what a script calls
 TARGET = 0.95
 
 
