@@ -24,6 +24,10 @@ from synthmed.errors import UsageError
 
 RECORD = "options.json"
 RECORD_VERSION = 1
+# What writes the dataset PNGs (synthmed.data.imageio.encode_png). Outputs started before it was
+# recorded were written by Pillow: a resume would mix two writers' bytes (same pixels, other
+# digests, so duplicates between old and new files would go unseen), and is refused.
+PNG_WRITER = "libspng-6"
 # The files that say what a folder holds: dataset.json and metadata.csv (whose rows carry each
 # image's sha256), config.json (which carries the sha256 of its weights), streams.json, ...
 _DESCRIBING = (".json", ".csv")
@@ -86,6 +90,7 @@ def make_record(run: RunOptions, inputs: Sequence[str | os.PathLike[str] | None]
     return {
         "format_version": RECORD_VERSION,
         "command": run.command,
+        "png_writer": PNG_WRITER,
         # JSON round trip: tuples and lists, ints and floats compare as they will when read back
         "options": json.loads(json.dumps(dict(run.options))),
         "inputs": [None if p is None else {"path": str(Path(p).resolve()), "digest": input_digest(p)} for p in inputs],
@@ -141,6 +146,10 @@ def check_record(folder: Path, wanted: dict[str, Any], *, out: Path) -> None:
     if saved.get("command") != wanted["command"]:
         raise UsageError(f"--resume: {folder} was made by `synthmed {saved.get('command')}`, "
                          f"not `synthmed {wanted['command']}`; {again}")
+    # A finished output is kept as it is, so only an unfinished one must match the writer.
+    if made == "started" and saved.get("png_writer", "pillow-6") != wanted.get("png_writer", PNG_WRITER):
+        raise UsageError(f"--resume: {folder} was started by a version of synthmed that wrote its images with "
+                         f"another PNG writer ({saved.get('png_writer', 'pillow-6')}); run without --resume to start over")
     before, now = saved.get("options") or {}, wanted["options"]
     name = first_difference(before, now)
     if name is not None:

@@ -105,3 +105,31 @@ def test_resume_still_refuses_a_started_folder_with_no_record(tmp_path):
     (partial_path(out) / "rows.jsonl").write_text("")
     with pytest.raises(UsageError, match="does not record the options"):
         OutputFolder(out, inputs=[], resume=True, resumable=True, options=OPTIONS)
+
+
+def test_resume_refuses_an_output_started_with_the_earlier_png_writer(tmp_path):
+    """Records from before the PNG writer was recorded were written by Pillow: continuing one
+    would mix two writers' bytes (same pixels, other digests), so duplicates would go unseen."""
+    import json
+
+    out = tmp_path / "out"
+    _interrupted(out)
+    record_path = partial_path(out) / "options.json"
+    record = json.loads(record_path.read_text())
+    assert record["png_writer"] == "libspng-6"
+    del record["png_writer"]
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(UsageError, match=r"another PNG writer \(pillow-6\); run without --resume"):
+        OutputFolder(out, inputs=[], resume=True, resumable=True, options=OPTIONS)
+
+
+def test_resume_keeps_a_finished_output_of_the_earlier_png_writer(tmp_path):
+    import json
+
+    out = tmp_path / "out"
+    with OutputFolder(out, inputs=[], resumable=True, options=OPTIONS) as folder:
+        folder.write_provenance("test")
+    record = json.loads((out / "options.json").read_text())
+    del record["png_writer"]
+    (out / "options.json").write_text(json.dumps(record))
+    assert OutputFolder(out, inputs=[], resume=True, resumable=True, options=OPTIONS).finished
